@@ -1,0 +1,33 @@
+//! Command-line interface: `run` (default), `check` and `tools`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// An MCP gateway: many upstream MCP servers behind four meta-tools, so an LLM loads tool
+/// schemas on demand.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-gateway", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (default: $GATEWAY_CONFIG, else ./gateway.toml if it exists, else env only).
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do; `run` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Serve MCP on /mcp (the default).
+    Run,
+    /// Validate the config, print it with secrets redacted, exit 0 (valid) or 1 (invalid).
+    Check,
+    /// Connect to the upstreams, print the merged tool table, and exit.
+    Tools {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,179 @@
+//! The validated, typed gateway configuration and the one entry point that loads it.
+//!
+//! Loading is two-staged: [`sources`] merges the TOML file and the environment into raw figment
+//! values, then [`validate`] turns those into a [`Config`], reporting every problem at once with
+//! its key path. Nothing outside this module reads raw configuration strings.
+
+mod redact;
+mod secret;
+mod seed_env;
+mod sources;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use redact::render_redacted;
+pub use secret::Secret;
+pub use sources::{ConfigSource, EnvLookup};
+
+/// The domain name of an upstream: `^[a-z][a-z0-9_-]{0,31}$`, the key of its `[upstreams.*]` table.
+pub type DomainName = String;
+
+/// The whole validated configuration of one gateway process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Listener, identity and background settings.
+    pub server: ServerSettings,
+    /// The upstream MCP servers, keyed (and sorted) by domain name.
+    pub upstreams: BTreeMap<DomainName, UpstreamConfig>,
+    /// Where the file layer came from, for logs and `check` output.
+    pub source: ConfigSource,
+    /// Non-fatal findings (ignored fastmcp-gateway variables and the like), logged at start.
+    pub warnings: Vec<String>,
+}
+
+/// The `[server]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    /// Address to bind; a host name is resolved at bind time.
+    pub host: String,
+    /// TCP port to bind; 0 picks a free port (tests).
+    pub port: u16,
+    /// `serverInfo.name` sent to clients.
+    pub name: String,
+    /// Replaces the built-in LLM instructions when set.
+    pub instructions: Option<String>,
+    /// Period of the optional background refresh.
+    pub refresh_interval: Option<Duration>,
+    /// Bearer token sent to upstreams that configure no `Authorization` header of their own.
+    pub registry_auth_token: Option<Secret>,
+    /// `Host` header values accepted on `/mcp`; `None` derives them from `host`.
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+/// One `[upstreams.<domain>]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamConfig {
+    /// Shown by `discover_tools()` and in the instructions.
+    pub description: Option<String>,
+    /// How to reach the upstream.
+    pub transport: Transport,
+    /// Which protocol era to speak to the upstream.
+    pub protocol: ProtocolMode,
+}
+
+/// How the gateway talks to one upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    /// MCP streamable HTTP.
+    Http {
+        /// The endpoint, e.g. `http://127.0.0.1:9001/mcp`.
+        url: url::Url,
+        /// Sent on every request to this upstream; values are secrets.
+        headers: BTreeMap<String, Secret>,
+    },
+    /// A child process speaking MCP over stdin/stdout.
+    Stdio {
+        /// Program to run (looked up on `PATH`).
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+        /// Extra environment variables; values are secrets.
+        env: BTreeMap<String, Secret>,
+        /// Working directory, if not the gateway's own.
+        cwd: Option<PathBuf>,
+    },
+}
+
+/// The lifecycle used to open an upstream session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtocolMode {
+    /// Probe `server/discover` (2026-07-28), fall back to `initialize` (2025-11-25).
+    #[default]
+    Auto,
+    /// Always `initialize` (protocol 2025-11-25 and older).
+    Legacy,
+    /// Always the sessionless 2026-07-28 protocol.
+    Modern,
+}
+
+impl ProtocolMode {
+    /// The spelling used in `gateway.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtocolMode::Auto => "auto",
+            ProtocolMode::Legacy => "2025-11-25",
+            ProtocolMode::Modern => "2026-07-28",
+        }
+    }
+}
+
+/// One configuration problem, with the key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path, e.g. `upstreams.crm.url`, or the variable name for env-only input.
+    pub path: String,
+    /// What is wrong, lower-case, no trailing period.
+    pub message: String,
+    /// The provider the offending value came from, when known (file or variable).
+    pub origin: Option<String>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)?;
+        if let Some(origin) = &self.origin {
+            write!(f, " (from {origin})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found while loading a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// All problems, in key order; never empty.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        write!(
+            f,
+            "invalid configuration ({count} problem{})",
+            if count == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Loads the configuration: `explicit` path, else `GATEWAY_CONFIG`, else `./gateway.toml` if it
+    /// exists, else environment only; then `GATEWAY_*` variables on top.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with(explicit, &EnvLookup::process())
+    }
+
+    /// As [`Config::load`], reading variables through `env` (tests inject their own).
+    pub fn load_with(explicit: Option<&Path>, env: &EnvLookup) -> Result<Config, ConfigError> {
+        let loaded = sources::assemble(explicit, env)?;
+        validate::validate(loaded)
+    }
+
+    /// The address string to bind, `host:port` (IPv6 literals bracketed).
+    pub fn bind_address(&self) -> String {
+        let host = &self.server.host;
+        if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{}", self.server.port)
+        } else {
+            format!("{host}:{}", self.server.port)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Renders the effective configuration as TOML for `mcp-gateway check`, with every secret
+//! (header values, tokens, stdio env values) replaced by a placeholder.
+
+use toml::{Table, Value};
+
+use super::secret::REDACTED;
+use super::{Config, Transport};
+
+/// The effective configuration as TOML, secrets redacted.
+pub fn render_redacted(config: &Config) -> String {
+    let mut root = Table::new();
+    let s = &config.server;
+    let mut server = Table::new();
+    server.insert("host".into(), s.host.clone().into());
+    server.insert("port".into(), i64::from(s.port).into());
+    server.insert("name".into(), s.name.clone().into());
+    if let Some(instructions) = &s.instructions {
+        server.insert("instructions".into(), instructions.clone().into());
+    }
+    if let Some(interval) = s.refresh_interval {
+        server.insert(
+            "refresh_interval".into(),
+            humantime::format_duration(interval).to_string().into(),
+        );
+    }
+    if s.registry_auth_token.is_some() {
+        server.insert("registry_auth_token".into(), REDACTED.into());
+    }
+    if let Some(hosts) = &s.allowed_hosts {
+        server.insert("allowed_hosts".into(), strings(hosts.iter()));
+    }
+    root.insert("server".into(), server.into());
+
+    let mut upstreams = Table::new();
+    for (domain, upstream) in &config.upstreams {
+        let mut t = Table::new();
+        match &upstream.transport {
+            Transport::Http { url, headers } => {
+                t.insert("url".into(), url.to_string().into());
+                if !headers.is_empty() {
+                    t.insert("headers".into(), redacted_map(headers.keys()));
+                }
+            }
+            Transport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                t.insert("command".into(), command.clone().into());
+                if !args.is_empty() {
+                    t.insert("args".into(), strings(args.iter()));
+                }
+                if !env.is_empty() {
+                    t.insert("env".into(), redacted_map(env.keys()));
+                }
+                if let Some(cwd) = cwd {
+                    t.insert("cwd".into(), cwd.display().to_string().into());
+                }
+            }
+        }
+        if let Some(description) = &upstream.description {
+            t.insert("description".into(), description.clone().into());
+        }
+        t.insert("protocol".into(), upstream.protocol.as_str().into());
+        upstreams.insert(domain.clone(), t.into());
+    }
+    root.insert("upstreams".into(), upstreams.into());
+    toml::to_string_pretty(&root).unwrap_or_else(|e| format!("# could not render config: {e}\n"))
+}
+
+fn strings<'a>(items: impl Iterator<Item = &'a String>) -> Value {
+    Value::Array(items.map(|s| Value::from(s.clone())).collect())
+}
+
+fn redacted_map<'a>(keys: impl Iterator<Item = &'a String>) -> Value {
+    Value::Table(keys.map(|k| (k.clone(), Value::from(REDACTED))).collect())
+}

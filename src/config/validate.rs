@@ -1,0 +1,509 @@
+//! Stage two of loading: raw figment values → a typed [`Config`], collecting every problem.
+//!
+//! serde would stop at the first bad value; users fixing a config want the whole list, each with
+//! its key path and the file or variable it came from. So the raw tree is walked key by key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::value::{Dict, Value};
+
+use super::sources::Loaded;
+use super::{
+    Config, ConfigError, Problem, ProtocolMode, Secret, ServerSettings, Transport, UpstreamConfig,
+};
+
+/// Default `server.host`.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// Default `server.port`.
+pub const DEFAULT_PORT: u16 = 8080;
+/// Default `server.name` (`serverInfo.name`).
+pub const DEFAULT_NAME: &str = "mcp-gateway";
+/// Longest domain name (the `{0,31}` of `^[a-z][a-z0-9_-]{0,31}$`).
+const MAX_DOMAIN_LEN: usize = 32;
+
+/// Validates merged raw values into a [`Config`], or returns every problem found.
+pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
+    let mut walk = Walk {
+        figment: &loaded.figment,
+        problems: loaded.problems,
+    };
+    let mut root = Table::new("", &loaded.dict);
+    let server = match root.take("server") {
+        Some(value) => match walk.table("server", value) {
+            Some(dict) => walk.server(dict),
+            None => None,
+        },
+        None => walk.server(&Dict::new()),
+    };
+    let mut upstreams = BTreeMap::new();
+    if let Some(value) = root.take("upstreams")
+        && let Some(dict) = walk.table("upstreams", value)
+    {
+        for (domain, value) in dict {
+            let path = format!("upstreams.{domain}");
+            let name_ok = walk.domain_name(&path, domain, value);
+            if let Some(table) = walk.table(&path, value)
+                && let Some(upstream) = walk.upstream(&path, table)
+                && name_ok
+            {
+                upstreams.insert(domain.clone(), upstream);
+            }
+        }
+    }
+    walk.finish(root);
+    let mut warnings = loaded.warnings;
+    if upstreams.is_empty() && walk.problems.is_empty() {
+        warnings.push("no upstreams are configured: the gateway will expose no tools".into());
+    }
+    match server {
+        Some(server) if walk.problems.is_empty() => Ok(Config {
+            server,
+            upstreams,
+            source: loaded.source,
+            warnings,
+        }),
+        _ => {
+            let mut problems = walk.problems;
+            problems.sort_by(|a, b| a.path.cmp(&b.path));
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+/// The keys of one table, tracking which were read so the rest can be reported as unknown.
+struct Table<'a> {
+    path: String,
+    dict: &'a Dict,
+    known: BTreeSet<&'static str>,
+}
+
+impl<'a> Table<'a> {
+    fn new(path: &str, dict: &'a Dict) -> Table<'a> {
+        Table {
+            path: path.to_string(),
+            dict,
+            known: BTreeSet::new(),
+        }
+    }
+
+    fn take(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.known.insert(key);
+        self.dict.get(key)
+    }
+
+    fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+}
+
+/// Collects problems while reading values.
+struct Walk<'f> {
+    figment: &'f Figment,
+    problems: Vec<Problem>,
+}
+
+impl Walk<'_> {
+    fn origin(&self, value: &Value) -> Option<String> {
+        let metadata = self.figment.get_metadata(value.tag())?;
+        Some(match &metadata.source {
+            Some(figment::Source::File(path)) => path.display().to_string(),
+            _ => metadata.name.to_string(),
+        })
+    }
+
+    fn report(&mut self, path: &str, value: Option<&Value>, message: impl Into<String>) {
+        let origin = value.and_then(|v| self.origin(v));
+        self.problems.push(Problem {
+            path: path.to_string(),
+            message: message.into(),
+            origin,
+        });
+    }
+
+    /// Reports every key of `table` that was never taken.
+    fn finish(&mut self, table: Table<'_>) {
+        for (key, value) in table.dict {
+            if !table.known.contains(key.as_str()) {
+                let expected = table.known.iter().copied().collect::<Vec<_>>().join(", ");
+                let path = table.key_path(key);
+                self.report(
+                    &path,
+                    Some(value),
+                    format!("unknown key (expected one of: {expected})"),
+                );
+            }
+        }
+    }
+
+    fn table<'v>(&mut self, path: &str, value: &'v Value) -> Option<&'v Dict> {
+        match value {
+            Value::Dict(_, dict) => Some(dict),
+            other => {
+                self.report(
+                    path,
+                    Some(other),
+                    format!("expected a table, got {}", kind(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, table: &mut Table<'_>, key: &'static str) -> Option<String> {
+        let value = table.take(key)?;
+        let path = table.key_path(key);
+        match value {
+            Value::String(_, s) => Some(s.clone()),
+            Value::Char(_, c) => Some(c.to_string()),
+            other => {
+                self.report(
+                    &path,
+                    Some(other),
+                    format!("expected a string, got {}", kind(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn non_empty(&mut self, table: &mut Table<'_>, key: &'static str) -> Option<String> {
+        let value = self.string(table, key)?;
+        if value.trim().is_empty() {
+            let path = table.key_path(key);
+            let raw = table.dict.get(key);
+            self.report(&path, raw, "must not be empty");
+            return None;
+        }
+        Some(value)
+    }
+
+    /// A table of string values; numbers and booleans are accepted and written as text.
+    fn string_map(&mut self, table: &mut Table<'_>, key: &'static str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let Some(value) = table.take(key) else {
+            return out;
+        };
+        let path = table.key_path(key);
+        let Some(dict) = self.table(&path, value) else {
+            return out;
+        };
+        for (name, value) in dict {
+            match scalar_text(value) {
+                Some(text) => {
+                    out.insert(name.clone(), text);
+                }
+                None => self.report(
+                    &format!("{path}.{name}"),
+                    Some(value),
+                    format!("expected a string, got {}", kind(value)),
+                ),
+            }
+        }
+        out
+    }
+
+    fn string_list(&mut self, table: &mut Table<'_>, key: &'static str) -> Vec<String> {
+        let Some(value) = table.take(key) else {
+            return Vec::new();
+        };
+        let path = table.key_path(key);
+        let Value::Array(_, items) = value else {
+            self.report(
+                &path,
+                Some(value),
+                format!("expected an array of strings, got {}", kind(value)),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            match scalar_text(item) {
+                Some(text) => out.push(text),
+                None => self.report(
+                    &format!("{path}[{index}]"),
+                    Some(item),
+                    format!("expected a string, got {}", kind(item)),
+                ),
+            }
+        }
+        out
+    }
+
+    fn server(&mut self, dict: &Dict) -> Option<ServerSettings> {
+        let mut t = Table::new("server", dict);
+        let before = self.problems.len();
+        let host = self
+            .non_empty(&mut t, "host")
+            .unwrap_or_else(|| DEFAULT_HOST.into());
+        let port = self.port(&mut t);
+        let name = self
+            .non_empty(&mut t, "name")
+            .unwrap_or_else(|| DEFAULT_NAME.into());
+        let instructions = self
+            .string(&mut t, "instructions")
+            .filter(|s| !s.trim().is_empty());
+        let refresh_interval = self.duration(&mut t, "refresh_interval");
+        let registry_auth_token = self
+            .non_empty(&mut t, "registry_auth_token")
+            .map(Secret::new);
+        let allowed_hosts = if t.dict.contains_key("allowed_hosts") {
+            Some(self.string_list(&mut t, "allowed_hosts"))
+        } else {
+            t.take("allowed_hosts");
+            None
+        };
+        self.finish(t);
+        (self.problems.len() == before).then_some(ServerSettings {
+            host,
+            port,
+            name,
+            instructions,
+            refresh_interval,
+            registry_auth_token,
+            allowed_hosts,
+        })
+    }
+
+    fn port(&mut self, t: &mut Table<'_>) -> u16 {
+        let Some(value) = t.take("port") else {
+            return DEFAULT_PORT;
+        };
+        match integer(value).and_then(|n| u16::try_from(n).ok()) {
+            Some(port) => port,
+            None => {
+                self.report(
+                    "server.port",
+                    Some(value),
+                    format!("expected a port number 0-65535, got {}", show(value)),
+                );
+                DEFAULT_PORT
+            }
+        }
+    }
+
+    /// `"5m"`, `"90s"` (humantime) or a number of seconds (as fastmcp-gateway's variable).
+    fn duration(&mut self, t: &mut Table<'_>, key: &'static str) -> Option<Duration> {
+        let value = t.take(key)?;
+        let path = t.key_path(key);
+        let parsed = match value {
+            Value::String(_, text) => humantime::parse_duration(text.trim())
+                .map_err(|e| format!("expected a duration such as \"30s\" or \"5m\": {e}")),
+            Value::Num(..) => match value.to_f64() {
+                Some(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
+                    Ok(Duration::from_secs_f64(secs))
+                }
+                _ => Err(format!(
+                    "expected a positive number of seconds, got {}",
+                    show(value)
+                )),
+            },
+            other => Err(format!("expected a duration, got {}", kind(other))),
+        };
+        match parsed {
+            Ok(duration) if duration.is_zero() => {
+                self.report(&path, Some(value), "must be longer than zero");
+                None
+            }
+            Ok(duration) => Some(duration),
+            Err(message) => {
+                self.report(&path, Some(value), message);
+                None
+            }
+        }
+    }
+
+    fn domain_name(&mut self, path: &str, domain: &str, value: &Value) -> bool {
+        let mut chars = domain.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        let rest_ok =
+            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        let ok = first_ok && rest_ok && domain.len() <= MAX_DOMAIN_LEN;
+        if !ok {
+            self.report(
+                path,
+                Some(value),
+                "invalid domain name: use 1-32 characters a-z, 0-9, '_' or '-', starting with a letter",
+            );
+        }
+        ok
+    }
+
+    fn upstream(&mut self, path: &str, dict: &Dict) -> Option<UpstreamConfig> {
+        let mut t = Table::new(path, dict);
+        let before = self.problems.len();
+        let description = self
+            .string(&mut t, "description")
+            .filter(|s| !s.trim().is_empty());
+        let protocol = self.protocol(&mut t);
+        let url = self.non_empty(&mut t, "url");
+        let command = self.non_empty(&mut t, "command");
+        let headers = self.headers(&mut t);
+        let has = |key: &str| dict.contains_key(key);
+        let args = self.string_list(&mut t, "args");
+        let env = self.string_map(&mut t, "env");
+        let cwd = self.non_empty(&mut t, "cwd").map(PathBuf::from);
+        self.finish(t);
+        let transport = match (url, command) {
+            (Some(url), None) => {
+                for key in ["args", "env", "cwd"] {
+                    if has(key) {
+                        self.report(
+                            &format!("{path}.{key}"),
+                            dict.get(key),
+                            "only applies to stdio upstreams (command), not url",
+                        );
+                    }
+                }
+                self.url(&format!("{path}.url"), dict.get("url"), &url)
+                    .map(|url| Transport::Http { url, headers })
+            }
+            (None, Some(command)) => {
+                if has("headers") {
+                    self.report(
+                        &format!("{path}.headers"),
+                        dict.get("headers"),
+                        "only applies to HTTP upstreams (url), use env for stdio",
+                    );
+                }
+                Some(Transport::Stdio {
+                    command,
+                    args,
+                    env: env.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
+                    cwd,
+                })
+            }
+            (Some(_), Some(_)) => {
+                self.report(
+                    path,
+                    dict.get("url"),
+                    "set exactly one of url or command, not both",
+                );
+                None
+            }
+            (None, None) => {
+                if !has("url") && !has("command") {
+                    self.report(
+                        path,
+                        None,
+                        "missing url (HTTP upstream) or command (stdio upstream)",
+                    );
+                }
+                None
+            }
+        };
+        let transport = transport?;
+        (self.problems.len() == before).then_some(UpstreamConfig {
+            description,
+            transport,
+            protocol,
+        })
+    }
+
+    fn url(&mut self, path: &str, raw: Option<&Value>, text: &str) -> Option<url::Url> {
+        match url::Url::parse(text.trim()) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(url)
+            }
+            Ok(url) => {
+                self.report(
+                    path,
+                    raw,
+                    format!(
+                        "unsupported URL scheme {:?}: use http or https",
+                        url.scheme()
+                    ),
+                );
+                None
+            }
+            Err(error) => {
+                self.report(path, raw, error.to_string());
+                None
+            }
+        }
+    }
+
+    fn headers(&mut self, t: &mut Table<'_>) -> BTreeMap<String, Secret> {
+        let path = t.key_path("headers");
+        let raw = self.string_map(t, "headers");
+        let mut headers = BTreeMap::new();
+        for (name, value) in raw {
+            let key_path = format!("{path}.{name}");
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                self.report(&key_path, None, "invalid HTTP header name");
+                continue;
+            }
+            if http::HeaderValue::from_str(&value).is_err() {
+                self.report(
+                    &key_path,
+                    None,
+                    "invalid HTTP header value (control characters or non-ASCII)",
+                );
+                continue;
+            }
+            // Header names are case-insensitive: one spelling, so file and env layers merge.
+            headers.insert(name.to_ascii_lowercase(), Secret::new(value));
+        }
+        headers
+    }
+
+    fn protocol(&mut self, t: &mut Table<'_>) -> ProtocolMode {
+        let path = t.key_path("protocol");
+        let raw = t.dict.get("protocol");
+        match self.string(t, "protocol").as_deref() {
+            None | Some("auto") => ProtocolMode::Auto,
+            Some("2025-11-25" | "legacy") => ProtocolMode::Legacy,
+            Some("2026-07-28" | "modern") => ProtocolMode::Modern,
+            Some(other) => {
+                self.report(
+                    &path,
+                    raw,
+                    format!(
+                        "unknown protocol {other:?}: use \"auto\", \"2025-11-25\" or \"2026-07-28\""
+                    ),
+                );
+                ProtocolMode::Auto
+            }
+        }
+    }
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(_, s) => Some(s.clone()),
+        Value::Char(_, c) => Some(c.to_string()),
+        Value::Bool(_, b) => Some(b.to_string()),
+        Value::Num(..) => integer(value)
+            .map(|n| n.to_string())
+            .or_else(|| value.to_f64().map(|f| f.to_string())),
+        _ => None,
+    }
+}
+
+/// An integer of any width or signedness (TOML gives i64, env values the smallest unsigned type).
+fn integer(value: &Value) -> Option<i128> {
+    value
+        .to_i128()
+        .or_else(|| value.to_u128().and_then(|n| i128::try_from(n).ok()))
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::String(..) | Value::Char(..) => "a string",
+        Value::Bool(..) => "a boolean",
+        Value::Num(..) => "a number",
+        Value::Empty(..) => "nothing",
+        Value::Dict(..) => "a table",
+        Value::Array(..) => "an array",
+    }
+}
+
+fn show(value: &Value) -> String {
+    scalar_text(value).map_or_else(|| kind(value).to_string(), |text| format!("{text:?}"))
+}

@@ -1,0 +1,77 @@
+//! The MCP server side of the gateway: `initialize`/`server/discover` info, `tools/list` (the four
+//! meta-tools) and `tools/call` dispatch. One cheap clone per session or request.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+
+use crate::gateway::Gateway;
+use crate::registry::Lookup;
+use crate::{instructions, meta_tools};
+
+/// The gateway as an rmcp server handler.
+#[derive(Clone)]
+pub struct GatewayHandler {
+    gateway: Arc<Gateway>,
+}
+
+impl GatewayHandler {
+    /// A handler over `gateway`'s state.
+    pub fn new(gateway: Arc<Gateway>) -> GatewayHandler {
+        GatewayHandler { gateway }
+    }
+}
+
+impl ServerHandler for GatewayHandler {
+    fn get_info(&self) -> ServerConfig {
+        let settings = self.gateway.settings();
+        let text = match &settings.instructions {
+            Some(custom) => custom.clone(),
+            None => instructions::build(&self.gateway.registry()),
+        };
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                settings.name.clone(),
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(text)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(
+            meta_tools::list().as_ref().clone(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let name = request.name.as_ref();
+        if let Some(response) =
+            meta_tools::call(&self.gateway, name, request.arguments, &context.ct).await
+        {
+            return Ok(response);
+        }
+        // A model that calls an upstream tool directly gets told how to call it.
+        let hint = match self.gateway.registry().lookup(name) {
+            Lookup::Found(_) => format!(
+                "'{name}' is an upstream tool: call execute_tool(tool_name='{name}', arguments={{...}})"
+            ),
+            Lookup::Missing(_) => format!(
+                "unknown tool '{name}': this server's tools are discover_tools, get_tool_schema, execute_tool and refresh_registry"
+            ),
+        };
+        Err(McpError::invalid_params(hint, None))
+    }
+}

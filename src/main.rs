@@ -1,0 +1,99 @@
+//! The `mcp-gateway` binary: parse the command line, set up logging, load the config, hand over
+//! to the library. Exit codes: 0 ok, 1 `check` found problems or `tools` found none, 78 bad
+//! config for `run` (EX_CONFIG), 70 runtime failure.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mcp_gateway::cli::{Cli, Command};
+use mcp_gateway::config::{Config, render_redacted};
+use mcp_gateway::{app, gateway::Gateway, telemetry, tool_table};
+
+/// Config invalid (sysexits EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+/// Runtime failure (sysexits EX_SOFTWARE).
+const EXIT_FAILURE: u8 = 70;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let command = cli.command.unwrap_or(Command::Run);
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("mcp-gateway: {error}");
+            return ExitCode::from(if command == Command::Check {
+                1
+            } else {
+                EXIT_CONFIG
+            });
+        }
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    if command == Command::Check {
+        print!("{}", render_redacted(&config));
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("mcp-gateway: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    runtime.block_on(async move {
+        match command {
+            Command::Tools { json } => list_tools(&config, json).await,
+            _ => match app::run(config, shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("mcp-gateway: {error}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            },
+        }
+    })
+}
+
+async fn list_tools(config: &Config, json: bool) -> ExitCode {
+    let gateway = Gateway::new(config);
+    let report = gateway.refresh().await;
+    if json {
+        println!("{:#}", tool_table::render_json(&gateway, &report));
+    } else {
+        print!("{}", tool_table::render_text(&gateway, &report));
+    }
+    let empty = gateway.registry().tools().is_empty();
+    gateway.close().await;
+    if empty && !report.failed.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

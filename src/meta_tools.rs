@@ -1,0 +1,133 @@
+//! The four meta-tools the gateway exposes (`tools/list` returns exactly these): their
+//! definitions, and dispatch of a call to the module that implements it.
+
+mod args;
+mod discover;
+mod execute;
+mod refresh;
+mod schema;
+
+use std::sync::{Arc, LazyLock};
+
+use rmcp::model::{CallToolResponse, CallToolResult, JsonObject, Tool, ToolAnnotations};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::gateway::Gateway;
+
+/// `discover_tools`.
+pub const DISCOVER_TOOLS: &str = "discover_tools";
+/// `get_tool_schema`.
+pub const GET_TOOL_SCHEMA: &str = "get_tool_schema";
+/// `execute_tool`.
+pub const EXECUTE_TOOL: &str = "execute_tool";
+/// `refresh_registry`.
+pub const REFRESH_REGISTRY: &str = "refresh_registry";
+
+static DEFINITIONS: LazyLock<Arc<Vec<Tool>>> = LazyLock::new(|| Arc::new(definitions()));
+
+/// The meta-tool definitions, built once.
+pub fn list() -> Arc<Vec<Tool>> {
+    DEFINITIONS.clone()
+}
+
+fn schema(value: serde_json::Value) -> Arc<JsonObject> {
+    match value {
+        serde_json::Value::Object(map) => Arc::new(map),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+fn annotations(read_only: bool, open_world: bool) -> ToolAnnotations {
+    let mut a = ToolAnnotations::new();
+    a.read_only_hint = Some(read_only);
+    a.open_world_hint = Some(open_world);
+    a
+}
+
+fn definitions() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            DISCOVER_TOOLS,
+            "Find tools. No arguments: list domains with tool counts and groups. domain: list that \
+             domain's tools (group narrows it). query: search all tools by what you want to do, \
+             best match first (domain narrows it).",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "domain": {"type": "string", "description": "Domain to list or search in"},
+                    "group": {"type": "string", "description": "Group within the domain"},
+                    "query": {"type": "string", "description": "Words describing the task"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10,
+                              "description": "Most results for query"}
+                },
+                "additionalProperties": false
+            })),
+        )
+        .with_title("Discover tools")
+        .with_annotations(annotations(true, false)),
+        Tool::new(
+            GET_TOOL_SCHEMA,
+            "Get one tool's description and full JSON Schema of its arguments. Use it before \
+             execute_tool when you do not know the arguments. Unknown names return suggestions.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "tool_name": {"type": "string", "description": "Tool name from discover_tools"}
+                },
+                "required": ["tool_name"],
+                "additionalProperties": false
+            })),
+        )
+        .with_title("Get tool schema")
+        .with_annotations(annotations(true, false)),
+        Tool::new(
+            EXECUTE_TOOL,
+            "Run a tool found with discover_tools, passing its arguments as an object. Returns the \
+             tool's own result unchanged.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "tool_name": {"type": "string", "description": "Tool name from discover_tools"},
+                    "arguments": {"type": "object", "description": "The tool's arguments",
+                                  "additionalProperties": true}
+                },
+                "required": ["tool_name"],
+                "additionalProperties": false
+            })),
+        )
+        .with_title("Execute tool")
+        .with_annotations(annotations(false, true)),
+        Tool::new(
+            REFRESH_REGISTRY,
+            "Re-read every upstream's tool list and report tools added, removed or renamed. Use \
+             it when a tool you expect is missing.",
+            schema(json!({"type": "object", "properties": {}, "additionalProperties": false})),
+        )
+        .with_title("Refresh registry")
+        .with_annotations(annotations(false, false)),
+    ]
+}
+
+/// Runs the meta-tool `name`, or returns `None` when there is no such meta-tool.
+pub async fn call(
+    gateway: &Arc<Gateway>,
+    name: &str,
+    arguments: Option<JsonObject>,
+    cancel: &CancellationToken,
+) -> Option<CallToolResponse> {
+    let arguments = arguments.unwrap_or_default();
+    let response = match name {
+        DISCOVER_TOOLS => discover::run(gateway, arguments).into(),
+        GET_TOOL_SCHEMA => schema::run(gateway, arguments).into(),
+        EXECUTE_TOOL => execute::run(gateway, arguments, cancel).await,
+        REFRESH_REGISTRY => refresh::run(gateway, arguments).await.into(),
+        _ => return None,
+    };
+    Some(response)
+}
+
+/// Converts a gateway outcome to a tool result.
+fn finish(outcome: Result<CallToolResult, crate::error::GatewayError>) -> CallToolResult {
+    outcome.unwrap_or_else(crate::error::GatewayError::into_result)
+}

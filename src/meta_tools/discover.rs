@@ -1,0 +1,160 @@
+//! `discover_tools`: the domain summary, one domain's (or group's) tools, or a query search.
+
+use std::sync::Arc;
+
+use rmcp::model::{CallToolResult, JsonObject};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::args::{non_blank, parse};
+use super::{DISCOVER_TOOLS, finish};
+use crate::error::{GatewayError, json_result};
+use crate::gateway::Gateway;
+use crate::registry::Registry;
+
+/// Default and largest `limit` of a query.
+const DEFAULT_LIMIT: usize = 10;
+const MAX_LIMIT: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    domain: Option<String>,
+    group: Option<String>,
+    query: Option<String>,
+    limit: Option<i64>,
+}
+
+pub(super) fn run(gateway: &Arc<Gateway>, arguments: JsonObject) -> CallToolResult {
+    finish(discover(gateway, arguments))
+}
+
+fn discover(gateway: &Arc<Gateway>, arguments: JsonObject) -> Result<CallToolResult, GatewayError> {
+    let args: Args = parse(DISCOVER_TOOLS, arguments)?;
+    let registry = gateway.registry();
+    let domain = non_blank(args.domain);
+    let group = non_blank(args.group);
+    if let Some(domain) = &domain
+        && !registry.domains().contains_key(domain)
+    {
+        return Err(domain_not_found(&registry, domain));
+    }
+    if let Some(query) = non_blank(args.query) {
+        let limit = match args.limit {
+            None => DEFAULT_LIMIT,
+            Some(n) if n < 1 => {
+                return Err(GatewayError::InvalidArguments {
+                    tool: DISCOVER_TOOLS.into(),
+                    problems: vec![format!("limit must be at least 1 (got {n})")],
+                    signature: None,
+                });
+            }
+            Some(n) => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
+        };
+        return Ok(json_result(search(
+            &registry,
+            &query,
+            domain.as_deref(),
+            limit,
+        )));
+    }
+    match (domain, group) {
+        (None, None) => Ok(json_result(summary(gateway, &registry))),
+        (None, Some(_)) => Err(GatewayError::InvalidArguments {
+            tool: DISCOVER_TOOLS.into(),
+            problems: vec!["group needs domain: pass the domain the group belongs to".into()],
+            signature: None,
+        }),
+        (Some(domain), group) => {
+            domain_tools(&registry, &domain, group.as_deref()).map(json_result)
+        }
+    }
+}
+
+fn domain_not_found(registry: &Registry, domain: &str) -> GatewayError {
+    GatewayError::DomainNotFound {
+        domain: domain.to_string(),
+        available: registry.domains().keys().cloned().collect(),
+    }
+}
+
+fn summary(gateway: &Gateway, registry: &Registry) -> Value {
+    let domains: Vec<Value> = registry
+        .domains()
+        .iter()
+        .map(|(name, entry)| {
+            let mut value = json!({
+                "name": name,
+                "description": entry.description.as_deref().unwrap_or(""),
+                "tool_count": entry.tools.len(),
+                "groups": entry.groups.keys().collect::<Vec<_>>(),
+            });
+            let down = gateway
+                .upstreams()
+                .iter()
+                .find(|u| u.domain() == name)
+                .is_some_and(|u| u.state().label() == "down");
+            if down {
+                value["available"] = json!(false);
+            }
+            value
+        })
+        .collect();
+    json!({ "domains": domains, "total_tools": registry.tools().len() })
+}
+
+fn domain_tools(
+    registry: &Registry,
+    domain: &str,
+    group: Option<&str>,
+) -> Result<Value, GatewayError> {
+    let entry = registry
+        .domains()
+        .get(domain)
+        .ok_or_else(|| domain_not_found(registry, domain))?;
+    let indexes = match group {
+        None => &entry.tools,
+        Some(group) => entry
+            .groups
+            .get(group)
+            .ok_or_else(|| GatewayError::GroupNotFound {
+                domain: domain.to_string(),
+                group: group.to_string(),
+                available: entry.groups.keys().cloned().collect(),
+            })?,
+    };
+    let tools: Vec<Value> = indexes
+        .iter()
+        .filter_map(|&i| registry.tool(i))
+        .map(|t| match group {
+            None => json!({ "name": t.name, "group": t.group, "description": t.description() }),
+            Some(_) => json!({ "name": t.name, "description": t.description() }),
+        })
+        .collect();
+    Ok(match group {
+        None => json!({ "domain": domain, "tools": tools }),
+        Some(group) => json!({ "domain": domain, "group": group, "tools": tools }),
+    })
+}
+
+fn search(registry: &Registry, query: &str, domain: Option<&str>, limit: usize) -> Value {
+    let results: Vec<Value> = registry
+        .search(query, domain, limit)
+        .into_iter()
+        .filter_map(|hit| registry.tool(hit.index))
+        .map(|t| json!({ "name": t.name, "domain": t.domain, "description": t.description() }))
+        .collect();
+    let mut value = json!({ "query": query, "results": results });
+    if value["results"].as_array().is_some_and(Vec::is_empty) {
+        let domains: Vec<&String> = registry.domains().keys().collect();
+        value["message"] = json!(format!(
+            "No tool matched. Try other words, or browse a domain with discover_tools(domain=...). Domains: {}.",
+            domains
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    value
+}

@@ -1,0 +1,182 @@
+//! `execute_tool`: resolve the name, check the arguments, route the call to the owning upstream
+//! under its original name, and return the upstream's result unchanged.
+
+use std::sync::Arc;
+
+use rmcp::model::{CallToolRequestParams, CallToolResponse, JsonObject};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::EXECUTE_TOOL;
+use super::args::parse;
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::registry::{Lookup, ToolEntry};
+use crate::signature;
+use crate::upstream::CallFailure;
+
+/// JSON-RPC "invalid params": the upstream rejected the arguments.
+const INVALID_PARAMS: i32 = -32602;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    tool_name: String,
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+pub(super) async fn run(
+    gateway: &Arc<Gateway>,
+    arguments: JsonObject,
+    cancel: &CancellationToken,
+) -> CallToolResponse {
+    match execute(gateway, arguments, cancel).await {
+        Ok(response) => response,
+        Err(error) => error.into_result().into(),
+    }
+}
+
+async fn execute(
+    gateway: &Arc<Gateway>,
+    arguments: JsonObject,
+    cancel: &CancellationToken,
+) -> Result<CallToolResponse, GatewayError> {
+    let args: Args = parse(EXECUTE_TOOL, arguments)?;
+    // Resolve and clone what the call needs, then drop the snapshot before awaiting.
+    let entry: ToolEntry = {
+        let registry = gateway.registry();
+        match registry.lookup(args.tool_name.trim()) {
+            Lookup::Found(index) => registry.tool(index).cloned(),
+            Lookup::Missing(suggestions) => {
+                return Err(GatewayError::ToolNotFound {
+                    name: args.tool_name,
+                    suggestions,
+                    direct_call: false,
+                });
+            }
+        }
+        .ok_or_else(|| GatewayError::ToolNotFound {
+            name: args.tool_name.clone(),
+            suggestions: Vec::new(),
+            direct_call: false,
+        })?
+    };
+    let call_arguments = match args.arguments {
+        None | Some(Value::Null) => JsonObject::new(),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(invalid(
+                &entry,
+                vec![format!("arguments must be an object, got {}", kind(&other))],
+            ));
+        }
+    };
+    let problems = check_arguments(&entry, &call_arguments);
+    if !problems.is_empty() {
+        return Err(invalid(&entry, problems));
+    }
+    let params =
+        CallToolRequestParams::new(entry.original_name.clone()).with_arguments(call_arguments);
+    entry
+        .upstream
+        .call_tool(params, cancel)
+        .await
+        .map_err(|failure| match failure {
+            CallFailure::Rejected {
+                code: INVALID_PARAMS,
+                message,
+            } => invalid(&entry, vec![message]),
+            CallFailure::Rejected { code, message } => GatewayError::UpstreamError {
+                tool: entry.name.clone(),
+                domain: entry.domain.clone(),
+                upstream_code: code,
+                upstream_message: message,
+            },
+            CallFailure::Unavailable(reason) => GatewayError::UpstreamUnavailable {
+                tool: Some(entry.name.clone()),
+                domain: entry.domain.clone(),
+                reason,
+            },
+            CallFailure::TimedOut(elapsed) => GatewayError::UpstreamTimeout {
+                tool: entry.name.clone(),
+                domain: entry.domain.clone(),
+                elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            },
+            CallFailure::Cancelled => GatewayError::UpstreamUnavailable {
+                tool: Some(entry.name.clone()),
+                domain: entry.domain.clone(),
+                reason: "the call was cancelled by the client".into(),
+            },
+        })
+}
+
+fn invalid(entry: &ToolEntry, problems: Vec<String>) -> GatewayError {
+    GatewayError::InvalidArguments {
+        tool: entry.name.clone(),
+        problems,
+        signature: Some(signature::render(entry)),
+    }
+}
+
+/// Top-level checks against the tool's schema: required arguments present, and no argument the
+/// schema does not declare (unless it allows additional properties).
+fn check_arguments(entry: &ToolEntry, arguments: &JsonObject) -> Vec<String> {
+    let schema = &entry.tool.input_schema;
+    let mut problems = Vec::new();
+    if let Some(Value::Array(required)) = schema.get("required") {
+        let missing: Vec<&str> = required
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|name| !arguments.contains_key(*name))
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!("missing required argument(s) {}", quoted(&missing)));
+        }
+    }
+    let closed = match schema.get("additionalProperties") {
+        Some(Value::Bool(allowed)) => !allowed,
+        Some(_) => false,
+        None => !schema.contains_key("patternProperties"),
+    };
+    if let (true, Some(Value::Object(properties))) = (closed, schema.get("properties")) {
+        let unknown: Vec<&str> = arguments
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !properties.contains_key(*key))
+            .collect();
+        if !unknown.is_empty() {
+            let known: Vec<&str> = properties.keys().map(String::as_str).collect();
+            problems.push(format!(
+                "unknown argument(s) {} (known: {})",
+                quoted(&unknown),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+    }
+    problems
+}
+
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

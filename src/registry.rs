@@ -1,0 +1,132 @@
+//! The immutable snapshot of every exposed tool: names, domains, groups, routes and search data.
+//!
+//! A snapshot is built from scratch off the request path ([`build`]) and published with one
+//! `ArcSwap::store` by its owner; requests `load()` it once and never hold it across an `.await`.
+//! Nothing here talks to the network.
+
+mod build;
+pub mod names;
+mod search;
+mod suggest;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use rmcp::model::Tool;
+
+pub use build::{BuildInput, RejectedTool, build};
+pub use search::SearchHit;
+
+use crate::upstream::Upstream;
+
+/// One exposed tool.
+#[derive(Debug, Clone)]
+pub struct ToolEntry {
+    /// The name the LLM uses (`{domain}_{name}` while the name collides across domains).
+    pub name: String,
+    /// The name the upstream knows it by; sent upstream on execute.
+    pub original_name: String,
+    /// The owning domain.
+    pub domain: String,
+    /// Inferred group within the domain.
+    pub group: String,
+    /// The upstream's tool definition, unchanged.
+    pub tool: Arc<Tool>,
+    /// Where calls go.
+    pub upstream: Arc<Upstream>,
+}
+
+impl ToolEntry {
+    /// The tool's description, or "".
+    pub fn description(&self) -> &str {
+        self.tool.description.as_deref().unwrap_or("")
+    }
+}
+
+/// One domain as discovery shows it.
+#[derive(Debug, Clone, Default)]
+pub struct DomainEntry {
+    /// Configured description.
+    pub description: Option<String>,
+    /// Indexes into [`Registry::tools`], sorted by name.
+    pub tools: Vec<usize>,
+    /// Group name → indexes, sorted.
+    pub groups: BTreeMap<String, Vec<usize>>,
+}
+
+/// An immutable registry snapshot.
+#[derive(Debug, Default)]
+pub struct Registry {
+    /// Increases with every published snapshot.
+    pub generation: u64,
+    /// Every exposed tool, sorted by exposed name.
+    tools: Vec<ToolEntry>,
+    /// Exposed name → index.
+    by_name: HashMap<String, usize>,
+    /// Case- and separator-folded exposed and original names → indexes.
+    by_folded: HashMap<String, Vec<usize>>,
+    /// Every configured domain, including those with no tools (down).
+    domains: BTreeMap<String, DomainEntry>,
+    /// Upstream tools that could not be exposed, per domain, with the reason.
+    rejected: BTreeMap<String, Vec<RejectedTool>>,
+    /// Precomputed lower-case search fields per tool (same order as `tools`).
+    search: Vec<search::SearchFields>,
+}
+
+/// The outcome of resolving a tool name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// Found (exactly or by a unique folded match).
+    Found(usize),
+    /// Not found; closest exposed names, best first.
+    Missing(Vec<String>),
+}
+
+/// How many suggestions a failed lookup returns.
+pub const MAX_SUGGESTIONS: usize = 5;
+
+impl Registry {
+    /// Every exposed tool, sorted by name.
+    pub fn tools(&self) -> &[ToolEntry] {
+        &self.tools
+    }
+
+    /// One tool by index.
+    pub fn tool(&self, index: usize) -> Option<&ToolEntry> {
+        self.tools.get(index)
+    }
+
+    /// Every configured domain.
+    pub fn domains(&self) -> &BTreeMap<String, DomainEntry> {
+        &self.domains
+    }
+
+    /// Rejected tools per domain.
+    pub fn rejected(&self) -> &BTreeMap<String, Vec<RejectedTool>> {
+        &self.rejected
+    }
+
+    /// Resolves a tool name: exact, else a unique case-/separator-insensitive match of an
+    /// exposed or original name, else suggestions.
+    pub fn lookup(&self, name: &str) -> Lookup {
+        if let Some(&index) = self.by_name.get(name) {
+            return Lookup::Found(index);
+        }
+        if let Some(indexes) = self.by_folded.get(&names::fold(name))
+            && let [index] = indexes.as_slice()
+        {
+            return Lookup::Found(*index);
+        }
+        Lookup::Missing(self.suggest(name, MAX_SUGGESTIONS))
+    }
+
+    /// Up to `limit` exposed names closest to `name`, best first.
+    pub fn suggest(&self, name: &str, limit: usize) -> Vec<String> {
+        suggest::suggest(self, name, limit)
+    }
+
+    /// Ranked search over names, domain, group and description; best first, at most `limit`.
+    pub fn search(&self, query: &str, domain: Option<&str>, limit: usize) -> Vec<SearchHit> {
+        search::search(self, query, domain, limit)
+    }
+}

@@ -1,0 +1,186 @@
+//! Builds a [`Registry`] snapshot from scratch out of every upstream's last listing.
+//!
+//! Because nothing carries over from the previous snapshot, a collision prefix exists exactly as
+//! long as the collision does.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use rmcp::model::Tool;
+use serde_json::Value;
+
+use super::{DomainEntry, Registry, ToolEntry, names, search};
+use crate::upstream::Upstream;
+
+/// What a snapshot is built from.
+pub struct BuildInput<'a> {
+    /// The generation number to stamp on the snapshot.
+    pub generation: u64,
+    /// Every configured upstream, in any order.
+    pub upstreams: &'a [Arc<Upstream>],
+}
+
+/// An upstream tool that could not be exposed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RejectedTool {
+    /// The name the upstream listed.
+    pub name: String,
+    /// Why it is not exposed.
+    pub reason: String,
+}
+
+/// A tool that passed the per-domain checks, before collision handling.
+struct Candidate {
+    domain: String,
+    base: String,
+    original: String,
+    tool: Arc<Tool>,
+    upstream: Arc<Upstream>,
+}
+
+/// Builds a snapshot. Rejected tools are logged and recorded, never dropped silently.
+pub fn build(input: BuildInput<'_>) -> Registry {
+    let mut upstreams: Vec<&Arc<Upstream>> = input.upstreams.iter().collect();
+    upstreams.sort_by(|a, b| a.domain().cmp(b.domain()));
+
+    let mut rejected: BTreeMap<String, Vec<RejectedTool>> = BTreeMap::new();
+    let mut candidates = Vec::new();
+    let mut domains: BTreeMap<String, DomainEntry> = BTreeMap::new();
+    for upstream in &upstreams {
+        let domain = upstream.domain().to_string();
+        domains.insert(
+            domain.clone(),
+            DomainEntry {
+                description: upstream.config().description.clone(),
+                ..DomainEntry::default()
+            },
+        );
+        let Some(listing) = upstream.tools() else {
+            continue;
+        };
+        let mut seen = HashSet::new();
+        for tool in listing.iter() {
+            let original = tool.name.to_string();
+            let checked = names::expose(&original).and_then(|base| {
+                check_schema(tool)?;
+                if seen.insert(base.clone()) {
+                    Ok(base)
+                } else {
+                    Err(format!(
+                        "another tool of this upstream is already exposed as '{base}'"
+                    ))
+                }
+            });
+            match checked {
+                Ok(base) => candidates.push(Candidate {
+                    domain: domain.clone(),
+                    base,
+                    original,
+                    tool: Arc::new(tool.clone()),
+                    upstream: Arc::clone(upstream),
+                }),
+                Err(reason) => reject(&mut rejected, &domain, original, reason),
+            }
+        }
+    }
+
+    // A base name listed by more than one domain is exposed as `{domain}_{name}` by all of them.
+    let mut owners: HashMap<&str, usize> = HashMap::new();
+    for c in &candidates {
+        *owners.entry(c.base.as_str()).or_default() += 1;
+    }
+    let collided: HashSet<String> = owners
+        .into_iter()
+        .filter(|&(_, count)| count > 1)
+        .map(|(name, _)| name.to_string())
+        .collect();
+
+    let mut tools: Vec<ToolEntry> = Vec::with_capacity(candidates.len());
+    let mut taken: HashSet<String> = HashSet::new();
+    // Unprefixed names first, so a prefixed name never steals a name a domain lists itself.
+    candidates.sort_by_key(|c| collided.contains(&c.base));
+    for c in candidates {
+        let name = if collided.contains(&c.base) {
+            format!("{}_{}", c.domain, c.base)
+        } else {
+            c.base.clone()
+        };
+        if name.len() > names::MAX_NAME_LEN {
+            let reason = format!(
+                "collides with another domain and '{name}' is longer than {} characters",
+                names::MAX_NAME_LEN
+            );
+            reject(&mut rejected, &c.domain, c.original, reason);
+            continue;
+        }
+        if !taken.insert(name.clone()) {
+            let reason = format!("its collision name '{name}' is already used by another tool");
+            reject(&mut rejected, &c.domain, c.original, reason);
+            continue;
+        }
+        tools.push(ToolEntry {
+            group: names::infer_group(&c.domain, &names::expose(&c.original).unwrap_or_default()),
+            name,
+            original_name: c.original,
+            domain: c.domain,
+            tool: c.tool,
+            upstream: c.upstream,
+        });
+    }
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut by_name = HashMap::with_capacity(tools.len());
+    let mut by_folded: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, entry) in tools.iter().enumerate() {
+        by_name.insert(entry.name.clone(), index);
+        let mut keys = vec![names::fold(&entry.name), names::fold(&entry.original_name)];
+        keys.dedup();
+        for key in keys {
+            let slot = by_folded.entry(key).or_default();
+            if !slot.contains(&index) {
+                slot.push(index);
+            }
+        }
+        if let Some(domain) = domains.get_mut(&entry.domain) {
+            domain.tools.push(index);
+            domain
+                .groups
+                .entry(entry.group.clone())
+                .or_default()
+                .push(index);
+        }
+    }
+    let search = tools.iter().map(search::SearchFields::new).collect();
+    Registry {
+        generation: input.generation,
+        tools,
+        by_name,
+        by_folded,
+        domains,
+        rejected,
+        search,
+    }
+}
+
+/// An input schema must describe an object (MCP requires `"type": "object"`); a missing `type`
+/// is accepted, as clients commonly treat it as an object.
+fn check_schema(tool: &Tool) -> Result<(), String> {
+    match tool.input_schema.get("type") {
+        None => Ok(()),
+        Some(Value::String(t)) if t == "object" => Ok(()),
+        Some(other) => Err(format!("inputSchema type must be \"object\", not {other}")),
+    }
+}
+
+fn reject(
+    rejected: &mut BTreeMap<String, Vec<RejectedTool>>,
+    domain: &str,
+    name: String,
+    reason: String,
+) {
+    tracing::warn!(domain, tool = %name, %reason, "upstream tool not exposed");
+    rejected
+        .entry(domain.to_string())
+        .or_default()
+        .push(RejectedTool { name, reason });
+}

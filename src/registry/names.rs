@@ -1,0 +1,120 @@
+//! Name handling shared by the registry: exposing upstream names, folding for fuzzy lookup,
+//! splitting into words, and inferring groups.
+
+/// Longest exposed name (`^[A-Za-z0-9_-]{1,64}$`).
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `c` may appear in an exposed name.
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// The exposed form of an upstream name: characters outside `[A-Za-z0-9_-]` (dots, slashes,
+/// spaces) become `_`. `None` when the result is empty or longer than [`MAX_NAME_LEN`].
+pub fn expose(original: &str) -> Result<String, String> {
+    let exposed: String = original
+        .chars()
+        .map(|c| if is_name_char(c) { c } else { '_' })
+        .collect();
+    if exposed.is_empty() {
+        Err("empty tool name".into())
+    } else if exposed.len() > MAX_NAME_LEN {
+        Err(format!("name longer than {MAX_NAME_LEN} characters"))
+    } else {
+        Ok(exposed)
+    }
+}
+
+/// Lower-case with every non-alphanumeric removed: `Contacts-Search` → `contactssearch`.
+pub fn fold(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Lower-case words of a name or phrase: split on non-alphanumerics and camelCase boundaries.
+/// `getUserID.v2` → `["get", "user", "id", "v2"]`.
+pub fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut prev: Option<char> = None;
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            flush(&mut out, &mut current);
+            prev = None;
+            continue;
+        }
+        if let Some(p) = prev {
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let boundary = (p.is_lowercase() && c.is_uppercase())
+                || (p.is_uppercase() && c.is_uppercase() && next_lower);
+            if boundary {
+                flush(&mut out, &mut current);
+            }
+        }
+        current.extend(c.to_lowercase());
+        prev = Some(c);
+    }
+    flush(&mut out, &mut current);
+    out
+}
+
+fn flush(out: &mut Vec<String>, current: &mut String) {
+    if !current.is_empty() {
+        out.push(std::mem::take(current));
+    }
+}
+
+/// The seed's group rule: the `_` segment after a `{domain}_` prefix, else the first `_`
+/// segment, else `general`.
+pub fn infer_group(domain: &str, name: &str) -> String {
+    let prefix = format!("{domain}_");
+    let rest = name.strip_prefix(&prefix).unwrap_or(name);
+    if rest.len() != name.len()
+        && let Some(segment) = rest.split('_').next().filter(|s| !s.is_empty())
+    {
+        return segment.to_string();
+    }
+    match name.split_once('_') {
+        Some((first, _)) if !first.is_empty() => first.to_string(),
+        _ => "general".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_split_separators_and_camel_case() {
+        assert_eq!(words("getUserID.v2"), ["get", "user", "id", "v2"]);
+        assert_eq!(
+            words("contacts_search-fast"),
+            ["contacts", "search", "fast"]
+        );
+        assert_eq!(words("HTTPServer"), ["http", "server"]);
+    }
+
+    #[test]
+    fn groups_follow_the_seed_rule() {
+        assert_eq!(infer_group("apollo", "apollo_people_search"), "people");
+        assert_eq!(infer_group("apollo", "query_run"), "query");
+        assert_eq!(infer_group("apollo", "search"), "general");
+        assert_eq!(infer_group("crm", "crm_search"), "search");
+    }
+
+    #[test]
+    fn exposed_names_replace_foreign_characters() {
+        assert_eq!(expose("files.read"), Ok("files_read".into()));
+        assert_eq!(expose("get-weather"), Ok("get-weather".into()));
+        assert!(expose("").is_err());
+        assert!(expose(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn fold_ignores_case_and_separators() {
+        assert_eq!(fold("Contacts-Search"), fold("contacts_search"));
+    }
+}

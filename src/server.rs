@@ -1,0 +1,143 @@
+//! The thin HTTP core: a hyper-util accept loop routing `/mcp` to rmcp's streamable HTTP service
+//! and serving `/healthz` and `/readyz`; graceful shutdown with a bounded drain.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::gateway::Gateway;
+use crate::handler::GatewayHandler;
+
+/// How long open connections may take to finish after shutdown starts.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// `Host` values rmcp accepts on `/mcp`: the configured list, or loopback names plus the bind
+/// host (a wildcard bind accepts any host, as the gateway cannot know its public names).
+fn allowed_hosts(gateway: &Gateway) -> Option<Vec<String>> {
+    let settings = gateway.settings();
+    if let Some(hosts) = &settings.allowed_hosts {
+        return Some(hosts.clone());
+    }
+    let host = settings.host.trim_matches(['[', ']']);
+    if host == "0.0.0.0" || host == "::" {
+        return None;
+    }
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+    if !hosts.iter().any(|h| h == host) {
+        hosts.push(host.to_string());
+    }
+    Some(hosts)
+}
+
+/// Serves until `shutdown` fires, then drains connections for at most [`DRAIN_TIMEOUT`].
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let mut config =
+        StreamableHttpServerConfig::default().with_cancellation_token(shutdown.child_token());
+    config = match allowed_hosts(&gateway) {
+        Some(hosts) => config.with_allowed_hosts(hosts),
+        None => config.disable_allowed_hosts(),
+    };
+    let handler = GatewayHandler::new(gateway.clone());
+    let mcp = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let (mcp, gateway) = (mcp.clone(), gateway.clone());
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let (mcp, gateway) = (mcp.clone(), gateway.clone());
+            async move { Ok::<_, Infallible>(route(request, &mcp, &gateway, peer).await) }
+        });
+        let connection = graceful.watch(
+            builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timeout: closing remaining connections"),
+    }
+    Ok(())
+}
+
+async fn route(
+    request: Request<Incoming>,
+    mcp: &StreamableHttpService<GatewayHandler, LocalSessionManager>,
+    gateway: &Gateway,
+    _peer: SocketAddr,
+) -> Response<Body> {
+    match (request.method(), request.uri().path()) {
+        (_, "/mcp" | "/mcp/") => mcp.handle(request).await,
+        (&Method::GET | &Method::HEAD, "/healthz") => {
+            json_response(StatusCode::OK, json!({ "status": "ok" }))
+        }
+        (&Method::GET | &Method::HEAD, "/readyz") => {
+            let (ready, body) = gateway.readiness();
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            json_response(status, body)
+        }
+        (_, "/healthz" | "/readyz") => json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({ "error": "use GET" }),
+        ),
+        (_, path) => json_response(
+            StatusCode::NOT_FOUND,
+            json!({ "error": format!("no route for {path}; MCP is served at /mcp") }),
+        ),
+    }
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}

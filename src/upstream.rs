@@ -1,0 +1,309 @@
+//! One configured upstream MCP server: its long-lived client session, its last tool listing and
+//! its health, shared by every downstream client and every call.
+//!
+//! The session is opened lazily and reopened when its transport has closed (a stdio child that
+//! exited, an HTTP session the worker gave up on). Calls never take a lock: they clone the current
+//! connection out of an `ArcSwapOption`. Only (re)connecting is serialised.
+
+mod connect;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, ListToolsRequest,
+    PaginatedRequestParams, ServerResult, Tool,
+};
+use rmcp::service::{PeerRequestOptions, RunningService, ServiceError};
+use rmcp::{Peer, RoleClient};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Secret, UpstreamConfig};
+
+/// How long opening a session (spawn or connect, plus the handshake) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long listing every page of tools may take.
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one tool call may take before it is cancelled upstream.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most `tools/list` pages read from one upstream: a hostile cursor loop ends here.
+pub const MAX_LIST_PAGES: usize = 1000;
+
+/// The client-side service type, the same for HTTP and stdio (rmcp erases the transport).
+pub(crate) type ClientService = RunningService<RoleClient, rmcp::model::ClientConfig>;
+
+/// The state of an upstream as shown by `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamState {
+    /// Not tried yet (start-up in progress).
+    Pending,
+    /// Connected, and the last listing succeeded.
+    Ok,
+    /// The last connect or listing failed.
+    Down {
+        /// Why, without secrets.
+        error: String,
+    },
+}
+
+impl UpstreamState {
+    /// `pending`, `ok` or `down`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            UpstreamState::Pending => "pending",
+            UpstreamState::Ok => "ok",
+            UpstreamState::Down { .. } => "down",
+        }
+    }
+}
+
+/// Why a call through an upstream failed (a tool result the upstream produced is not a failure).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallFailure {
+    /// The upstream answered with a JSON-RPC error.
+    Rejected {
+        /// Its code.
+        code: i32,
+        /// Its message.
+        message: String,
+    },
+    /// No answer: cannot connect, connection dropped, transport closed.
+    Unavailable(String),
+    /// No answer within the call timeout; the call was cancelled upstream.
+    TimedOut(Duration),
+    /// The downstream client cancelled; the cancellation was forwarded upstream.
+    Cancelled,
+}
+
+/// A live session with an upstream.
+pub(crate) struct Connection {
+    peer: Peer<RoleClient>,
+    /// Owned so the session lives as long as the connection; taken out to close it.
+    service: Mutex<Option<ClientService>>,
+}
+
+impl Connection {
+    fn is_closed(&self) -> bool {
+        self.peer.is_transport_closed()
+    }
+
+    /// Closes the session: ends the HTTP session (DELETE) or the stdio child.
+    async fn close(&self, timeout: Duration) {
+        let service = self.service.lock().ok().and_then(|mut guard| guard.take());
+        if let Some(mut service) = service {
+            let _ = service.close_with_timeout(timeout).await;
+        }
+    }
+}
+
+/// One configured upstream.
+pub struct Upstream {
+    /// The domain (config table key).
+    domain: String,
+    /// Its validated configuration.
+    config: UpstreamConfig,
+    /// Token for upstreams with no `Authorization` header of their own.
+    registry_token: Option<Secret>,
+    /// The live session, if any.
+    connection: ArcSwapOption<Connection>,
+    /// Serialises (re)connects so concurrent callers open one session, not several.
+    connect_lock: tokio::sync::Mutex<()>,
+    /// The last successful listing (kept while the upstream is down, so its tools stay routable).
+    tools: ArcSwapOption<Vec<Tool>>,
+    /// Health for `/readyz`.
+    state: Mutex<UpstreamState>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    /// A not-yet-connected upstream.
+    pub fn new(domain: String, config: UpstreamConfig, registry_token: Option<Secret>) -> Upstream {
+        Upstream {
+            domain,
+            config,
+            registry_token,
+            connection: ArcSwapOption::empty(),
+            connect_lock: tokio::sync::Mutex::new(()),
+            tools: ArcSwapOption::empty(),
+            state: Mutex::new(UpstreamState::Pending),
+        }
+    }
+
+    /// The domain name.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The configuration this upstream was built from.
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.config
+    }
+
+    /// The current health.
+    pub fn state(&self) -> UpstreamState {
+        self.state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or(UpstreamState::Pending)
+    }
+
+    fn set_state(&self, state: UpstreamState) {
+        if let Ok(mut guard) = self.state.lock() {
+            *guard = state;
+        }
+    }
+
+    /// The last successful listing, if any.
+    pub fn tools(&self) -> Option<Arc<Vec<Tool>>> {
+        self.tools.load_full()
+    }
+
+    /// The live connection, opening one if there is none or the last one closed.
+    async fn connection(&self) -> Result<Arc<Connection>, String> {
+        if let Some(conn) = self.connection.load_full().filter(|c| !c.is_closed()) {
+            return Ok(conn);
+        }
+        let _guard = self.connect_lock.lock().await;
+        // Another caller may have connected while this one waited.
+        if let Some(conn) = self.connection.load_full().filter(|c| !c.is_closed()) {
+            return Ok(conn);
+        }
+        if let Some(old) = self.connection.swap(None) {
+            old.close(Duration::from_secs(1)).await;
+        }
+        let service = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            connect::open(&self.domain, &self.config, self.registry_token.as_ref()),
+        )
+        .await
+        .map_err(|_| format!("no session within {}s", CONNECT_TIMEOUT.as_secs()))??;
+        let conn = Arc::new(Connection {
+            peer: service.peer().clone(),
+            service: Mutex::new(Some(service)),
+        });
+        self.connection.store(Some(conn.clone()));
+        tracing::info!(domain = %self.domain, "upstream session opened");
+        Ok(conn)
+    }
+
+    /// Connects if needed and lists every tool (all pages), recording the outcome.
+    pub async fn refresh_tools(&self) -> Result<Arc<Vec<Tool>>, String> {
+        let outcome = tokio::time::timeout(DISCOVERY_TIMEOUT, async {
+            let conn = self.connection().await?;
+            list_all_tools(&conn.peer).await
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "tools/list took longer than {}s",
+                DISCOVERY_TIMEOUT.as_secs()
+            ))
+        });
+        match outcome {
+            Ok(tools) => {
+                let tools = Arc::new(tools);
+                self.tools.store(Some(tools.clone()));
+                self.set_state(UpstreamState::Ok);
+                Ok(tools)
+            }
+            Err(error) => {
+                tracing::warn!(domain = %self.domain, %error, "upstream listing failed");
+                self.set_state(UpstreamState::Down {
+                    error: error.clone(),
+                });
+                Err(error)
+            }
+        }
+    }
+
+    /// Calls a tool under its upstream (original) name, forwarding cancellation, bounded by
+    /// [`CALL_TIMEOUT`]. The upstream's response is returned unchanged.
+    pub async fn call_tool(
+        &self,
+        params: CallToolRequestParams,
+        cancel: &CancellationToken,
+    ) -> Result<CallToolResponse, CallFailure> {
+        let conn = self.connection().await.map_err(CallFailure::Unavailable)?;
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let mut handle = conn
+            .peer
+            .send_cancellable_request(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(|e| CallFailure::Unavailable(describe(&e)))?;
+        let started = Instant::now();
+        let response = tokio::select! {
+            response = &mut handle.rx => response.unwrap_or(Err(ServiceError::TransportClosed)),
+            () = cancel.cancelled() => {
+                let _ = handle.cancel(Some("cancelled by the gateway's client".into())).await;
+                return Err(CallFailure::Cancelled);
+            }
+            () = tokio::time::sleep(CALL_TIMEOUT) => {
+                let _ = handle.cancel(Some("gateway call timeout".into())).await;
+                return Err(CallFailure::TimedOut(started.elapsed()));
+            }
+        };
+        match response {
+            Ok(ServerResult::CallToolResult(result)) => Ok(CallToolResponse::Complete(result)),
+            Ok(ServerResult::InputRequiredResult(result)) => {
+                Ok(CallToolResponse::InputRequired(result))
+            }
+            Ok(ServerResult::CreateTaskResult(result)) => Ok(CallToolResponse::Task(result)),
+            Ok(_) => Err(CallFailure::Unavailable(
+                "the upstream sent a response that is not a tool result".into(),
+            )),
+            Err(ServiceError::McpError(error)) => Err(CallFailure::Rejected {
+                code: error.code.0,
+                message: error.message.to_string(),
+            }),
+            Err(error) => Err(CallFailure::Unavailable(describe(&error))),
+        }
+    }
+
+    /// Closes the session, if any (stdio children end).
+    pub async fn close(&self) {
+        if let Some(conn) = self.connection.swap(None) {
+            conn.close(Duration::from_secs(3)).await;
+        }
+    }
+}
+
+/// Lists every page, bypassing rmcp's response cache so a refresh sees the upstream's truth and a
+/// dead upstream is reported as dead rather than served from a stale cache.
+async fn list_all_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, String> {
+    let mut tools = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_LIST_PAGES {
+        let params = PaginatedRequestParams::default().with_cursor(cursor.take());
+        let request = ClientRequest::ListToolsRequest(ListToolsRequest::with_param(params));
+        match peer.send_request(request).await.map_err(|e| describe(&e))? {
+            ServerResult::ListToolsResult(page) => {
+                tools.extend(page.tools);
+                match page.next_cursor {
+                    Some(next) if !next.is_empty() => cursor = Some(next),
+                    _ => return Ok(tools),
+                }
+            }
+            _ => return Err("the upstream answered tools/list with something else".into()),
+        }
+    }
+    Err(format!(
+        "tools/list returned more than {MAX_LIST_PAGES} pages"
+    ))
+}
+
+/// A one-line description of a client error, for logs and error envelopes.
+fn describe(error: &ServiceError) -> String {
+    match error {
+        ServiceError::McpError(e) => format!("error {}: {}", e.code.0, e.message),
+        ServiceError::TransportClosed => "the connection to the upstream is closed".into(),
+        other => other.to_string(),
+    }
+}

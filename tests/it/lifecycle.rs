@@ -1,0 +1,136 @@
+//! Start-up with a dead upstream, readiness, and refresh_registry bringing it in later.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn upstream_down_at_start_joins_on_refresh() {
+    let alive = HttpUpstream::start(TestUpstream::with_tools(
+        "alive",
+        upstream::synthetic_tools("alive", 3),
+    ))
+    .await;
+    let late_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+        probe.local_addr().expect("addr")
+    };
+    let toml = format!(
+        "{}{}",
+        http_table("alive", &alive.url()),
+        http_table("late", &format!("http://{late_addr}/mcp"))
+    );
+    let gateway = TestGateway::start(&toml).await;
+
+    let (status, ready) = get_json(&format!("{}/readyz", gateway.base())).await;
+    assert_eq!(status, 200);
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["tools"], 3);
+    assert_eq!(
+        ready["domains"]["alive"],
+        json!({"tools": 3, "state": "ok"})
+    );
+    assert_eq!(ready["domains"]["late"]["state"], "down");
+    assert!(
+        ready["domains"]["late"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+
+    let client = gateway.client().await;
+    let summary = json_of(&call(&client, "discover_tools", json!({})).await);
+    assert_eq!(summary["domains"][1]["name"], "late");
+    assert_eq!(summary["domains"][1]["available"], false);
+
+    let _late = HttpUpstream::start_on(
+        late_addr,
+        TestUpstream::with_tools("late", upstream::synthetic_tools("late", 2)),
+    )
+    .await;
+    let report = json_of(&call(&client, "refresh_registry", json!({})).await);
+    let late = report["refreshed"]
+        .as_array()
+        .expect("refreshed")
+        .iter()
+        .find(|d| d["domain"] == "late")
+        .cloned()
+        .expect("late refreshed");
+    assert_eq!(late["tool_count"], 2);
+    assert_eq!(late["added"].as_array().map(Vec::len), Some(2));
+    assert_eq!(report["failed"], json!([]));
+    let (_, ready) = get_json(&format!("{}/readyz", gateway.base())).await;
+    assert_eq!(ready["domains"]["late"], json!({"tools": 2, "state": "ok"}));
+    // the names collide (both lists are synthetic), so both domains are prefixed now
+    let result = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "late_contacts_search"}),
+    )
+    .await;
+    assert_eq!(text_of(&result), "contacts_search ok");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_is_503_until_tools_exist() {
+    let dead = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+        probe.local_addr().expect("addr")
+    };
+    let gateway = TestGateway::start(&http_table("dead", &format!("http://{dead}/mcp"))).await;
+    let (status, body) = get_json(&format!("{}/readyz", gateway.base())).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["domains"]["dead"]["state"], "down");
+    let client = gateway.client().await;
+    let result = call(&client, "refresh_registry", json!({})).await;
+    let report = json_of(&result);
+    assert_eq!(report["failed"][0]["domain"], "dead");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn rejected_tools_are_counted_not_dropped_silently() {
+    use rmcp::model::Tool;
+    let long = "x".repeat(70);
+    let tools = vec![
+        Tool::new(
+            "fine.dotted",
+            "dotted names are exposed with _",
+            std::sync::Arc::new(serde_json::Map::new()),
+        ),
+        Tool::new(
+            long.clone(),
+            "too long",
+            std::sync::Arc::new(serde_json::Map::new()),
+        ),
+        Tool::new(
+            "arrayish",
+            "schema is not an object",
+            std::sync::Arc::new(serde_json::from_value(json!({"type": "array"})).expect("schema")),
+        ),
+    ];
+    let up = HttpUpstream::start(TestUpstream::with_tools("odd", tools)).await;
+    let gateway = TestGateway::start(&http_table("odd", &up.url())).await;
+    let (_, ready) = get_json(&format!("{}/readyz", gateway.base())).await;
+    let rejected = ready["domains"]["odd"]["rejected"]
+        .as_array()
+        .expect("rejected")
+        .clone();
+    assert_eq!(rejected.len(), 2);
+    assert!(rejected.iter().any(|r| {
+        r["name"] == long.as_str()
+            && r["reason"]
+                .as_str()
+                .is_some_and(|s| s.contains("longer than 64"))
+    }));
+    assert!(rejected.iter().any(|r| r["name"] == "arrayish"));
+    let client = gateway.client().await;
+    let result = call(&client, "execute_tool", json!({"tool_name": "fine_dotted"})).await;
+    assert_eq!(
+        text_of(&result),
+        "fine.dotted ok",
+        "dispatched under the original dotted name"
+    );
+    gateway.stop().await;
+}

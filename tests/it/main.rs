@@ -1,0 +1,14 @@
+//! The integration tests: real MCP servers on 127.0.0.1 (in-process rmcp servers and a stdio
+//! child), the real gateway, and real rmcp clients over real sockets.
+
+mod support;
+
+mod cli;
+mod collisions;
+mod config;
+mod discover;
+mod eras;
+mod execute;
+mod http;
+mod lifecycle;
+mod schema;

@@ -1,0 +1,72 @@
+//! get_tool_schema: exact and fuzzy lookup, suggestions.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn returns_the_full_schema_and_resolves_fuzzy_names() {
+    let crm = HttpUpstream::start(TestUpstream::with_synthetic("crm", 16)).await;
+    let gateway = TestGateway::start(&http_table("crm", &crm.url())).await;
+    let client = gateway.client().await;
+
+    let schema = json_of(&call(&client, "get_tool_schema", json!({"tool_name": "echo"})).await);
+    assert_eq!(schema["name"], "echo");
+    assert_eq!(schema["domain"], "crm");
+    assert_eq!(schema["group"], "general");
+    assert_eq!(
+        schema["description"],
+        "Echo the given message back unchanged"
+    );
+    assert_eq!(schema["parameters"]["required"], json!(["message"]));
+    assert_eq!(
+        schema["parameters"]["properties"]["message"]["type"],
+        "string"
+    );
+
+    // a unique case-/separator-insensitive match resolves to the canonical name
+    let fuzzy = json_of(
+        &call(
+            &client,
+            "get_tool_schema",
+            json!({"tool_name": "Contacts-Search"}),
+        )
+        .await,
+    );
+    assert_eq!(fuzzy["name"], "contacts_search");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_names_get_ranked_suggestions() {
+    let crm = HttpUpstream::start(TestUpstream::with_synthetic("crm", 16)).await;
+    let gateway = TestGateway::start(&http_table("crm", &crm.url())).await;
+    let client = gateway.client().await;
+
+    let result = call(
+        &client,
+        "get_tool_schema",
+        json!({"tool_name": "contacts_serch"}),
+    )
+    .await;
+    assert_eq!(error_code(&result), "tool_not_found");
+    let body = json_of(&result);
+    let suggestions = body["details"]["suggestions"]
+        .as_array()
+        .expect("suggestions");
+    assert_eq!(suggestions[0], "contacts_search");
+    assert!(suggestions.len() <= 5 && suggestions.len() > 1);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("Did you mean 'contacts_search'"))
+    );
+
+    let nothing = call(&client, "get_tool_schema", json!({"tool_name": "zzzzqqqq"})).await;
+    assert_eq!(json_of(&nothing)["details"]["suggestions"], json!([]));
+    assert!(text_of(&nothing).contains("discover_tools(query="));
+
+    let missing_arg = call(&client, "get_tool_schema", json!({})).await;
+    assert_eq!(error_code(&missing_arg), "invalid_arguments");
+    gateway.stop().await;
+}

@@ -1,0 +1,277 @@
+//! Test utilities: serve a [`TestUpstream`] over HTTP, start a gateway from TOML, and talk MCP to
+//! it with real rmcp clients.
+
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use mcp_gateway::app::{self, Running};
+use mcp_gateway::config::{Config, EnvLookup};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    ProtocolVersion,
+};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use upstream::TestUpstream;
+
+/// The stdio test server binary built by cargo for these tests.
+pub const STDIO_UPSTREAM: &str = env!("CARGO_BIN_EXE_mcp-gateway-test-upstream");
+
+/// An upstream served over streamable HTTP on 127.0.0.1; stops when dropped.
+pub struct HttpUpstream {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The server (its stats are shared with every session).
+    pub server: TestUpstream,
+    stop: CancellationToken,
+}
+
+impl HttpUpstream {
+    /// Serves `server` on a free port.
+    pub async fn start(server: TestUpstream) -> HttpUpstream {
+        HttpUpstream::start_on("127.0.0.1:0".parse().expect("literal address"), server).await
+    }
+
+    /// Serves `server` on `addr` (to bring an upstream up on a port the gateway already knows).
+    pub async fn start_on(addr: SocketAddr, server: TestUpstream) -> HttpUpstream {
+        let listener = TcpListener::bind(addr).await.expect("bind test upstream");
+        let addr = listener.local_addr().expect("local addr");
+        let stop = CancellationToken::new();
+        let factory_server = server.clone();
+        let service = StreamableHttpService::new(
+            move || Ok(factory_server.session()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token()),
+        );
+        let token = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    () = token.cancelled() => break,
+                    accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
+                };
+                let service = service.clone();
+                let token = token.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let service = service.clone();
+                        async move { Ok::<_, std::convert::Infallible>(service.handle(req).await) }
+                    });
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                    tokio::select! {
+                        _ = conn => {}
+                        () = token.cancelled() => {}
+                    }
+                });
+            }
+        });
+        HttpUpstream { addr, server, stop }
+    }
+
+    /// The MCP endpoint URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    /// Stops serving (open connections are dropped).
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for HttpUpstream {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A TOML `[upstreams.NAME]` table for an HTTP upstream.
+pub fn http_table(domain: &str, url: &str) -> String {
+    format!("[upstreams.{domain}]\nurl = \"{url}\"\n")
+}
+
+/// A TOML `[upstreams.NAME]` table for the stdio test server.
+pub fn stdio_table(domain: &str, name: &str) -> String {
+    format!(
+        "[upstreams.{domain}]\ncommand = \"{STDIO_UPSTREAM}\"\nargs = [\"--name\", \"{name}\"]\n"
+    )
+}
+
+/// Loads a config from TOML text (written to a temp file) with no environment variables.
+pub fn config_from(toml: &str) -> Config {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, format!("[server]\nport = 0\n{toml}")).expect("write config");
+    Config::load_with(Some(&path), &EnvLookup::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A running gateway for one test.
+pub struct TestGateway {
+    /// The running app.
+    pub running: Running,
+}
+
+impl TestGateway {
+    /// Starts a gateway on a free port and waits for the first population.
+    pub async fn start(toml: &str) -> TestGateway {
+        let gateway = TestGateway::start_unpopulated(toml).await;
+        gateway.wait_populated().await;
+        gateway
+    }
+
+    /// Starts a gateway without waiting for population.
+    pub async fn start_unpopulated(toml: &str) -> TestGateway {
+        let config = config_from(toml);
+        let running = app::start(&config).await.expect("start gateway");
+        TestGateway { running }
+    }
+
+    /// Waits (bounded) until the first population finished.
+    pub async fn wait_populated(&self) {
+        for _ in 0..400 {
+            if self.running.gateway.is_populated() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("gateway did not populate within 10 s");
+    }
+
+    /// The MCP endpoint.
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.running.addr)
+    }
+
+    /// Base URL for plain HTTP routes.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.running.addr)
+    }
+
+    /// A 2025-11-25 client (initialize + session).
+    pub async fn client(&self) -> Client {
+        connect(&self.url(), ClientLifecycleMode::Initialize).await
+    }
+
+    /// A 2026-07-28 client (no initialize, no session).
+    pub async fn modern_client(&self) -> Client {
+        connect(
+            &self.url(),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+    }
+
+    /// Shuts down and waits for the drain and upstream close.
+    pub async fn stop(self) {
+        self.running.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.running.done).await;
+    }
+}
+
+/// A client session with the gateway.
+pub type Client = RunningService<RoleClient, ClientConfig>;
+
+/// Connects an rmcp client to `url` with the given lifecycle.
+pub async fn connect(url: &str, lifecycle: ClientLifecycleMode) -> Client {
+    let info = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("it", "1.0"),
+    );
+    let transport = StreamableHttpClientTransport::from_uri(url.to_string());
+    match lifecycle {
+        ClientLifecycleMode::Initialize => info.serve(transport).await.expect("initialize"),
+        other => info
+            .serve_with_lifecycle(transport, other)
+            .await
+            .expect("discover"),
+    }
+}
+
+/// Calls a tool and returns its result (panics on a protocol error).
+pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+    try_call(client, tool, args)
+        .await
+        .unwrap_or_else(|e| panic!("{tool} failed: {e}"))
+}
+
+/// Calls a tool, returning protocol errors.
+pub async fn try_call(
+    client: &Client,
+    tool: &str,
+    args: Value,
+) -> Result<CallToolResult, rmcp::service::ServiceError> {
+    let mut params = CallToolRequestParams::new(tool.to_string());
+    if let Value::Object(map) = args {
+        params = params.with_arguments(map);
+    }
+    client.peer().call_tool(params).await
+}
+
+/// The JSON object of a gateway result: `structuredContent`, checked to equal the text.
+pub fn json_of(result: &CallToolResult) -> Value {
+    let structured = result
+        .structured_content
+        .clone()
+        .expect("structuredContent");
+    let text = text_of(result);
+    let parsed: Value = serde_json::from_str(&text).expect("content[0] is JSON");
+    assert_eq!(parsed, structured, "text and structuredContent differ");
+    structured
+}
+
+/// The text of `content[0]`.
+pub fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .expect("text content")
+}
+
+/// The error code of a gateway error result.
+pub fn error_code(result: &CallToolResult) -> String {
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "expected an error result: {result:?}"
+    );
+    json_of(result)["code"].as_str().expect("code").to_string()
+}
+
+/// Polls `check` every 20 ms for at most `secs` seconds.
+pub async fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let rounds = secs * 50;
+    for _ in 0..rounds {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
+
+/// GET a plain route; returns status and JSON body.
+pub async fn get_json(url: &str) -> (u16, Value) {
+    let response = reqwest::get(url).await.expect("GET");
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}

@@ -1,0 +1,256 @@
+//! A real MCP server for tests and benchmarks: echo, add, an image, structured content, a tool
+//! error, a JSON-RPC error, a slow cancellable call, plus any number of synthetic tools. It is
+//! served in-process over HTTP by the tests and over stdio by `mcp-gateway-test-upstream`.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+    Implementation, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+    ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+/// A 1×1 transparent PNG.
+pub const TINY_PNG: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+
+/// What the server observed, for assertions made on the upstream's side.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// tools/call requests received.
+    pub calls: AtomicUsize,
+    /// Calls currently running.
+    pub in_flight: AtomicUsize,
+    /// Highest number of calls running at once.
+    pub max_in_flight: AtomicUsize,
+    /// Slow calls that ended because the caller cancelled them.
+    pub cancelled: AtomicUsize,
+    /// Handler instances created (one per session in stateful HTTP mode).
+    pub sessions: AtomicUsize,
+}
+
+/// The test server.
+#[derive(Clone)]
+pub struct TestUpstream {
+    name: String,
+    tools: Arc<Vec<Tool>>,
+    /// Shared by every clone, so the HTTP factory's per-session clones report into one place.
+    pub stats: Arc<Stats>,
+}
+
+fn object(value: Value) -> Arc<JsonObject> {
+    match value {
+        Value::Object(map) => Arc::new(map),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+fn standard_tools() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            "echo",
+            "Echo the given message back unchanged",
+            object(json!({
+                "type": "object", "properties": {"message": {"type": "string"}},
+                "required": ["message"], "additionalProperties": false
+            })),
+        ),
+        Tool::new(
+            "add",
+            "Add two numbers and return the sum",
+            object(json!({
+                "type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                "required": ["a", "b"]
+            })),
+        ),
+        Tool::new(
+            "tiny_image",
+            "Return a tiny PNG image",
+            object(json!({"type": "object", "properties": {}})),
+        ),
+        Tool::new(
+            "weather_structured",
+            "Return the weather as structured content",
+            object(json!({
+                "type": "object", "properties": {"city": {"type": "string"}}
+            })),
+        ),
+        Tool::new(
+            "always_fails",
+            "A tool that reports a tool error",
+            object(json!({"type": "object"})),
+        ),
+        Tool::new(
+            "rpc_error",
+            "A tool that answers with a JSON-RPC error",
+            object(json!({"type": "object"})),
+        ),
+        Tool::new(
+            "slow",
+            "Sleep for ms milliseconds, honouring cancellation",
+            object(json!({
+                "type": "object", "properties": {"ms": {"type": "integer"}}, "required": ["ms"]
+            })),
+        ),
+        Tool::new(
+            "whoami",
+            "Return this server's name",
+            object(json!({"type": "object", "properties": {}})),
+        ),
+    ]
+}
+
+impl TestUpstream {
+    /// The standard tool set.
+    pub fn new(name: &str) -> TestUpstream {
+        TestUpstream::with_tools(name, standard_tools())
+    }
+
+    /// Exactly these tools.
+    pub fn with_tools(name: &str, tools: Vec<Tool>) -> TestUpstream {
+        TestUpstream {
+            name: name.to_string(),
+            tools: Arc::new(tools),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    /// The standard tools plus synthetic `{prefix}_{group}_{action}` tools.
+    pub fn with_synthetic(name: &str, count: usize) -> TestUpstream {
+        let mut tools = standard_tools();
+        tools.extend(synthetic_tools(name, count));
+        TestUpstream::with_tools(name, tools)
+    }
+
+    /// A clone counted as a new session (the HTTP factory calls this).
+    pub fn session(&self) -> TestUpstream {
+        self.stats.sessions.fetch_add(1, Ordering::SeqCst);
+        self.clone()
+    }
+
+    async fn slow(&self, ms: u64, context: &RequestContext<RoleServer>) -> CallToolResult {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(ms)) => CallToolResult::success(vec![ContentBlock::text(format!("slept {ms} ms"))]),
+            () = context.ct.cancelled() => {
+                self.stats.cancelled.fetch_add(1, Ordering::SeqCst);
+                CallToolResult::error(vec![ContentBlock::text("cancelled")])
+            }
+        }
+    }
+}
+
+/// `count` synthetic tools named `{group}_{action}` across a few groups.
+pub fn synthetic_tools(domain: &str, count: usize) -> Vec<Tool> {
+    const GROUPS: &[&str] = &[
+        "contacts", "deals", "tickets", "invoices", "calendar", "files", "users", "reports",
+    ];
+    const ACTIONS: &[&str] = &[
+        "search", "get", "list", "create", "update", "delete", "export", "archive",
+    ];
+    (0..count)
+        .map(|i| {
+            let group = GROUPS[i % GROUPS.len()];
+            let action = ACTIONS[(i / GROUPS.len()) % ACTIONS.len()];
+            let round = i / (GROUPS.len() * ACTIONS.len());
+            let name = if round == 0 { format!("{group}_{action}") } else { format!("{group}_{action}_{round}") };
+            Tool::new(
+                name,
+                format!("{action} {group} records in the {domain} system"),
+                object(json!({
+                    "type": "object",
+                    "properties": {"query": {"type": "string"}, "limit": {"type": "integer", "default": 10}},
+                })),
+            )
+        })
+        .collect()
+}
+
+fn number(args: &JsonObject, key: &str) -> Option<f64> {
+    args.get(key).and_then(Value::as_f64)
+}
+
+impl ServerHandler for TestUpstream {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(self.name.clone(), "1.0.0"))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        self.stats.calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let result = self.dispatch(request, &context).await;
+        self.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result.map(CallToolResponse::Complete)
+    }
+}
+
+impl TestUpstream {
+    async fn dispatch(
+        &self,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let args = request.arguments.unwrap_or_default();
+        let text = |t: String| Ok(CallToolResult::success(vec![ContentBlock::text(t)]));
+        match request.name.as_ref() {
+            "echo" => match args.get("message").and_then(Value::as_str) {
+                Some(message) => text(message.to_string()),
+                None => Err(McpError::invalid_params("message is required", None)),
+            },
+            "add" => match (number(&args, "a"), number(&args, "b")) {
+                (Some(a), Some(b)) => text((a + b).to_string()),
+                _ => Err(McpError::invalid_params("a and b must be numbers", None)),
+            },
+            "tiny_image" => Ok(CallToolResult::success(vec![
+                ContentBlock::text("here is an image"),
+                ContentBlock::image(TINY_PNG, "image/png"),
+            ])),
+            "weather_structured" => {
+                let city = args.get("city").and_then(Value::as_str).unwrap_or("Paris");
+                let mut result = CallToolResult::structured(
+                    json!({"city": city, "temperature": 21.5, "unit": "C"}),
+                );
+                result.meta = None;
+                Ok(result)
+            }
+            "always_fails" => Ok(CallToolResult::error(vec![ContentBlock::text(
+                "this tool always fails",
+            )])),
+            "rpc_error" => Err(McpError::new(
+                ErrorCode(-32050),
+                "the upstream refused",
+                None,
+            )),
+            "slow" => {
+                let ms = args.get("ms").and_then(Value::as_u64).unwrap_or(100);
+                Ok(self.slow(ms, context).await)
+            }
+            "whoami" => text(self.name.clone()),
+            name if self.tools.iter().any(|t| t.name == name) => text(format!("{name} ok")),
+            name => Err(McpError::invalid_params(
+                format!("unknown tool {name}"),
+                None,
+            )),
+        }
+    }
+}
