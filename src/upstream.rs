@@ -29,6 +29,9 @@ pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most `tools/list` pages read from one upstream: a hostile cursor loop ends here.
 pub const MAX_LIST_PAGES: usize = 1000;
+/// After a failed connect, callers within this window get the same error at once instead of
+/// queueing for their own attempt (a black-holed upstream must not stall every caller in turn).
+pub const CONNECT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The client-side service type, the same for HTTP and stdio (rmcp erases the transport).
 pub(crate) type ClientService = RunningService<RoleClient, rmcp::model::ClientConfig>;
@@ -107,8 +110,9 @@ pub struct Upstream {
     registry_token: Option<Secret>,
     /// The live session, if any.
     connection: ArcSwapOption<Connection>,
-    /// Serialises (re)connects so concurrent callers open one session, not several.
-    connect_lock: tokio::sync::Mutex<()>,
+    /// Serialises (re)connects so concurrent callers open one session, not several; holds the
+    /// time and error of the last failed attempt.
+    connect_lock: tokio::sync::Mutex<Option<(Instant, String)>>,
     /// The last successful listing (kept while the upstream is down, so its tools stay routable).
     tools: ArcSwapOption<Vec<Tool>>,
     /// Health for `/readyz`.
@@ -131,7 +135,7 @@ impl Upstream {
             config,
             registry_token,
             connection: ArcSwapOption::empty(),
-            connect_lock: tokio::sync::Mutex::new(()),
+            connect_lock: tokio::sync::Mutex::new(None),
             tools: ArcSwapOption::empty(),
             state: Mutex::new(UpstreamState::Pending),
         }
@@ -166,25 +170,42 @@ impl Upstream {
         self.tools.load_full()
     }
 
-    /// The live connection, opening one if there is none or the last one closed.
-    async fn connection(&self) -> Result<Arc<Connection>, String> {
+    /// The live connection, opening one if there is none or the last one closed. Unless `retry`
+    /// is set (refreshes), a connect that failed moments ago is not attempted again.
+    async fn connection(&self, retry: bool) -> Result<Arc<Connection>, String> {
         if let Some(conn) = self.connection.load_full().filter(|c| !c.is_closed()) {
             return Ok(conn);
         }
-        let _guard = self.connect_lock.lock().await;
-        // Another caller may have connected while this one waited.
+        let mut last_failure = self.connect_lock.lock().await;
+        // Another caller may have connected, or just failed to, while this one waited.
         if let Some(conn) = self.connection.load_full().filter(|c| !c.is_closed()) {
             return Ok(conn);
+        }
+        if let Some((at, error)) = last_failure.as_ref()
+            && !retry
+            && at.elapsed() < CONNECT_RETRY_AFTER
+        {
+            return Err(error.clone());
         }
         if let Some(old) = self.connection.swap(None) {
             old.close(Duration::from_secs(1)).await;
         }
-        let service = tokio::time::timeout(
+        let opened = tokio::time::timeout(
             CONNECT_TIMEOUT,
             connect::open(&self.domain, &self.config, self.registry_token.as_ref()),
         )
         .await
-        .map_err(|_| format!("no session within {}s", CONNECT_TIMEOUT.as_secs()))??;
+        .unwrap_or_else(|_| Err(format!("no session within {}s", CONNECT_TIMEOUT.as_secs())));
+        let service = match opened {
+            Ok(service) => {
+                *last_failure = None;
+                service
+            }
+            Err(error) => {
+                *last_failure = Some((Instant::now(), error.clone()));
+                return Err(error);
+            }
+        };
         let conn = Arc::new(Connection {
             peer: service.peer().clone(),
             service: Mutex::new(Some(service)),
@@ -197,7 +218,7 @@ impl Upstream {
     /// Connects if needed and lists every tool (all pages), recording the outcome.
     pub async fn refresh_tools(&self) -> Result<Arc<Vec<Tool>>, String> {
         let outcome = tokio::time::timeout(DISCOVERY_TIMEOUT, async {
-            let conn = self.connection().await?;
+            let conn = self.connection(true).await?;
             list_all_tools(&conn.peer).await
         })
         .await
@@ -231,7 +252,10 @@ impl Upstream {
         params: CallToolRequestParams,
         cancel: &CancellationToken,
     ) -> Result<CallToolResponse, CallFailure> {
-        let conn = self.connection().await.map_err(CallFailure::Unavailable)?;
+        let conn = self
+            .connection(false)
+            .await
+            .map_err(CallFailure::Unavailable)?;
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         let mut handle = conn
             .peer

@@ -10,7 +10,7 @@ async fn healthz_readyz_and_unknown_routes() {
     assert_eq!((status, body), (200, serde_json::json!({"status": "ok"})));
     let (status, body) = get_json(&format!("{}/readyz", gateway.base())).await;
     assert_eq!(status, 200);
-    assert_eq!(body["domains"]["crm"]["tools"], 8);
+    assert_eq!(body["domains"]["crm"]["tools"], 9);
     let (status, body) = get_json(&format!("{}/nope", gateway.base())).await;
     assert_eq!(status, 404);
     assert!(body["error"].as_str().is_some_and(|e| e.contains("/mcp")));
@@ -28,4 +28,46 @@ async fn port_opens_before_population_finishes() {
     assert_eq!(status, 503);
     assert_eq!(body["domains"]["hang"]["state"], "pending");
     gateway.stop().await;
+}
+
+async fn post_initialize(url: &str, host: &str) -> u16 {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    reqwest::Client::new()
+        .post(url)
+        .header("host", host)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body)
+        .send()
+        .await
+        .expect("POST")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn host_allow_list_follows_the_bind_address() {
+    let loopback = TestGateway::start_unpopulated("").await;
+    assert_eq!(post_initialize(&loopback.url(), "localhost").await, 200);
+    assert_eq!(
+        post_initialize(&loopback.url(), "evil.example").await,
+        403,
+        "DNS rebinding guard"
+    );
+    loopback.stop().await;
+
+    let wildcard = TestGateway::start_unpopulated("[server]\nhost = \"0.0.0.0\"\n").await;
+    let url = format!("http://127.0.0.1:{}/mcp", wildcard.running.addr.port());
+    assert_eq!(
+        post_initialize(&url, "gateway.internal").await,
+        200,
+        "a wildcard bind serves any host"
+    );
+    wildcard.stop().await;
+
+    let listed =
+        TestGateway::start_unpopulated("[server]\nallowed_hosts = [\"mcp.example.com\"]\n").await;
+    assert_eq!(post_initialize(&listed.url(), "mcp.example.com").await, 200);
+    assert_eq!(post_initialize(&listed.url(), "localhost").await, 403);
+    listed.stop().await;
 }

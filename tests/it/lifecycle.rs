@@ -134,3 +134,54 @@ async fn rejected_tools_are_counted_not_dropped_silently() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn tool_lists_are_read_across_pages() {
+    let up = HttpUpstream::start(TestUpstream::with_synthetic("paged", 30).paginated(7)).await;
+    let gateway = TestGateway::start(&http_table("paged", &up.url())).await;
+    let (_, ready) = get_json(&format!("{}/readyz", gateway.base())).await;
+    assert_eq!(
+        ready["domains"]["paged"]["tools"],
+        30 + 9,
+        "every page was read"
+    );
+    gateway.stop().await;
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[tokio::test]
+async fn a_dead_stdio_child_is_restarted_and_none_outlive_the_gateway() {
+    let gateway = TestGateway::start(&stdio_table("util", "util")).await;
+    let client = gateway.client().await;
+    let pid = |r: &rmcp::model::CallToolResult| text_of(r).parse::<u32>().expect("pid");
+    let first = pid(&call(&client, "execute_tool", json!({"tool_name": "pid"})).await);
+    assert!(alive(first));
+
+    // kill the child behind the gateway's back: the next call opens a new session
+    std::process::Command::new("kill")
+        .args(["-9", &first.to_string()])
+        .status()
+        .expect("kill");
+    assert!(eventually(5, || !alive(first)).await);
+    let mut second = None;
+    for _ in 0..50 {
+        let result = call(&client, "execute_tool", json!({"tool_name": "pid"})).await;
+        if result.is_error != Some(true) {
+            second = Some(pid(&result));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let second = second.expect("the child was restarted");
+    assert_ne!(first, second);
+
+    gateway.stop().await;
+    assert!(
+        eventually(5, || !alive(second)).await,
+        "stdio child outlived the gateway"
+    );
+}

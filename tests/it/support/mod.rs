@@ -112,12 +112,13 @@ pub fn stdio_table(domain: &str, name: &str) -> String {
     )
 }
 
-/// Loads a config from TOML text (written to a temp file) with no environment variables.
+/// Loads a config from TOML text (written to a temp file); the only variable is a free port.
 pub fn config_from(toml: &str) -> Config {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, format!("[server]\nport = 0\n{toml}")).expect("write config");
-    Config::load_with(Some(&path), &EnvLookup::default()).unwrap_or_else(|e| panic!("{e}"))
+    std::fs::write(&path, toml).expect("write config");
+    let env = EnvLookup::from_pairs([("GATEWAY_SERVER__PORT", "0")]);
+    Config::load_with(Some(&path), &env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A running gateway for one test.

@@ -41,6 +41,8 @@ pub struct Stats {
 pub struct TestUpstream {
     name: String,
     tools: Arc<Vec<Tool>>,
+    /// Tools per `tools/list` page; 0 lists everything at once.
+    page_size: usize,
     /// Shared by every clone, so the HTTP factory's per-session clones report into one place.
     pub stats: Arc<Stats>,
 }
@@ -104,6 +106,11 @@ fn standard_tools() -> Vec<Tool> {
             "Return this server's name",
             object(json!({"type": "object", "properties": {}})),
         ),
+        Tool::new(
+            "pid",
+            "Return this server's process id",
+            object(json!({"type": "object", "properties": {}})),
+        ),
     ]
 }
 
@@ -118,8 +125,15 @@ impl TestUpstream {
         TestUpstream {
             name: name.to_string(),
             tools: Arc::new(tools),
+            page_size: 0,
             stats: Arc::new(Stats::default()),
         }
+    }
+
+    /// Lists tools `size` per page, with a cursor.
+    pub fn paginated(mut self, size: usize) -> TestUpstream {
+        self.page_size = size;
+        self
     }
 
     /// The standard tools plus synthetic `{prefix}_{group}_{action}` tools.
@@ -184,10 +198,24 @@ impl ServerHandler for TestUpstream {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+        if self.page_size == 0 {
+            return Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()));
+        }
+        let start: usize = match request.and_then(|r| r.cursor) {
+            Some(cursor) => cursor
+                .parse()
+                .map_err(|_| McpError::invalid_params("bad cursor", None))?,
+            None => 0,
+        };
+        let end = (start + self.page_size).min(self.tools.len());
+        let mut page = ListToolsResult::with_all_items(
+            self.tools.get(start..end).unwrap_or_default().to_vec(),
+        );
+        page.next_cursor = (end < self.tools.len()).then(|| end.to_string());
+        Ok(page)
     }
 
     async fn call_tool(
@@ -246,6 +274,7 @@ impl TestUpstream {
                 Ok(self.slow(ms, context).await)
             }
             "whoami" => text(self.name.clone()),
+            "pid" => text(std::process::id().to_string()),
             name if self.tools.iter().any(|t| t.name == name) => text(format!("{name} ok")),
             name => Err(McpError::invalid_params(
                 format!("unknown tool {name}"),
