@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use redact::render_redacted;
-pub use secret::Secret;
+pub use secret::{Secret, display_url};
 pub use sources::{ConfigSource, EnvLookup};
 
 /// The domain name of an upstream: `^[a-z][a-z0-9_-]{0,31}$`, the key of its `[upstreams.*]` table.

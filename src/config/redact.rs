@@ -36,7 +36,7 @@ pub fn render_redacted(config: &Config) -> String {
         let mut t = Table::new();
         match &upstream.transport {
             Transport::Http { url, headers } => {
-                t.insert("url".into(), url.to_string().into());
+                t.insert("url".into(), super::display_url(url).into());
                 if !headers.is_empty() {
                     t.insert("headers".into(), redacted_map(headers.keys()));
                 }

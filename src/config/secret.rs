@@ -32,3 +32,15 @@ impl fmt::Display for Secret {
         f.write_str(REDACTED)
     }
 }
+
+/// A URL as it may be printed: any password in it replaced by the placeholder.
+pub fn display_url(url: &url::Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    match shown.set_password(Some(REDACTED)) {
+        Ok(()) => shown.to_string(),
+        Err(()) => format!("{}://{}", url.scheme(), url.host_str().unwrap_or("")),
+    }
+}

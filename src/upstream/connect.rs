@@ -74,7 +74,12 @@ pub(super) async fn open(
             client_info()
                 .serve_with_lifecycle(transport, mode)
                 .await
-                .map_err(|e| format!("cannot open a session with {url}: {e}"))
+                .map_err(|e| {
+                    format!(
+                        "cannot open a session with {}: {e}",
+                        crate::config::display_url(url)
+                    )
+                })
         }
         Transport::Stdio {
             command,

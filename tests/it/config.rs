@@ -348,3 +348,20 @@ fn the_example_config_parses_and_validates() {
             .all(|u| matches!(&u.transport, Transport::Stdio { command, .. } if command == "npx"))
     );
 }
+
+#[test]
+fn passwords_in_urls_are_redacted() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "gateway.toml",
+            "[upstreams.crm]\nurl = \"http://user:SECRET-4@127.0.0.1:1/mcp\"\n",
+        )?;
+        let config = Config::load(None).expect("valid");
+        let rendered = render_redacted(&config);
+        assert!(
+            !rendered.contains("SECRET-4") && rendered.contains("user:"),
+            "{rendered}"
+        );
+        Ok(())
+    });
+}
