@@ -150,7 +150,8 @@ impl GatewayError {
                 upstream_code,
                 upstream_message,
             } => format!(
-                "Tool '{tool}' failed: upstream '{domain}' returned error {upstream_code}: {upstream_message}"
+                "Tool '{tool}' failed: upstream '{domain}' returned error {upstream_code}: {upstream_message}. \
+                 Check the arguments with get_tool_schema, or try another tool."
             ),
             GatewayError::UpstreamUnavailable {
                 tool,

@@ -2,7 +2,6 @@
 //! and serving `/healthz` and `/readyz`; graceful shutdown with a bounded drain.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,7 +79,7 @@ pub async fn serve(
         let (mcp, gateway) = (mcp.clone(), gateway.clone());
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let (mcp, gateway) = (mcp.clone(), gateway.clone());
-            async move { Ok::<_, Infallible>(route(request, &mcp, &gateway, peer).await) }
+            async move { Ok::<_, Infallible>(route(request, &mcp, &gateway).await) }
         });
         let connection = graceful.watch(
             builder
@@ -105,7 +104,6 @@ async fn route(
     request: Request<Incoming>,
     mcp: &StreamableHttpService<GatewayHandler, LocalSessionManager>,
     gateway: &Gateway,
-    _peer: SocketAddr,
 ) -> Response<Body> {
     match (request.method(), request.uri().path()) {
         (_, "/mcp" | "/mcp/") => mcp.handle(request).await,

@@ -66,6 +66,10 @@ async fn execute(
     let call_arguments = match args.arguments {
         None | Some(Value::Null) => JsonObject::new(),
         Some(Value::Object(map)) => map,
+        // Models sometimes send the object as a JSON string: accept it when it is one.
+        Some(Value::String(text)) if serde_json::from_str::<JsonObject>(&text).is_ok() => {
+            serde_json::from_str::<JsonObject>(&text).unwrap_or_default()
+        }
         Some(other) => {
             return Err(invalid(
                 &entry,

@@ -137,6 +137,7 @@ async fn bad_arguments_and_names_are_reported_before_dispatch() {
     )
     .await;
     assert_eq!(error_code(&result), "invalid_arguments");
+    assert!(text_of(&result).contains("arguments must be an object, got a string"));
 
     let result = call(
         &client,
@@ -151,6 +152,11 @@ async fn bad_arguments_and_names_are_reported_before_dispatch() {
         0,
         "nothing reached the upstream"
     );
+
+    // an object sent as a JSON string (a common model mistake) is accepted
+    let args = json!({"tool_name": "echo", "arguments": "{\"message\": \"s\"}"});
+    let result = call(&client, "execute_tool", args).await;
+    assert_eq!(text_of(&result), "s");
 
     // the upstream's own -32602 also comes back as invalid_arguments, with the signature
     let result = call(
