@@ -1,15 +1,18 @@
 //! Wiring of one gateway process: bind (the port opens at once), populate the registry in the
-//! background, serve, optionally refresh on a timer, and on shutdown drain and close upstreams.
+//! background, serve, run the background tasks and the reloader, and on shutdown drain requests,
+//! stop the tasks and close every upstream.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::gateway::Gateway;
-use crate::server;
+use crate::reloader::{self, ConfigLoader};
+use crate::{background, server, service_notify};
 
 /// A gateway whose listener is bound and whose tasks are running.
 pub struct Running {
@@ -19,45 +22,48 @@ pub struct Running {
     pub gateway: Arc<Gateway>,
     /// Cancel to shut down.
     pub shutdown: CancellationToken,
-    /// Finishes after the drain and after upstreams are closed.
+    /// Finishes after the drain, the background tasks and the upstreams are closed.
     pub done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds and starts everything; returns once the port is open.
-pub async fn start(config: &Config) -> std::io::Result<Running> {
+/// Binds and starts everything; returns once the port is open. `loader` enables reloads.
+pub async fn start(config: Config, loader: Option<ConfigLoader>) -> std::io::Result<Running> {
     let listener = TcpListener::bind(config.bind_address()).await?;
     let addr = listener.local_addr()?;
-    let gateway = Gateway::new(config);
+    let drain = config.server.shutdown_timeout;
+    let upstream_count = config.upstreams.len();
+    let (gateway, events) = Gateway::new(config);
     let shutdown = CancellationToken::new();
-    tracing::info!(%addr, upstreams = gateway.upstreams().len(), "listening");
+    tracing::info!(%addr, upstreams = upstream_count, "listening");
 
+    let mut tasks = JoinSet::new();
     let populate = gateway.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let report = populate.refresh().await;
         let tools = populate.registry().tools().len();
         tracing::info!(tools, failed = report.failed.len(), "registry populated");
+        service_notify::ready(&format!("serving {tools} tools"));
     });
-    if let Some(period) = config.server.refresh_interval {
-        let (gateway, shutdown) = (gateway.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticker.tick().await;
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    _ = ticker.tick() => {
-                        let report = gateway.refresh().await;
-                        tracing::info!(failed = report.failed.len(), "background refresh done");
-                    }
-                }
-            }
-        });
+    tasks.spawn(background::periodic_refresh(
+        gateway.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(background::list_changed(
+        gateway.clone(),
+        events,
+        shutdown.clone(),
+    ));
+    tasks.spawn(background::recover(gateway.clone(), shutdown.clone()));
+    if let Some(loader) = loader {
+        tasks.spawn(reloader::run(gateway.clone(), loader, shutdown.clone()));
     }
+
     let done = {
         let (gateway, shutdown) = (gateway.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let served = server::serve(listener, gateway.clone(), shutdown).await;
+            let served = server::serve(listener, gateway.clone(), shutdown, drain).await;
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
             gateway.close().await;
             served
         })
@@ -73,11 +79,13 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
 /// Runs until `stop` resolves, then shuts down gracefully.
 pub async fn run(
     config: Config,
+    loader: Option<ConfigLoader>,
     stop: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let running = start(&config).await?;
+    let running = start(config, loader).await?;
     stop.await;
     tracing::info!("shutting down");
+    service_notify::stopping();
     running.shutdown.cancel();
     running.done.await.map_err(std::io::Error::other)?
 }

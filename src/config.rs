@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use redact::render_redacted;
-pub use secret::{Secret, display_url};
+pub use secret::{REDACTED, Secret, display_url};
 pub use sources::{ConfigSource, EnvLookup};
 
 /// The domain name of an upstream: `^[a-z][a-z0-9_-]{0,31}$`, the key of its `[upstreams.*]` table.
@@ -52,6 +52,8 @@ pub struct ServerSettings {
     pub registry_auth_token: Option<Secret>,
     /// `Host` header values accepted on `/mcp`; `None` derives them from `host`.
     pub allowed_hosts: Option<Vec<String>>,
+    /// How long in-flight requests may take to finish on shutdown.
+    pub shutdown_timeout: Duration,
 }
 
 /// One `[upstreams.<domain>]` table.

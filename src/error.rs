@@ -82,6 +82,8 @@ pub enum GatewayError {
     RefreshError {
         /// Why.
         message: String,
+        /// Domains that failed, with their errors.
+        failed: Vec<(String, String)>,
     },
 }
 
@@ -172,8 +174,8 @@ impl GatewayError {
             } => format!(
                 "Tool '{tool}' timed out after {elapsed_ms} ms: upstream '{domain}' did not answer and the call was cancelled."
             ),
-            GatewayError::RefreshError { message } => {
-                format!("Refreshing the registry failed: {message}")
+            GatewayError::RefreshError { message, .. } => {
+                format!("Refreshing the registry failed: {message}. Retry later.")
             }
         }
     }
@@ -230,7 +232,13 @@ impl GatewayError {
             } => {
                 json!({ "tool": tool, "domain": domain, "elapsed_ms": elapsed_ms })
             }
-            GatewayError::RefreshError { message } => json!({ "reason": message }),
+            GatewayError::RefreshError { message, failed } => {
+                let failed: Vec<Value> = failed
+                    .iter()
+                    .map(|(domain, error)| json!({ "domain": domain, "error": error }))
+                    .collect();
+                json!({ "reason": message, "failed": failed })
+            }
         }
     }
 

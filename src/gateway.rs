@@ -1,56 +1,51 @@
-//! The gateway's shared state: the configured upstreams, the published registry snapshot, and
-//! the one operation that rebuilds it (refresh). The request path only ever `load()`s.
+//! The gateway's shared state: the published registry snapshot (the whole routing state) and the
+//! operations that replace it: refresh (re-list upstreams) and reload (apply a new config).
+//! The request path only ever `load()`s.
+
+mod diff;
+mod reload;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
-use crate::config::{Config, ServerSettings};
+pub use diff::{DomainChange, Rename};
+pub use reload::{ConfigStatus, ReloadOutcome};
+
+use crate::config::Config;
 use crate::registry::{self, BuildInput, Registry};
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, UpstreamEvent, UpstreamState};
+
+/// Capacity of the upstream event channel (list_changed floods beyond it are dropped; the
+/// debounce coalesces them anyway).
+const EVENT_CAPACITY: usize = 256;
 
 /// Shared state of one running gateway.
 pub struct Gateway {
-    /// `[server]` settings (name, instructions override).
-    settings: ServerSettings,
-    /// Every configured upstream, sorted by domain.
-    upstreams: Vec<Arc<Upstream>>,
     /// The published snapshot; swapped whole, never mutated.
     registry: ArcSwap<Registry>,
+    /// Serialises read-build-store so concurrent rebuilds never lose each other's changes. Never
+    /// held across an `.await` and never taken by requests.
+    publish: Mutex<()>,
+    /// Serialises whole reload transactions (which connect new upstreams).
+    reload_lock: tokio::sync::Mutex<()>,
     /// Generation of the next snapshot.
     next_generation: AtomicU64,
-    /// Serialises rebuilds so two refreshes never interleave their stores.
-    refresh_lock: tokio::sync::Mutex<()>,
     /// Set once the first population finished (readiness).
     populated: AtomicBool,
-}
-
-/// What one refresh changed in one domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DomainChange {
-    /// The domain.
-    pub domain: String,
-    /// Exposed names that appeared.
-    pub added: Vec<String>,
-    /// Exposed names that disappeared.
-    pub removed: Vec<String>,
-    /// Tools whose exposed name changed because a collision appeared or disappeared.
-    pub renamed: Vec<Rename>,
-    /// Tools the domain exposes now.
-    pub tool_count: usize,
-}
-
-/// One tool whose exposed name changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rename {
-    /// The previous exposed name.
-    pub from: String,
-    /// The new exposed name.
-    pub to: String,
+    /// Given to every upstream for its list_changed notifications.
+    events: mpsc::Sender<UpstreamEvent>,
+    /// The outcome of the last config load, for `/readyz`.
+    config_status: Mutex<ConfigStatus>,
+    /// Woken when settings that background tasks read (refresh interval) may have changed.
+    settings_changed: tokio::sync::Notify,
 }
 
 /// A domain that could not be refreshed.
@@ -72,36 +67,41 @@ pub struct RefreshReport {
 }
 
 impl Gateway {
-    /// Creates the state for `config`; nothing is connected yet.
-    pub fn new(config: &Config) -> Arc<Gateway> {
-        let upstreams: Vec<Arc<Upstream>> = config
+    /// Creates the state for `config` (nothing is connected yet) and the receiver of upstream
+    /// events, which the caller drains (see `app`).
+    pub fn new(config: Config) -> (Arc<Gateway>, mpsc::Receiver<UpstreamEvent>) {
+        let (events, receiver) = mpsc::channel(EVENT_CAPACITY);
+        let config = Arc::new(config);
+        let upstreams = config
             .upstreams
             .iter()
             .map(|(domain, upstream)| {
-                Arc::new(Upstream::new(
+                let token = config.server.registry_auth_token.clone();
+                let upstream = Upstream::new(
                     domain.clone(),
                     upstream.clone(),
-                    config.server.registry_auth_token.clone(),
-                ))
+                    token,
+                    Some(events.clone()),
+                );
+                (domain.clone(), Arc::new(upstream))
             })
             .collect();
         let registry = registry::build(BuildInput {
             generation: 0,
-            upstreams: &upstreams,
-        });
-        Arc::new(Gateway {
-            settings: config.server.clone(),
+            config,
             upstreams,
+        });
+        let gateway = Gateway {
             registry: ArcSwap::from_pointee(registry),
+            publish: Mutex::new(()),
+            reload_lock: tokio::sync::Mutex::new(()),
             next_generation: AtomicU64::new(1),
-            refresh_lock: tokio::sync::Mutex::new(()),
             populated: AtomicBool::new(false),
-        })
-    }
-
-    /// The `[server]` settings.
-    pub fn settings(&self) -> &ServerSettings {
-        &self.settings
+            events,
+            config_status: Mutex::new(ConfigStatus::initial()),
+            settings_changed: tokio::sync::Notify::new(),
+        };
+        (Arc::new(gateway), receiver)
     }
 
     /// The current snapshot. Callers must not hold it across an `.await`.
@@ -109,46 +109,105 @@ impl Gateway {
         self.registry.load()
     }
 
-    /// Every configured upstream.
-    pub fn upstreams(&self) -> &[Arc<Upstream>] {
-        &self.upstreams
-    }
-
     /// Whether the first population has finished.
     pub fn is_populated(&self) -> bool {
         self.populated.load(Ordering::Acquire)
     }
 
-    /// Connects (where needed) and re-lists every upstream concurrently, then publishes a new
-    /// snapshot and reports what changed. Used at start-up, by `refresh_registry` and by the
-    /// background refresh.
-    pub async fn refresh(&self) -> RefreshReport {
-        let _serialised = self.refresh_lock.lock().await;
-        let old = self.registry.load_full();
-        let outcomes = futures::future::join_all(
-            self.upstreams
-                .iter()
-                .map(|u| async move { (u.domain().to_string(), u.refresh_tools().await) }),
-        )
-        .await;
+    /// Resolves when settings may have changed (after a reload).
+    pub async fn settings_changed(&self) {
+        self.settings_changed.notified().await;
+    }
+
+    /// Builds a snapshot from `config` and `upstreams` (their current listings) and publishes it.
+    fn publish_with(
+        &self,
+        config: Arc<Config>,
+        upstreams: BTreeMap<String, Arc<Upstream>>,
+    ) -> Arc<Registry> {
+        let _serialised = self
+            .publish
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let new = Arc::new(registry::build(BuildInput {
+        let registry = Arc::new(registry::build(BuildInput {
             generation,
-            upstreams: &self.upstreams,
+            config,
+            upstreams,
         }));
+        self.registry.store(registry.clone());
+        registry
+    }
+
+    /// Rebuilds the current snapshot with the upstreams' latest listings.
+    fn republish(&self) -> Arc<Registry> {
+        let _serialised = self
+            .publish
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.registry.load_full();
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let registry = Arc::new(registry::build(BuildInput {
+            generation,
+            config: current.config().clone(),
+            upstreams: current.upstreams().clone(),
+        }));
+        self.registry.store(registry.clone());
+        registry
+    }
+
+    /// Re-lists every upstream concurrently, connecting where needed. Each answer is published as
+    /// soon as it arrives, so one slow upstream never hides the others' tools. Used at start-up,
+    /// by `refresh_registry` and by the background refresh.
+    pub async fn refresh(&self) -> RefreshReport {
+        let domains: Vec<String> = self.registry.load().upstreams().keys().cloned().collect();
+        self.refresh_domains(&domains).await
+    }
+
+    /// Re-lists the named upstreams (unknown names are skipped) and reports what changed.
+    pub async fn refresh_domains(&self, domains: &[String]) -> RefreshReport {
+        let before = self.registry.load_full();
+        let targets: Vec<Arc<Upstream>> = domains
+            .iter()
+            .filter_map(|d| before.upstreams().get(d).cloned())
+            .collect();
+        let mut pending: FuturesUnordered<_> = targets
+            .iter()
+            .map(|u| async move { (u.domain().to_string(), u.refresh_tools().await) })
+            .collect();
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = pending.next().await {
+            self.republish();
+            outcomes.push(outcome);
+        }
+        let after = self.registry.load_full();
+        self.populated.store(true, Ordering::Release);
         let mut report = RefreshReport {
             refreshed: Vec::new(),
             failed: Vec::new(),
         };
         for (domain, outcome) in outcomes {
             match outcome {
-                Ok(_) => report.refreshed.push(diff_domain(&old, &new, &domain)),
+                Ok(_) => report
+                    .refreshed
+                    .push(diff::domain_change(&before, &after, &domain)),
                 Err(error) => report.failed.push(DomainFailure { domain, error }),
             }
         }
-        self.registry.store(new);
-        self.populated.store(true, Ordering::Release);
+        report.refreshed.sort_by(|a, b| a.domain.cmp(&b.domain));
+        report.failed.sort_by(|a, b| a.domain.cmp(&b.domain));
         report
+    }
+
+    /// Domains whose upstream is down right now.
+    pub fn down_domains(&self) -> BTreeSet<String> {
+        self.registry
+            .load()
+            .upstreams()
+            .iter()
+            .filter(|(_, u)| matches!(u.state(), UpstreamState::Down { .. }))
+            .map(|(d, _)| d.clone())
+            .collect()
     }
 
     /// The body of `/readyz` and whether the gateway is ready (populated, ≥ 1 tool).
@@ -156,12 +215,11 @@ impl Gateway {
         let registry = self.registry.load();
         let ready = self.is_populated() && !registry.tools().is_empty();
         let mut domains = serde_json::Map::new();
-        for upstream in &self.upstreams {
-            let domain = upstream.domain();
+        for (domain, upstream) in registry.upstreams() {
             let tools = registry.domains().get(domain).map_or(0, |d| d.tools.len());
             let state = upstream.state();
             let mut entry = json!({ "tools": tools, "state": state.label() });
-            if let crate::upstream::UpstreamState::Down { error } = &state {
+            if let UpstreamState::Down { error } = &state {
                 entry["error"] = json!(error);
             }
             if let Some(rejected) = registry.rejected().get(domain) {
@@ -169,54 +227,29 @@ impl Gateway {
             }
             domains.insert(domain.to_string(), entry);
         }
+        let config = self.config_status().to_json();
         let body = json!({
             "status": if ready { "ready" } else { "not_ready" },
             "tools": registry.tools().len(),
             "generation": registry.generation,
             "domains": domains,
+            "config": config,
         });
         (ready, body)
     }
 
-    /// Closes every upstream session (stdio children end).
+    /// The outcome of the last config load.
+    pub fn config_status(&self) -> ConfigStatus {
+        self.config_status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Closes every upstream session for good (stdio children end).
     pub async fn close(&self) {
-        futures::future::join_all(self.upstreams.iter().map(|u| u.close())).await;
+        let upstreams: Vec<Arc<Upstream>> =
+            self.registry.load().upstreams().values().cloned().collect();
+        futures::future::join_all(upstreams.iter().map(|u| u.close())).await;
     }
-}
-
-/// Names of one domain in a snapshot: original name → exposed name.
-fn domain_names(registry: &Registry, domain: &str) -> BTreeMap<String, String> {
-    registry
-        .tools()
-        .iter()
-        .filter(|t| t.domain == domain)
-        .map(|t| (t.original_name.clone(), t.name.clone()))
-        .collect()
-}
-
-fn diff_domain(old: &Registry, new: &Registry, domain: &str) -> DomainChange {
-    let before = domain_names(old, domain);
-    let after = domain_names(new, domain);
-    let mut change = DomainChange {
-        domain: domain.to_string(),
-        added: Vec::new(),
-        removed: Vec::new(),
-        renamed: Vec::new(),
-        tool_count: after.len(),
-    };
-    let originals: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    for original in originals {
-        match (before.get(original), after.get(original)) {
-            (None, Some(to)) => change.added.push(to.clone()),
-            (Some(from), None) => change.removed.push(from.clone()),
-            (Some(from), Some(to)) if from != to => change.renamed.push(Rename {
-                from: from.clone(),
-                to: to.clone(),
-            }),
-            _ => {}
-        }
-    }
-    change.added.sort();
-    change.removed.sort();
-    change
 }

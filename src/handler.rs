@@ -29,10 +29,11 @@ impl GatewayHandler {
 
 impl ServerHandler for GatewayHandler {
     fn get_info(&self) -> ServerConfig {
-        let settings = self.gateway.settings();
+        let registry = self.gateway.registry();
+        let settings = registry.settings();
         let text = match &settings.instructions {
             Some(custom) => custom.clone(),
-            None => instructions::build(&self.gateway.registry()),
+            None => instructions::build(&registry),
         };
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new(
@@ -57,12 +58,11 @@ impl ServerHandler for GatewayHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let name = request.name.as_ref();
-        if let Some(response) =
-            meta_tools::call(&self.gateway, name, request.arguments, &context.ct).await
-        {
+        let name = request.name.to_string();
+        if let Some(response) = meta_tools::call(&self.gateway, request, &context.ct).await {
             return Ok(response);
         }
+        let name = name.as_str();
         // A model that calls an upstream tool directly gets told how to call it.
         let hint = match self.gateway.registry().lookup(name) {
             Lookup::Found(_) => format!(

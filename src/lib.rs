@@ -1,7 +1,18 @@
-//! mcp-gateway: one MCP server in front of many, exposing their tools through four meta-tools.
+//! mcp-gateway: one MCP server in front of many, exposing their tools through four meta-tools
+//! so an LLM loads tool schemas on demand.
+//!
+//! # Layout
+//! - [`config`]: `gateway.toml` + `GATEWAY_*` variables → a validated [`config::Config`].
+//! - [`app`]: process wiring; [`server`]: the hyper core; [`handler`]: the MCP server side.
+//! - [`gateway`]: shared state, refresh and reload; [`registry`]: the immutable snapshot.
+//! - [`upstream`]: one session per upstream server; [`meta_tools`]: the four tools.
+//! - [`reloader`], [`watch`], [`background`]: reload triggers and background loops.
+//!
+//! ARCHITECTURE.md has the code map and the invariants.
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -10,8 +21,11 @@ pub mod handler;
 pub mod instructions;
 pub mod meta_tools;
 pub mod registry;
+pub mod reloader;
 pub mod server;
+pub mod service_notify;
 pub mod signature;
 pub mod telemetry;
 pub mod tool_table;
 pub mod upstream;
+pub mod watch;

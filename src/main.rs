@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mcp_gateway::cli::{Cli, Command};
-use mcp_gateway::config::{Config, render_redacted};
+use mcp_gateway::config::{Config, EnvLookup, render_redacted};
+use mcp_gateway::reloader::ConfigLoader;
 use mcp_gateway::{app, gateway::Gateway, telemetry, tool_table};
 
 /// Config invalid (sysexits EX_CONFIG).
@@ -18,7 +19,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
     let command = cli.command.unwrap_or(Command::Run);
-    let config = match Config::load(cli.config.as_deref()) {
+    let env = EnvLookup::process();
+    let config = match Config::load_with(cli.config.as_deref(), &env) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("mcp-gateway: {error}");
@@ -46,10 +48,15 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
+    let loader = ConfigLoader {
+        path: config.source.path().map(Into::into),
+        env,
+        sighup: true,
+    };
     runtime.block_on(async move {
         match command {
-            Command::Tools { json } => list_tools(&config, json).await,
-            _ => match app::run(config, shutdown_signal()).await {
+            Command::Tools { json } => list_tools(config, json).await,
+            _ => match app::run(config, Some(loader), shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("mcp-gateway: {error}");
@@ -60,8 +67,8 @@ fn main() -> ExitCode {
     })
 }
 
-async fn list_tools(config: &Config, json: bool) -> ExitCode {
-    let gateway = Gateway::new(config);
+async fn list_tools(config: Config, json: bool) -> ExitCode {
+    let (gateway, _events) = Gateway::new(config);
     let report = gateway.refresh().await;
     if json {
         println!("{:#}", tool_table::render_json(&gateway, &report));
@@ -70,7 +77,7 @@ async fn list_tools(config: &Config, json: bool) -> ExitCode {
     }
     let empty = gateway.registry().tools().is_empty();
     gateway.close().await;
-    if empty && !report.failed.is_empty() {
+    if empty {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -9,7 +9,9 @@ mod schema;
 
 use std::sync::{Arc, LazyLock};
 
-use rmcp::model::{CallToolResponse, CallToolResult, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, JsonObject, Tool, ToolAnnotations,
+};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -109,18 +111,17 @@ fn definitions() -> Vec<Tool> {
     ]
 }
 
-/// Runs the meta-tool `name`, or returns `None` when there is no such meta-tool.
+/// Runs the meta-tool named in `request`, or returns `None` when there is no such meta-tool.
 pub async fn call(
     gateway: &Arc<Gateway>,
-    name: &str,
-    arguments: Option<JsonObject>,
+    request: CallToolRequestParams,
     cancel: &CancellationToken,
 ) -> Option<CallToolResponse> {
-    let arguments = arguments.unwrap_or_default();
-    let response = match name {
+    let arguments = request.arguments.clone().unwrap_or_default();
+    let response = match request.name.as_ref() {
         DISCOVER_TOOLS => discover::run(gateway, arguments).into(),
         GET_TOOL_SCHEMA => schema::run(gateway, arguments).into(),
-        EXECUTE_TOOL => execute::run(gateway, arguments, cancel).await,
+        EXECUTE_TOOL => execute::run(gateway, request, cancel).await,
         REFRESH_REGISTRY => refresh::run(gateway, arguments).await.into(),
         _ => return None,
     };

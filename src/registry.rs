@@ -17,6 +17,7 @@ use rmcp::model::Tool;
 pub use build::{BuildInput, RejectedTool, build};
 pub use search::SearchHit;
 
+use crate::config::{Config, ServerSettings};
 use crate::upstream::Upstream;
 
 /// One exposed tool.
@@ -54,11 +55,15 @@ pub struct DomainEntry {
     pub groups: BTreeMap<String, Vec<usize>>,
 }
 
-/// An immutable registry snapshot.
-#[derive(Debug, Default)]
+/// An immutable registry snapshot: the whole routing state, swapped as one.
+#[derive(Debug)]
 pub struct Registry {
     /// Increases with every published snapshot.
     pub generation: u64,
+    /// The configuration this snapshot serves (server settings, descriptions).
+    config: Arc<Config>,
+    /// Every configured upstream, by domain, including those that are down.
+    upstreams: BTreeMap<String, Arc<Upstream>>,
     /// Every exposed tool, sorted by exposed name.
     tools: Vec<ToolEntry>,
     /// Exposed name → index.
@@ -86,6 +91,21 @@ pub enum Lookup {
 pub const MAX_SUGGESTIONS: usize = 5;
 
 impl Registry {
+    /// The configuration in force.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// The `[server]` settings in force.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.config.server
+    }
+
+    /// Every configured upstream, by domain.
+    pub fn upstreams(&self) -> &BTreeMap<String, Arc<Upstream>> {
+        &self.upstreams
+    }
+
     /// Every exposed tool, sorted by name.
     pub fn tools(&self) -> &[ToolEntry] {
         &self.tools

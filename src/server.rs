@@ -1,8 +1,10 @@
 //! The thin HTTP core: a hyper-util accept loop routing `/mcp` to rmcp's streamable HTTP service
-//! and serving `/healthz` and `/readyz`; graceful shutdown with a bounded drain.
+//! and serving `/healthz` and `/readyz`; graceful shutdown that lets in-flight MCP requests
+//! finish before long-lived streams are cancelled.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,15 +22,52 @@ use tokio_util::sync::CancellationToken;
 use crate::gateway::Gateway;
 use crate::handler::GatewayHandler;
 
-/// How long open connections may take to finish after shutdown starts.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connections may take to close once streams are cancelled.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Body = BoxBody<Bytes, Infallible>;
+type McpService = StreamableHttpService<GatewayHandler, LocalSessionManager>;
+
+/// Counts MCP POST requests whose response has not finished yet.
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Decrements the in-flight count when the response body is done (or dropped).
+struct InFlightGuard(Arc<InFlight>);
+
+impl InFlight {
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(self.clone())
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
 
 /// `Host` values rmcp accepts on `/mcp`: the configured list, or loopback names plus the bind
 /// host (a wildcard bind accepts any host, as the gateway cannot know its public names).
 fn allowed_hosts(gateway: &Gateway) -> Option<Vec<String>> {
-    let settings = gateway.settings();
+    let registry = gateway.registry();
+    let settings = registry.settings();
     if let Some(hosts) = &settings.allowed_hosts {
         return Some(hosts.clone());
     }
@@ -43,14 +82,16 @@ fn allowed_hosts(gateway: &Gateway) -> Option<Vec<String>> {
     Some(hosts)
 }
 
-/// Serves until `shutdown` fires, then drains connections for at most [`DRAIN_TIMEOUT`].
+/// Serves until `shutdown` fires. Then: stop accepting, let in-flight MCP requests finish for
+/// at most `drain`, cancel long-lived streams and sessions, and close connections.
 pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     shutdown: CancellationToken,
+    drain: Duration,
 ) -> std::io::Result<()> {
-    let mut config =
-        StreamableHttpServerConfig::default().with_cancellation_token(shutdown.child_token());
+    let streams = CancellationToken::new();
+    let mut config = StreamableHttpServerConfig::default().with_cancellation_token(streams.clone());
     config = match allowed_hosts(&gateway) {
         Some(hosts) => config.with_allowed_hosts(hosts),
         None => config.disable_allowed_hosts(),
@@ -61,6 +102,7 @@ pub async fn serve(
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    let in_flight = Arc::new(InFlight::default());
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -76,10 +118,10 @@ pub async fn serve(
                 }
             },
         };
-        let (mcp, gateway) = (mcp.clone(), gateway.clone());
+        let (mcp, gateway, in_flight) = (mcp.clone(), gateway.clone(), in_flight.clone());
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let (mcp, gateway) = (mcp.clone(), gateway.clone());
-            async move { Ok::<_, Infallible>(route(request, &mcp, &gateway).await) }
+            let (mcp, gateway, in_flight) = (mcp.clone(), gateway.clone(), in_flight.clone());
+            async move { Ok::<_, Infallible>(route(request, &mcp, &gateway, &in_flight).await) }
         });
         let connection = graceful.watch(
             builder
@@ -93,19 +135,45 @@ pub async fn serve(
         });
     }
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timeout: closing remaining connections"),
+    let waiting = in_flight.count.load(Ordering::Acquire);
+    tracing::info!(in_flight = waiting, "draining");
+    if tokio::time::timeout(drain, in_flight.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            in_flight = in_flight.count.load(Ordering::Acquire),
+            "shutdown timeout: cancelling requests still in flight"
+        );
+    }
+    streams.cancel();
+    if tokio::time::timeout(CLOSE_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!("closing remaining connections");
     }
     Ok(())
 }
 
 async fn route(
     request: Request<Incoming>,
-    mcp: &StreamableHttpService<GatewayHandler, LocalSessionManager>,
+    mcp: &McpService,
     gateway: &Gateway,
+    in_flight: &Arc<InFlight>,
 ) -> Response<Body> {
     match (request.method(), request.uri().path()) {
+        (&Method::POST, "/mcp" | "/mcp/") => {
+            let guard = in_flight.enter();
+            let response = mcp.handle(request).await;
+            response.map(|body| {
+                body.map_frame(move |frame| {
+                    let _held = &guard;
+                    frame
+                })
+                .boxed()
+            })
+        }
         (_, "/mcp" | "/mcp/") => mcp.handle(request).await,
         (&Method::GET | &Method::HEAD, "/healthz") => {
             json_response(StatusCode::OK, json!({ "status": "ok" }))

@@ -1,12 +1,16 @@
 //! One configured upstream MCP server: its long-lived client session, its last tool listing and
 //! its health, shared by every downstream client and every call.
 //!
-//! The session is opened lazily and reopened when its transport has closed (a stdio child that
-//! exited, an HTTP session the worker gave up on). Calls never take a lock: they clone the current
-//! connection out of an `ArcSwapOption`. Only (re)connecting is serialised.
+//! The session is opened lazily and reopened when it broke (a stdio child that exited, an HTTP
+//! transport error). Calls never take a lock: they clone the current connection out of an
+//! `ArcSwapOption`. Only (re)connecting is serialised.
 
+mod client;
 mod connect;
+mod scrub;
+mod stderr;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +23,10 @@ use rmcp::service::{PeerRequestOptions, RunningService, ServiceError};
 use rmcp::{Peer, RoleClient};
 use tokio_util::sync::CancellationToken;
 
+pub use client::{EventSender, UpstreamEvent};
+
 use crate::config::{Secret, UpstreamConfig};
+use scrub::Scrubber;
 
 /// How long opening a session (spawn or connect, plus the handshake) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,9 +39,11 @@ pub const MAX_LIST_PAGES: usize = 1000;
 /// After a failed connect, callers within this window get the same error at once instead of
 /// queueing for their own attempt (a black-holed upstream must not stall every caller in turn).
 pub const CONNECT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long a closing session may take to end by itself before its process group is killed.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// The client-side service type, the same for HTTP and stdio (rmcp erases the transport).
-pub(crate) type ClientService = RunningService<RoleClient, rmcp::model::ClientConfig>;
+pub(crate) type ClientService = RunningService<RoleClient, client::UpstreamClient>;
 
 /// The state of an upstream as shown by `/readyz`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,11 +88,21 @@ pub enum CallFailure {
     Cancelled,
 }
 
+/// Sends SIGKILL to a stdio child's whole process group (it and everything it started).
+pub(crate) fn kill_group(group: i32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    // ESRCH (already gone) is the normal case after a clean exit.
+    let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+}
+
 /// A live session with an upstream.
 pub(crate) struct Connection {
     peer: Peer<RoleClient>,
     /// Owned so the session lives as long as the connection; taken out to close it.
     service: Mutex<Option<ClientService>>,
+    /// The stdio child's process group; killed when the connection goes away.
+    process_group: Option<i32>,
 }
 
 impl Connection {
@@ -91,11 +110,24 @@ impl Connection {
         self.peer.is_transport_closed()
     }
 
-    /// Closes the session: ends the HTTP session (DELETE) or the stdio child.
-    async fn close(&self, timeout: Duration) {
+    /// Closes the session: ends the HTTP session (DELETE) or the stdio child and its group.
+    async fn close(&self) {
         let service = self.service.lock().ok().and_then(|mut guard| guard.take());
         if let Some(mut service) = service {
-            let _ = service.close_with_timeout(timeout).await;
+            let _ = service.close_with_timeout(CLOSE_GRACE).await;
+        }
+        if let Some(group) = self.process_group {
+            kill_group(group);
+        }
+    }
+}
+
+impl Drop for Connection {
+    /// The last holder is gone (an upstream removed by a reload, or a broken session replaced):
+    /// make sure no descendant of a stdio child survives it.
+    fn drop(&mut self) {
+        if let Some(group) = self.process_group {
+            kill_group(group);
         }
     }
 }
@@ -108,11 +140,17 @@ pub struct Upstream {
     config: UpstreamConfig,
     /// Token for upstreams with no `Authorization` header of their own.
     registry_token: Option<Secret>,
+    /// Removes this upstream's secrets from error text.
+    scrubber: Scrubber,
+    /// Where list_changed notifications go.
+    events: Option<EventSender>,
     /// The live session, if any.
     connection: ArcSwapOption<Connection>,
     /// Serialises (re)connects so concurrent callers open one session, not several; holds the
     /// time and error of the last failed attempt.
     connect_lock: tokio::sync::Mutex<Option<(Instant, String)>>,
+    /// Set by [`Upstream::close`]: no session may be opened afterwards.
+    closed: AtomicBool,
     /// The last successful listing (kept while the upstream is down, so its tools stay routable).
     tools: ArcSwapOption<Vec<Tool>>,
     /// Health for `/readyz`.
@@ -128,14 +166,22 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// A not-yet-connected upstream.
-    pub fn new(domain: String, config: UpstreamConfig, registry_token: Option<Secret>) -> Upstream {
+    /// A not-yet-connected upstream; `events` receives its list_changed notifications.
+    pub fn new(
+        domain: String,
+        config: UpstreamConfig,
+        registry_token: Option<Secret>,
+        events: Option<EventSender>,
+    ) -> Upstream {
         Upstream {
+            scrubber: Scrubber::new(&config, registry_token.as_ref()),
             domain,
             config,
             registry_token,
+            events,
             connection: ArcSwapOption::empty(),
             connect_lock: tokio::sync::Mutex::new(None),
+            closed: AtomicBool::new(false),
             tools: ArcSwapOption::empty(),
             state: Mutex::new(UpstreamState::Pending),
         }
@@ -149,6 +195,14 @@ impl Upstream {
     /// The configuration this upstream was built from.
     pub fn config(&self) -> &UpstreamConfig {
         &self.config
+    }
+
+    /// Whether a session for `config` (and `token`) would be the same session as this one's:
+    /// everything but the description must match.
+    pub fn same_session(&self, config: &UpstreamConfig, token: Option<&Secret>) -> bool {
+        self.config.transport == config.transport
+            && self.config.protocol == config.protocol
+            && self.registry_token.as_ref() == token
     }
 
     /// The current health.
@@ -181,6 +235,9 @@ impl Upstream {
         if let Some(conn) = self.connection.load_full().filter(|c| !c.is_closed()) {
             return Ok(conn);
         }
+        if self.closed.load(Ordering::Acquire) {
+            return Err("the upstream was removed or the gateway is shutting down".into());
+        }
         if let Some((at, error)) = last_failure.as_ref()
             && !retry
             && at.elapsed() < CONNECT_RETRY_AFTER
@@ -188,38 +245,65 @@ impl Upstream {
             return Err(error.clone());
         }
         if let Some(old) = self.connection.swap(None) {
-            old.close(Duration::from_secs(1)).await;
+            old.close().await;
         }
         let opened = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            connect::open(&self.domain, &self.config, self.registry_token.as_ref()),
+            connect::open(
+                &self.domain,
+                &self.config,
+                self.registry_token.as_ref(),
+                self.events.clone(),
+            ),
         )
         .await
         .unwrap_or_else(|_| Err(format!("no session within {}s", CONNECT_TIMEOUT.as_secs())));
-        let service = match opened {
-            Ok(service) => {
-                *last_failure = None;
-                service
-            }
+        let opened = match opened {
+            Ok(opened) => opened,
             Err(error) => {
+                let error = self.scrubber.scrub(&error);
                 *last_failure = Some((Instant::now(), error.clone()));
                 return Err(error);
             }
         };
+        *last_failure = None;
         let conn = Arc::new(Connection {
-            peer: service.peer().clone(),
-            service: Mutex::new(Some(service)),
+            peer: opened.service.peer().clone(),
+            service: Mutex::new(Some(opened.service)),
+            process_group: opened.process_group,
         });
+        if self.closed.load(Ordering::Acquire) {
+            conn.close().await;
+            return Err("the upstream was removed or the gateway is shutting down".into());
+        }
         self.connection.store(Some(conn.clone()));
         tracing::info!(domain = %self.domain, "upstream session opened");
         Ok(conn)
+    }
+
+    /// Forgets `conn` if it is still the current connection, so the next use reconnects. Used
+    /// after transport errors: rmcp's HTTP worker can outlive a session the upstream dropped.
+    fn discard(&self, conn: &Arc<Connection>) {
+        let current = self.connection.load();
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+            self.connection.compare_and_swap(&*current, None);
+            tracing::info!(domain = %self.domain, "upstream session discarded after a transport error");
+        }
     }
 
     /// Connects if needed and lists every tool (all pages), recording the outcome.
     pub async fn refresh_tools(&self) -> Result<Arc<Vec<Tool>>, String> {
         let outcome = tokio::time::timeout(DISCOVERY_TIMEOUT, async {
             let conn = self.connection(true).await?;
-            list_all_tools(&conn.peer).await
+            match list_all_tools(&conn.peer).await {
+                Ok(tools) => Ok(tools),
+                Err((error, transport)) => {
+                    if transport {
+                        self.discard(&conn);
+                    }
+                    Err(self.scrubber.scrub(&error))
+                }
+            }
         })
         .await
         .unwrap_or_else(|_| {
@@ -257,11 +341,19 @@ impl Upstream {
             .await
             .map_err(CallFailure::Unavailable)?;
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        let mut handle = conn
+        let mut handle = match conn
             .peer
             .send_cancellable_request(request, PeerRequestOptions::no_options())
             .await
-            .map_err(|e| CallFailure::Unavailable(describe(&e)))?;
+        {
+            Ok(handle) => handle,
+            Err(error) => {
+                self.discard(&conn);
+                return Err(CallFailure::Unavailable(
+                    self.scrubber.scrub(&describe(&error)),
+                ));
+            }
+        };
         let started = Instant::now();
         let response = tokio::select! {
             response = &mut handle.rx => response.unwrap_or(Err(ServiceError::TransportClosed)),
@@ -285,29 +377,41 @@ impl Upstream {
             )),
             Err(ServiceError::McpError(error)) => Err(CallFailure::Rejected {
                 code: error.code.0,
-                message: error.message.to_string(),
+                message: self.scrubber.scrub(&error.message),
             }),
-            Err(error) => Err(CallFailure::Unavailable(describe(&error))),
+            Err(error) => {
+                self.discard(&conn);
+                Err(CallFailure::Unavailable(
+                    self.scrubber.scrub(&describe(&error)),
+                ))
+            }
         }
     }
 
-    /// Closes the session, if any (stdio children end).
+    /// Closes the session for good (stdio children and their descendants end); later calls fail.
     pub async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let _connecting = self.connect_lock.lock().await;
         if let Some(conn) = self.connection.swap(None) {
-            conn.close(Duration::from_secs(3)).await;
+            conn.close().await;
         }
     }
 }
 
 /// Lists every page, bypassing rmcp's response cache so a refresh sees the upstream's truth and a
-/// dead upstream is reported as dead rather than served from a stale cache.
-async fn list_all_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, String> {
+/// dead upstream is reported as dead rather than served from a stale cache. The error says
+/// whether it was a transport failure (the session should be reopened).
+async fn list_all_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, (String, bool)> {
     let mut tools = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_LIST_PAGES {
         let params = PaginatedRequestParams::default().with_cursor(cursor.take());
         let request = ClientRequest::ListToolsRequest(ListToolsRequest::with_param(params));
-        match peer.send_request(request).await.map_err(|e| describe(&e))? {
+        let page = peer.send_request(request).await.map_err(|e| {
+            let transport = !matches!(e, ServiceError::McpError(_));
+            (describe(&e), transport)
+        })?;
+        match page {
             ServerResult::ListToolsResult(page) => {
                 tools.extend(page.tools);
                 match page.next_cursor {
@@ -315,15 +419,21 @@ async fn list_all_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, String> {
                     _ => return Ok(tools),
                 }
             }
-            _ => return Err("the upstream answered tools/list with something else".into()),
+            _ => {
+                return Err((
+                    "the upstream answered tools/list with something else".into(),
+                    false,
+                ));
+            }
         }
     }
-    Err(format!(
-        "tools/list returned more than {MAX_LIST_PAGES} pages"
+    Err((
+        format!("tools/list returned more than {MAX_LIST_PAGES} pages"),
+        false,
     ))
 }
 
-/// A one-line description of a client error, for logs and error envelopes.
+/// A one-line description of a client error, for logs and error envelopes (not yet scrubbed).
 fn describe(error: &ServiceError) -> String {
     match error {
         ServiceError::McpError(e) => format!("error {}: {}", e.code.0, e.message),

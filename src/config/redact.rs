@@ -26,6 +26,12 @@ pub fn render_redacted(config: &Config) -> String {
     if s.registry_auth_token.is_some() {
         server.insert("registry_auth_token".into(), REDACTED.into());
     }
+    server.insert(
+        "shutdown_timeout".into(),
+        humantime::format_duration(s.shutdown_timeout)
+            .to_string()
+            .into(),
+    );
     if let Some(hosts) = &s.allowed_hosts {
         server.insert("allowed_hosts".into(), strings(hosts.iter()));
     }

@@ -44,10 +44,25 @@ const IGNORED_VARS: &[(&str, &str)] = &[
     ),
 ];
 
+/// A per-domain value (description, headers): applied only to domains that exist, as
+/// fastmcp-gateway ignored values for domains it did not serve.
+pub(crate) struct PerDomain {
+    /// The variable it came from.
+    pub var: String,
+    /// The domain it names.
+    pub domain: String,
+    /// `description` or `headers`.
+    pub key: String,
+    /// `{key: value}`, ready to nest under `upstreams.<domain>`.
+    pub value: Value,
+}
+
 /// What the fastmcp-gateway variables contribute.
 pub(crate) struct SeedEnv {
     /// One layer per variable that is set and well-formed.
     pub layers: Vec<VarLayer>,
+    /// Per-domain values, applied once the set of domains is known.
+    pub per_domain: Vec<PerDomain>,
     /// Malformed values.
     pub problems: Vec<Problem>,
     /// Variables that are ignored, and why.
@@ -58,6 +73,7 @@ pub(crate) struct SeedEnv {
 pub(crate) fn read(env: &EnvLookup) -> SeedEnv {
     let mut seed = SeedEnv {
         layers: Vec::new(),
+        per_domain: Vec::new(),
         problems: Vec::new(),
         warnings: Vec::new(),
     };
@@ -188,19 +204,23 @@ impl SeedEnv {
         let Some(map) = self.json_object(var, raw) else {
             return;
         };
-        let mut upstreams = serde_json::Map::new();
         for (domain, value) in map {
             match accept(&value) {
-                Some(value) => {
-                    upstreams.insert(domain, serde_json::json!({ key: value }));
-                }
+                Some(value) => match Value::serialize(serde_json::json!({ key: value })) {
+                    Ok(value) => self.per_domain.push(PerDomain {
+                        var: var.to_string(),
+                        domain,
+                        key: key.to_string(),
+                        value,
+                    }),
+                    Err(error) => self.problem(var.to_string(), format!("unusable value: {error}")),
+                },
                 None => self.problem(
                     format!("{var}.{domain}"),
                     format!("expected {expected}, got {}", json_kind(&value)),
                 ),
             }
         }
-        self.push_json(var, "upstreams", Json::Object(upstreams));
     }
 
     fn push_json(&mut self, var: &str, key: &str, json: Json) {

@@ -98,6 +98,7 @@ pub(crate) struct Loaded {
 }
 
 /// One environment variable's contribution, as a figment provider named after the variable.
+#[derive(Clone)]
 pub(crate) struct VarLayer {
     /// The variable name, used as the provider name in problems.
     pub name: String,
@@ -118,17 +119,66 @@ impl Provider for VarLayer {
 /// Resolves the file, reads every layer and merges them.
 pub(crate) fn assemble(explicit: Option<&Path>, env: &EnvLookup) -> Result<Loaded, ConfigError> {
     let source = resolve_file(explicit, env)?;
-    let mut figment = Figment::new();
-    if let ConfigSource::File(path) = &source {
-        figment = figment.merge(Toml::file_exact(path));
+    let mut seed = seed_env::read(env);
+    let layered = |per_domain: Vec<VarLayer>, seed_layers: &[VarLayer]| {
+        let mut figment = Figment::new();
+        if let ConfigSource::File(path) = &source {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        for layer in seed_layers
+            .iter()
+            .cloned()
+            .chain(per_domain)
+            .chain(nested_layers(env))
+        {
+            figment = figment.merge(layer);
+        }
+        figment
+    };
+    // First without the per-domain variables, to learn which domains exist and of what kind.
+    let syntax_error = |error: figment::Error, seed_problems: Vec<Problem>| ConfigError {
+        problems: seed_problems
+            .into_iter()
+            .chain(figment_problems(error))
+            .collect(),
+    };
+    let preliminary = match layered(Vec::new(), &seed.layers).extract::<Dict>() {
+        Ok(dict) => dict,
+        Err(error) => return Err(syntax_error(error, seed.problems)),
+    };
+    let mut accepted = Vec::new();
+    for item in std::mem::take(&mut seed.per_domain) {
+        let upstream = preliminary
+            .get("upstreams")
+            .and_then(|u| u.find_ref(&item.domain))
+            .and_then(Value::as_dict);
+        match upstream {
+            None => seed.warnings.push(format!(
+                "{} names domain '{}', which has no upstream: ignored",
+                item.var, item.domain
+            )),
+            Some(table) if item.key == "headers" && !table.contains_key("url") => {
+                seed.warnings.push(format!(
+                    "{} sets headers for '{}', which is not an HTTP upstream: ignored",
+                    item.var, item.domain
+                ))
+            }
+            Some(_) => {
+                let nested = figment::util::nest(&format!("upstreams.{}", item.domain), item.value);
+                if let Some(dict) = nested.into_dict() {
+                    accepted.push(VarLayer {
+                        name: item.var,
+                        dict,
+                    });
+                }
+            }
+        }
     }
-    let seed = seed_env::read(env);
-    for layer in seed.layers.into_iter().chain(nested_layers(env)) {
-        figment = figment.merge(layer);
-    }
-    let dict = figment.extract::<Dict>().map_err(|error| ConfigError {
-        problems: figment_problems(error),
-    })?;
+    let figment = layered(accepted, &seed.layers);
+    let dict = match figment.extract::<Dict>() {
+        Ok(dict) => dict,
+        Err(error) => return Err(syntax_error(error, seed.problems)),
+    };
     Ok(Loaded {
         figment,
         dict,
@@ -174,9 +224,27 @@ fn nested_layers(env: &EnvLookup) -> impl Iterator<Item = VarLayer> + '_ {
         if !rest.contains("__") {
             return None;
         }
-        let key = rest
-            .split("__")
-            .map(str::to_ascii_lowercase)
+        // Keys are lower-cased, except names under `env` and `headers` (API_KEY stays API_KEY).
+        let segments: Vec<&str> = rest.split("__").collect();
+        let keep_case_from = match segments.as_slice() {
+            [first, _, map, ..]
+                if first.eq_ignore_ascii_case("upstreams")
+                    && (map.eq_ignore_ascii_case("env") || map.eq_ignore_ascii_case("headers")) =>
+            {
+                3
+            }
+            _ => usize::MAX,
+        };
+        let key = segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if i >= keep_case_from {
+                    (*s).to_string()
+                } else {
+                    s.to_ascii_lowercase()
+                }
+            })
             .collect::<Vec<_>>()
             .join(".");
         let value: Value = raw.parse().unwrap_or_else(|_| Value::from(raw.to_string()));

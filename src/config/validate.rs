@@ -21,6 +21,16 @@ pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 8080;
 /// Default `server.name` (`serverInfo.name`).
 pub const DEFAULT_NAME: &str = "mcp-gateway";
+/// Default `server.shutdown_timeout`.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Headers the streamable HTTP transport sets itself; rmcp rejects requests that set them.
+const RESERVED_HEADERS: &[&str] = &[
+    "accept",
+    "mcp-session-id",
+    "last-event-id",
+    "content-type",
+    "host",
+];
 /// Longest domain name (the `{0,31}` of `^[a-z][a-z0-9_-]{0,31}$`).
 const MAX_DOMAIN_LEN: usize = 32;
 
@@ -254,11 +264,24 @@ impl Walk<'_> {
             .non_empty(&mut t, "registry_auth_token")
             .map(Secret::new);
         let allowed_hosts = if t.dict.contains_key("allowed_hosts") {
-            Some(self.string_list(&mut t, "allowed_hosts"))
+            let hosts = self.string_list(&mut t, "allowed_hosts");
+            if hosts.is_empty() {
+                // rmcp treats an empty list as "allow every host": never let it fail open.
+                let raw = t.dict.get("allowed_hosts");
+                self.report(
+                    "server.allowed_hosts",
+                    raw,
+                    "must list at least one host (remove the key to use the default)",
+                );
+            }
+            Some(hosts)
         } else {
             t.take("allowed_hosts");
             None
         };
+        let shutdown_timeout = self
+            .duration(&mut t, "shutdown_timeout")
+            .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
         self.finish(t);
         (self.problems.len() == before).then_some(ServerSettings {
             host,
@@ -268,6 +291,7 @@ impl Walk<'_> {
             refresh_interval,
             registry_auth_token,
             allowed_hosts,
+            shutdown_timeout,
         })
     }
 
@@ -437,6 +461,14 @@ impl Walk<'_> {
             let key_path = format!("{path}.{name}");
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 self.report(&key_path, None, "invalid HTTP header name");
+                continue;
+            }
+            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                self.report(
+                    &key_path,
+                    None,
+                    "this header is managed by the MCP transport and cannot be set",
+                );
                 continue;
             }
             if http::HeaderValue::from_str(&value).is_err() {

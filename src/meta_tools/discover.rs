@@ -59,7 +59,7 @@ fn discover(gateway: &Arc<Gateway>, arguments: JsonObject) -> Result<CallToolRes
         )));
     }
     match (domain, group) {
-        (None, None) => Ok(json_result(summary(gateway, &registry))),
+        (None, None) => Ok(json_result(summary(&registry))),
         (None, Some(_)) => Err(GatewayError::InvalidArguments {
             tool: DISCOVER_TOOLS.into(),
             problems: vec!["group needs domain: pass the domain the group belongs to".into()],
@@ -78,7 +78,7 @@ fn domain_not_found(registry: &Registry, domain: &str) -> GatewayError {
     }
 }
 
-fn summary(gateway: &Gateway, registry: &Registry) -> Value {
+fn summary(registry: &Registry) -> Value {
     let domains: Vec<Value> = registry
         .domains()
         .iter()
@@ -89,10 +89,9 @@ fn summary(gateway: &Gateway, registry: &Registry) -> Value {
                 "tool_count": entry.tools.len(),
                 "groups": entry.groups.keys().collect::<Vec<_>>(),
             });
-            let down = gateway
+            let down = registry
                 .upstreams()
-                .iter()
-                .find(|u| u.domain() == name)
+                .get(name)
                 .is_some_and(|u| u.state().label() == "down");
             if down {
                 value["available"] = json!(false);

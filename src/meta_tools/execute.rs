@@ -27,12 +27,14 @@ struct Args {
     arguments: Option<Value>,
 }
 
+/// Runs `execute_tool`. The request's MRTR fields (`inputResponses`, `requestState`) travel on
+/// to the upstream, so a tool that asked for input can complete on the client's retry.
 pub(super) async fn run(
     gateway: &Arc<Gateway>,
-    arguments: JsonObject,
+    request: CallToolRequestParams,
     cancel: &CancellationToken,
 ) -> CallToolResponse {
-    match execute(gateway, arguments, cancel).await {
+    match execute(gateway, request, cancel).await {
         Ok(response) => response,
         Err(error) => error.into_result().into(),
     }
@@ -40,10 +42,10 @@ pub(super) async fn run(
 
 async fn execute(
     gateway: &Arc<Gateway>,
-    arguments: JsonObject,
+    request: CallToolRequestParams,
     cancel: &CancellationToken,
 ) -> Result<CallToolResponse, GatewayError> {
-    let args: Args = parse(EXECUTE_TOOL, arguments)?;
+    let args: Args = parse(EXECUTE_TOOL, request.arguments.unwrap_or_default())?;
     // Resolve and clone what the call needs, then drop the snapshot before awaiting.
     let entry: ToolEntry = {
         let registry = gateway.registry();
@@ -81,8 +83,10 @@ async fn execute(
     if !problems.is_empty() {
         return Err(invalid(&entry, problems));
     }
-    let params =
+    let mut params =
         CallToolRequestParams::new(entry.original_name.clone()).with_arguments(call_arguments);
+    params.input_responses = request.input_responses;
+    params.request_state = request.request_state;
     entry
         .upstream
         .call_tool(params, cancel)
@@ -139,11 +143,20 @@ fn check_arguments(entry: &ToolEntry, arguments: &JsonObject) -> Vec<String> {
             problems.push(format!("missing required argument(s) {}", quoted(&missing)));
         }
     }
-    let closed = match schema.get("additionalProperties") {
-        Some(Value::Bool(allowed)) => !allowed,
-        Some(_) => false,
-        None => !schema.contains_key("patternProperties"),
-    };
+    // Only a schema that forbids other properties outright rules out unknown arguments: an
+    // absent `additionalProperties` allows them, and combinators may add properties elsewhere.
+    let combined = [
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "$ref",
+        "patternProperties",
+        "dependentSchemas",
+    ]
+    .iter()
+    .any(|k| schema.contains_key(*k));
+    let closed =
+        matches!(schema.get("additionalProperties"), Some(Value::Bool(false))) && !combined;
     if let (true, Some(Value::Object(properties))) = (closed, schema.get("properties")) {
         let unknown: Vec<&str> = arguments
             .keys()

@@ -1,4 +1,5 @@
-//! `refresh_registry`: re-list every upstream and report what changed.
+//! `refresh_registry`: re-list every upstream and report what changed. When not one upstream
+//! answered, the result is a `refresh_error` (the previous tools keep serving).
 
 use std::sync::Arc;
 
@@ -18,10 +19,21 @@ pub(super) async fn run(gateway: &Arc<Gateway>, arguments: JsonObject) -> CallTo
     let outcome = async {
         let _args: Args = parse(REFRESH_REGISTRY, arguments)?;
         let report = gateway.refresh().await;
+        if report.refreshed.is_empty() && !report.failed.is_empty() {
+            return Err(GatewayError::RefreshError {
+                message: "no upstream answered; the previous tools keep serving".into(),
+                failed: report
+                    .failed
+                    .iter()
+                    .map(|f| (f.domain.clone(), f.error.clone()))
+                    .collect(),
+            });
+        }
         serde_json::to_value(&report)
             .map(json_result)
             .map_err(|e| GatewayError::RefreshError {
                 message: e.to_string(),
+                failed: Vec::new(),
             })
     };
     finish(outcome.await)

@@ -10,14 +10,17 @@ use rmcp::model::Tool;
 use serde_json::Value;
 
 use super::{DomainEntry, Registry, ToolEntry, names, search};
+use crate::config::Config;
 use crate::upstream::Upstream;
 
 /// What a snapshot is built from.
-pub struct BuildInput<'a> {
+pub struct BuildInput {
     /// The generation number to stamp on the snapshot.
     pub generation: u64,
-    /// Every configured upstream, in any order.
-    pub upstreams: &'a [Arc<Upstream>],
+    /// The configuration in force (descriptions, server settings).
+    pub config: Arc<Config>,
+    /// Every configured upstream, by domain.
+    pub upstreams: BTreeMap<String, Arc<Upstream>>,
 }
 
 /// An upstream tool that could not be exposed.
@@ -39,9 +42,8 @@ struct Candidate {
 }
 
 /// Builds a snapshot. Rejected tools are logged and recorded, never dropped silently.
-pub fn build(input: BuildInput<'_>) -> Registry {
-    let mut upstreams: Vec<&Arc<Upstream>> = input.upstreams.iter().collect();
-    upstreams.sort_by(|a, b| a.domain().cmp(b.domain()));
+pub fn build(input: BuildInput) -> Registry {
+    let upstreams: Vec<&Arc<Upstream>> = input.upstreams.values().collect();
 
     let mut rejected: BTreeMap<String, Vec<RejectedTool>> = BTreeMap::new();
     let mut candidates = Vec::new();
@@ -51,7 +53,11 @@ pub fn build(input: BuildInput<'_>) -> Registry {
         domains.insert(
             domain.clone(),
             DomainEntry {
-                description: upstream.config().description.clone(),
+                description: input
+                    .config
+                    .upstreams
+                    .get(&domain)
+                    .and_then(|u| u.description.clone()),
                 ..DomainEntry::default()
             },
         );
@@ -153,6 +159,8 @@ pub fn build(input: BuildInput<'_>) -> Registry {
     let search = tools.iter().map(search::SearchFields::new).collect();
     Registry {
         generation: input.generation,
+        config: input.config,
+        upstreams: input.upstreams,
         tools,
         by_name,
         by_folded,

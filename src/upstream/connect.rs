@@ -5,33 +5,34 @@ use std::collections::HashMap;
 use std::process::Stdio;
 
 use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
-use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
+use rmcp::model::ProtocolVersion;
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::ClientService;
+use super::client::{EventSender, UpstreamClient};
+use super::{ClientService, stderr};
 use crate::config::{ProtocolMode, Secret, Transport, UpstreamConfig};
 
 /// In-flight POSTs per HTTP upstream session (rmcp's default of 16 throttles JSON upstreams).
 const MAX_CONCURRENT_REQUESTS: usize = 1024;
-/// Longest stderr line of a child that is logged (the rest is cut).
-const MAX_STDERR_LINE: usize = 2000;
+/// Variables of the gateway's own that a stdio child must not inherit: its configuration
+/// (secrets) and systemd's notification socket.
+const PRIVATE_VAR_PREFIXES: &[&str] = &["GATEWAY_", "NOTIFY_SOCKET"];
 
-/// The identity the gateway presents to upstreams.
-fn client_info() -> ClientConfig {
-    ClientConfig::new(
-        ClientCapabilities::default(),
-        Implementation::new("mcp-gateway", env!("CARGO_PKG_VERSION")),
-    )
+/// A freshly opened session.
+pub(super) struct Opened {
+    /// The running client.
+    pub service: ClientService,
+    /// The stdio child's process group, to end it and its descendants.
+    pub process_group: Option<i32>,
 }
 
 fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
     match mode {
         ProtocolMode::Auto => ClientLifecycleMode::Auto {
             preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            legacy_version: None,
+            legacy_version: Some(ProtocolVersion::V_2025_11_25),
         },
         ProtocolMode::Legacy => ClientLifecycleMode::Initialize,
         ProtocolMode::Modern => ClientLifecycleMode::Discover {
@@ -40,12 +41,14 @@ fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
     }
 }
 
-/// Opens a session; the error text is safe to log (no header values or env values).
+/// Opens a session. Errors may contain secrets (reqwest repeats URLs): the caller scrubs them.
 pub(super) async fn open(
     domain: &str,
     config: &UpstreamConfig,
     registry_token: Option<&Secret>,
-) -> Result<ClientService, String> {
+    events: Option<EventSender>,
+) -> Result<Opened, String> {
+    let handler = UpstreamClient::new(domain, ProtocolVersion::V_2025_11_25, events);
     let mode = lifecycle(config.protocol);
     match &config.transport {
         Transport::Http { url, headers } => {
@@ -71,7 +74,8 @@ pub(super) async fn open(
                 .build()
                 .map_err(|e| format!("cannot build HTTP client: {e}"))?;
             let transport = StreamableHttpClientTransport::with_client(client, transport_config);
-            client_info()
+            let service = handler
+                .clone()
                 .serve_with_lifecycle(transport, mode)
                 .await
                 .map_err(|e| {
@@ -79,7 +83,12 @@ pub(super) async fn open(
                         "cannot open a session with {}: {e}",
                         crate::config::display_url(url)
                     )
-                })
+                })?;
+            handler.subscribe_if_modern(service.peer());
+            Ok(Opened {
+                service,
+                process_group: None,
+            })
         }
         Transport::Stdio {
             command,
@@ -89,6 +98,14 @@ pub(super) async fn open(
         } => {
             let mut cmd = tokio::process::Command::new(command);
             cmd.args(args);
+            for (name, _) in std::env::vars_os() {
+                let private = name
+                    .to_str()
+                    .is_some_and(|n| PRIVATE_VAR_PREFIXES.iter().any(|p| n.starts_with(p)));
+                if private {
+                    cmd.env_remove(&name);
+                }
+            }
             for (key, value) in env {
                 cmd.env(key, value.expose());
             }
@@ -101,28 +118,28 @@ pub(super) async fn open(
                 .stderr(Stdio::piped())
                 .spawn()
                 .map_err(|e| format!("cannot start {command}: {e}"))?;
+            let process_group = transport.id().and_then(|pid| i32::try_from(pid).ok());
             if let Some(stderr) = stderr {
-                tokio::spawn(log_stderr(domain.to_string(), stderr));
+                tokio::spawn(stderr::forward(domain.to_string(), stderr));
             }
-            client_info()
-                .serve_with_lifecycle(transport, mode)
-                .await
-                .map_err(|e| format!("{command} did not complete the MCP handshake: {e}"))
+            let opened = handler.clone().serve_with_lifecycle(transport, mode).await;
+            match opened {
+                Ok(service) => {
+                    handler.subscribe_if_modern(service.peer());
+                    Ok(Opened {
+                        service,
+                        process_group,
+                    })
+                }
+                Err(error) => {
+                    if let Some(group) = process_group {
+                        super::kill_group(group);
+                    }
+                    Err(format!(
+                        "{command} did not complete the MCP handshake: {error}"
+                    ))
+                }
+            }
         }
-    }
-}
-
-/// Forwards a child's stderr to the log, one event per line, until the child closes it.
-async fn log_stderr(domain: String, stderr: tokio::process::ChildStderr) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(mut line)) = lines.next_line().await {
-        if line.len() > MAX_STDERR_LINE {
-            let cut = (0..=MAX_STDERR_LINE)
-                .rev()
-                .find(|&i| line.is_char_boundary(i))
-                .unwrap_or(0);
-            line.truncate(cut);
-        }
-        tracing::info!(target: "mcp_gateway::upstream::stderr", domain = %domain, "{line}");
     }
 }

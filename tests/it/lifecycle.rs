@@ -84,8 +84,14 @@ async fn readyz_is_503_until_tools_exist() {
     assert_eq!(body["domains"]["dead"]["state"], "down");
     let client = gateway.client().await;
     let result = call(&client, "refresh_registry", json!({})).await;
-    let report = json_of(&result);
-    assert_eq!(report["failed"][0]["domain"], "dead");
+    assert_eq!(error_code(&result), "refresh_error", "no upstream answered");
+    let details = json_of(&result)["details"].clone();
+    assert_eq!(details["failed"][0]["domain"], "dead");
+    assert!(
+        details["failed"][0]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
     gateway.stop().await;
 }
 

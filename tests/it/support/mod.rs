@@ -12,6 +12,7 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use mcp_gateway::app::{self, Running};
 use mcp_gateway::config::{Config, EnvLookup};
+use mcp_gateway::reloader::ConfigLoader;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
     ProtocolVersion,
@@ -112,19 +113,27 @@ pub fn stdio_table(domain: &str, name: &str) -> String {
     )
 }
 
+/// The only variable tests set: a free port.
+pub fn test_env() -> EnvLookup {
+    EnvLookup::from_pairs([("GATEWAY_SERVER__PORT", "0")])
+}
+
 /// Loads a config from TOML text (written to a temp file); the only variable is a free port.
 pub fn config_from(toml: &str) -> Config {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gateway.toml");
     std::fs::write(&path, toml).expect("write config");
-    let env = EnvLookup::from_pairs([("GATEWAY_SERVER__PORT", "0")]);
-    Config::load_with(Some(&path), &env).unwrap_or_else(|e| panic!("{e}"))
+    Config::load_with(Some(&path), &test_env()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A running gateway for one test.
+/// A running gateway for one test, serving the config file in its own temp directory (which
+/// the reloader watches).
 pub struct TestGateway {
     /// The running app.
     pub running: Running,
+    /// The config file.
+    pub path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl TestGateway {
@@ -137,9 +146,35 @@ impl TestGateway {
 
     /// Starts a gateway without waiting for population.
     pub async fn start_unpopulated(toml: &str) -> TestGateway {
-        let config = config_from(toml);
-        let running = app::start(&config).await.expect("start gateway");
-        TestGateway { running }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, toml).expect("write config");
+        let config = Config::load_with(Some(&path), &test_env()).unwrap_or_else(|e| panic!("{e}"));
+        let loader = ConfigLoader {
+            path: Some(path.clone()),
+            env: test_env(),
+            sighup: false,
+        };
+        let running = app::start(config, Some(loader))
+            .await
+            .expect("start gateway");
+        TestGateway {
+            running,
+            path,
+            _dir: dir,
+        }
+    }
+
+    /// Rewrites the config file in place.
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(&self.path, toml).expect("write config");
+    }
+
+    /// Replaces the config file by writing a temp file and renaming it over (as editors do).
+    pub fn rename_config(&self, toml: &str) {
+        let temp = self.path.with_extension("toml.tmp");
+        std::fs::write(&temp, toml).expect("write temp config");
+        std::fs::rename(&temp, &self.path).expect("rename config");
     }
 
     /// Waits (bounded) until the first population finished.
