@@ -74,6 +74,11 @@ pub async fn list_changed(
     }
 }
 
+/// The retry delay after `delay` failed: doubled, at most [`RETRY_MAX`].
+pub fn next_delay(delay: Duration) -> Duration {
+    (delay * 2).min(RETRY_MAX)
+}
+
 /// Retries every down upstream with exponential backoff until it answers again.
 pub async fn recover(gateway: Arc<Gateway>, shutdown: CancellationToken) {
     let mut schedule: BTreeMap<String, (Instant, Duration)> = BTreeMap::new();
@@ -106,7 +111,7 @@ pub async fn recover(gateway: Arc<Gateway>, shutdown: CancellationToken) {
         };
         for failure in report.failed {
             if let Some((at, delay)) = schedule.get_mut(&failure.domain) {
-                *delay = (*delay * 2).min(RETRY_MAX);
+                *delay = next_delay(*delay);
                 *at = Instant::now() + *delay;
                 tracing::debug!(domain = %failure.domain, retry_in = ?*delay, "upstream still down");
             }
@@ -115,5 +120,22 @@ pub async fn recover(gateway: Arc<Gateway>, shutdown: CancellationToken) {
             schedule.remove(&change.domain);
             tracing::info!(domain = %change.domain, tools = change.tool_count, "upstream is back");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let mut delay = RETRY_INITIAL;
+        let mut seen = vec![delay];
+        for _ in 0..8 {
+            delay = next_delay(delay);
+            seen.push(delay);
+        }
+        let secs: Vec<u64> = seen.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
     }
 }

@@ -28,6 +28,17 @@ pub(super) struct Opened {
     pub process_group: Option<i32>,
 }
 
+/// Kills a stdio child's process group when dropped, unless disarmed.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            super::kill_group(group);
+        }
+    }
+}
+
 fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
     match mode {
         ProtocolMode::Auto => ClientLifecycleMode::Auto {
@@ -122,24 +133,22 @@ pub(super) async fn open(
             if let Some(stderr) = stderr {
                 tokio::spawn(stderr::forward(domain.to_string(), stderr));
             }
-            let opened = handler.clone().serve_with_lifecycle(transport, mode).await;
-            match opened {
-                Ok(service) => {
-                    handler.subscribe_if_modern(service.peer());
-                    Ok(Opened {
-                        service,
-                        process_group,
-                    })
-                }
-                Err(error) => {
-                    if let Some(group) = process_group {
-                        super::kill_group(group);
-                    }
-                    Err(format!(
-                        "{command} did not complete the MCP handshake: {error}"
-                    ))
-                }
-            }
+            // Until the session exists, the group is ours to end: on a failed handshake, and also
+            // when this future is dropped mid-way (timeout, shutdown).
+            let mut guard = GroupGuard(process_group);
+            let service = handler
+                .clone()
+                .serve_with_lifecycle(transport, mode)
+                .await
+                .map_err(|error| {
+                    format!("{command} did not complete the MCP handshake: {error}")
+                })?;
+            guard.0 = None;
+            handler.subscribe_if_modern(service.peer());
+            Ok(Opened {
+                service,
+                process_group,
+            })
         }
     }
 }

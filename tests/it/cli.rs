@@ -84,11 +84,11 @@ fn tools_prints_the_merged_table() {
             && l.contains("contacts")),
         "{table}"
     );
-    assert!(table.contains("12 tools in 2 domains"), "{table}");
+    assert!(table.contains("13 tools in 2 domains"), "{table}");
     assert!(table.contains("domain dead is down"), "{table}");
 
     let json = run(&["tools", "--json"], dir.path());
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
-    assert_eq!(value["tools"].as_array().map(Vec::len), Some(12));
+    assert_eq!(value["tools"].as_array().map(Vec::len), Some(13));
     assert_eq!(value["failed"][0]["domain"], "dead");
 }

@@ -36,7 +36,7 @@ async fn summary_lists_domains_counts_and_groups() {
     );
 
     let summary = json_of(&call(&client, "discover_tools", json!({})).await);
-    assert_eq!(summary["total_tools"], 16 + 9);
+    assert_eq!(summary["total_tools"], 16 + 10);
     let crm = &summary["domains"][0];
     assert_eq!(crm["name"], "crm");
     assert_eq!(crm["description"], "CRM: contacts, deals");
@@ -48,7 +48,7 @@ async fn summary_lists_domains_counts_and_groups() {
         ])
     );
     assert_eq!(summary["domains"][1]["name"], "util");
-    assert_eq!(summary["domains"][1]["tool_count"], 9);
+    assert_eq!(summary["domains"][1]["tool_count"], 10);
     gateway.stop().await;
 }
 

@@ -24,7 +24,7 @@ async fn legacy_and_modern_clients_both_work() {
     );
     let instructions = info.instructions.clone().unwrap_or_default();
     assert!(
-        instructions.contains("- crm (9 tools)") && instructions.contains("execute_tool"),
+        instructions.contains("- crm (10 tools)") && instructions.contains("execute_tool"),
         "{instructions}"
     );
 

@@ -10,7 +10,7 @@ async fn healthz_readyz_and_unknown_routes() {
     assert_eq!((status, body), (200, serde_json::json!({"status": "ok"})));
     let (status, body) = get_json(&format!("{}/readyz", gateway.base())).await;
     assert_eq!(status, 200);
-    assert_eq!(body["domains"]["crm"]["tools"], 9);
+    assert_eq!(body["domains"]["crm"]["tools"], 10);
     let (status, body) = get_json(&format!("{}/nope", gateway.base())).await;
     assert_eq!(status, 404);
     assert!(body["error"].as_str().is_some_and(|e| e.contains("/mcp")));

@@ -148,7 +148,7 @@ async fn tool_lists_are_read_across_pages() {
     let (_, ready) = get_json(&format!("{}/readyz", gateway.base())).await;
     assert_eq!(
         ready["domains"]["paged"]["tools"],
-        30 + 9,
+        30 + 10,
         "every page was read"
     );
     gateway.stop().await;
@@ -190,4 +190,151 @@ async fn a_dead_stdio_child_is_restarted_and_none_outlive_the_gateway() {
         eventually(5, || !alive(second)).await,
         "stdio child outlived the gateway"
     );
+}
+
+#[tokio::test]
+async fn a_legacy_session_is_reopened_after_the_upstream_restarts() {
+    let addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+        probe.local_addr().expect("addr")
+    };
+    let first = HttpUpstream::start_on(addr, TestUpstream::new("crm")).await;
+    let gateway = TestGateway::start(&session_table("crm", &format!("http://{addr}/mcp"))).await;
+    let client = gateway.client().await;
+    assert_eq!(
+        text_of(&call(&client, "execute_tool", json!({"tool_name": "whoami"})).await),
+        "crm"
+    );
+    first.stop();
+    drop(first);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let restarted = HttpUpstream::start_on(addr, TestUpstream::new("crm-restarted")).await;
+    // the old session id is unknown to the new process: the gateway must open a new session
+    let answered = until(5, || async {
+        let result = call(&client, "execute_tool", json!({"tool_name": "whoami"})).await;
+        result.is_error != Some(true) && text_of(&result) == "crm-restarted"
+    })
+    .await;
+    assert!(answered, "calls never reached the restarted upstream");
+    assert_eq!(
+        restarted
+            .server
+            .stats
+            .sessions
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn grandchildren_of_a_stdio_upstream_end_with_the_gateway() {
+    // `sh -c "...; true"` forks, so the MCP server is the shell's child, not the gateway's
+    let script = format!("{} --name grandchild; true", STDIO_UPSTREAM);
+    let toml = format!("[upstreams.wrapped]\ncommand = \"sh\"\nargs = [\"-c\", \"{script}\"]\n");
+    let gateway = TestGateway::start(&toml).await;
+    let client = gateway.client().await;
+    let pid: u32 = text_of(&call(&client, "execute_tool", json!({"tool_name": "pid"})).await)
+        .parse()
+        .expect("pid");
+    let parent = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let ppid: u32 = parent
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .expect("ppid");
+    assert_ne!(
+        ppid,
+        std::process::id(),
+        "the server should be a grandchild"
+    );
+    gateway.stop().await;
+    assert!(
+        eventually(5, || !alive(pid)).await,
+        "grandchild {pid} outlived the gateway"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_upstream_does_not_hide_the_others() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let toml = format!(
+        "{}[upstreams.hang]\ncommand = \"sleep\"\nargs = [\"30\"]\n",
+        http_table("crm", &up.url())
+    );
+    let gateway = TestGateway::start_unpopulated(&toml).await;
+    let client = gateway.client().await;
+    let visible = until(5, || async {
+        !domain_tools(&client, "crm").await.is_empty()
+    })
+    .await;
+    assert!(visible, "crm's tools waited for the hanging upstream");
+    assert!(
+        !gateway.running.gateway.is_populated(),
+        "population should still be waiting for 'hang'"
+    );
+    let result = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "echo", "arguments": {"message": "now"}}),
+    )
+    .await;
+    assert_eq!(text_of(&result), "now");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn every_exposed_name_matches_the_name_pattern() {
+    use rmcp::model::Tool;
+    let odd = [
+        "files.read",
+        "get weather",
+        "ünïcode",
+        "a/b/c",
+        "list",
+        "type",
+        "x-y_z",
+    ];
+    let tools: Vec<Tool> = odd
+        .iter()
+        .map(|n| {
+            Tool::new(
+                n.to_string(),
+                "odd name",
+                std::sync::Arc::new(serde_json::Map::new()),
+            )
+        })
+        .collect();
+    let up = HttpUpstream::start(TestUpstream::with_tools("odd", tools)).await;
+    let gateway = TestGateway::start(&format!(
+        "{}{}",
+        http_table("odd", &up.url()),
+        stdio_table("util", "u")
+    ))
+    .await;
+    let registry = gateway.running.gateway.registry();
+    assert_eq!(registry.tools().len(), odd.len() + 10);
+    for tool in registry.tools() {
+        let ok = !tool.name.is_empty()
+            && tool.name.len() <= 64
+            && tool
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        assert!(
+            ok,
+            "exposed name {:?} breaks ^[A-Za-z0-9_-]{{1,64}}$",
+            tool.name
+        );
+    }
+    drop(registry);
+    let client = gateway.client().await;
+    let result = call(&client, "execute_tool", json!({"tool_name": "get_weather"})).await;
+    assert_eq!(
+        text_of(&result),
+        "get weather ok",
+        "dispatched under the original name"
+    );
+    gateway.stop().await;
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod background;
 mod cli;
 mod collisions;
 mod config;
@@ -11,4 +12,6 @@ mod eras;
 mod execute;
 mod http;
 mod lifecycle;
+mod reload;
 mod schema;
+mod service;

@@ -311,3 +311,57 @@ pub async fn get_json(url: &str) -> (u16, Value) {
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     (status, body)
 }
+
+/// Polls the async `check` every 50 ms for at most `secs` seconds.
+pub async fn until<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..secs * 20 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check().await
+}
+
+/// The domain names `discover_tools()` lists.
+pub async fn domains(client: &Client) -> Vec<String> {
+    let summary = json_of(&call(client, "discover_tools", serde_json::json!({})).await);
+    summary["domains"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|x| x["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The exposed tool names of one domain.
+pub async fn domain_tools(client: &Client, domain: &str) -> Vec<String> {
+    let listed = json_of(
+        &call(
+            client,
+            "discover_tools",
+            serde_json::json!({"domain": domain}),
+        )
+        .await,
+    );
+    listed["tools"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|x| x["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A TOML `[upstreams.NAME]` table for an HTTP upstream pinned to the session era (so the
+/// upstream can count sessions).
+pub fn session_table(domain: &str, url: &str) -> String {
+    format!("{}protocol = \"2025-11-25\"\n", http_table(domain, url))
+}

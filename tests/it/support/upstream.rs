@@ -40,7 +40,8 @@ pub struct Stats {
 #[derive(Clone)]
 pub struct TestUpstream {
     name: String,
-    tools: Arc<Vec<Tool>>,
+    /// Mutable so tests can change the listing at run time (`add_tool`, [`TestUpstream::push_tool`]).
+    tools: Arc<std::sync::RwLock<Vec<Tool>>>,
     /// Tools per `tools/list` page; 0 lists everything at once.
     page_size: usize,
     /// Shared by every clone, so the HTTP factory's per-session clones report into one place.
@@ -107,6 +108,15 @@ fn standard_tools() -> Vec<Tool> {
             object(json!({"type": "object", "properties": {}})),
         ),
         Tool::new(
+            "add_tool",
+            "Add a tool to this server's list, optionally announcing it with list_changed",
+            object(json!({
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "notify": {"type": "boolean"}},
+                "required": ["name"]
+            })),
+        ),
+        Tool::new(
             "pid",
             "Return this server's process id",
             object(json!({"type": "object", "properties": {}})),
@@ -124,7 +134,7 @@ impl TestUpstream {
     pub fn with_tools(name: &str, tools: Vec<Tool>) -> TestUpstream {
         TestUpstream {
             name: name.to_string(),
-            tools: Arc::new(tools),
+            tools: Arc::new(std::sync::RwLock::new(tools)),
             page_size: 0,
             stats: Arc::new(Stats::default()),
         }
@@ -141,6 +151,23 @@ impl TestUpstream {
         let mut tools = standard_tools();
         tools.extend(synthetic_tools(name, count));
         TestUpstream::with_tools(name, tools)
+    }
+
+    /// The current tool list.
+    pub fn listing(&self) -> Vec<Tool> {
+        self.tools.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Adds a tool named `name` (no notification is sent).
+    pub fn push_tool(&self, name: &str) {
+        let tool = Tool::new(
+            name.to_string(),
+            format!("added at run time: {name}"),
+            object(json!({"type": "object"})),
+        );
+        if let Ok(mut tools) = self.tools.write() {
+            tools.push(tool);
+        }
     }
 
     /// A clone counted as a new session (the HTTP factory calls this).
@@ -201,8 +228,9 @@ impl ServerHandler for TestUpstream {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        let tools = self.listing();
         if self.page_size == 0 {
-            return Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()));
+            return Ok(ListToolsResult::with_all_items(tools));
         }
         let start: usize = match request.and_then(|r| r.cursor) {
             Some(cursor) => cursor
@@ -210,11 +238,10 @@ impl ServerHandler for TestUpstream {
                 .map_err(|_| McpError::invalid_params("bad cursor", None))?,
             None => 0,
         };
-        let end = (start + self.page_size).min(self.tools.len());
-        let mut page = ListToolsResult::with_all_items(
-            self.tools.get(start..end).unwrap_or_default().to_vec(),
-        );
-        page.next_cursor = (end < self.tools.len()).then(|| end.to_string());
+        let end = (start + self.page_size).min(tools.len());
+        let mut page =
+            ListToolsResult::with_all_items(tools.get(start..end).unwrap_or_default().to_vec());
+        page.next_cursor = (end < tools.len()).then(|| end.to_string());
         Ok(page)
     }
 
@@ -275,7 +302,19 @@ impl TestUpstream {
             }
             "whoami" => text(self.name.clone()),
             "pid" => text(std::process::id().to_string()),
-            name if self.tools.iter().any(|t| t.name == name) => text(format!("{name} ok")),
+            "add_tool" => {
+                let name = args
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("added")
+                    .to_string();
+                self.push_tool(&name);
+                if args.get("notify").and_then(Value::as_bool).unwrap_or(false) {
+                    let _ = context.peer.notify_tool_list_changed().await;
+                }
+                text(format!("added {name}"))
+            }
+            name if self.listing().iter().any(|t| t.name == name) => text(format!("{name} ok")),
             name => Err(McpError::invalid_params(
                 format!("unknown tool {name}"),
                 None,
