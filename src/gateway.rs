@@ -161,7 +161,9 @@ impl Gateway {
     /// by `refresh_registry` and by the background refresh.
     pub async fn refresh(&self) -> RefreshReport {
         let domains: Vec<String> = self.registry.load().upstreams().keys().cloned().collect();
-        self.refresh_domains(&domains).await
+        let report = self.refresh_domains(&domains).await;
+        self.populated.store(true, Ordering::Release);
+        report
     }
 
     /// Re-lists the named upstreams (unknown names are skipped) and reports what changed.
@@ -181,7 +183,6 @@ impl Gateway {
             outcomes.push(outcome);
         }
         let after = self.registry.load_full();
-        self.populated.store(true, Ordering::Release);
         let mut report = RefreshReport {
             refreshed: Vec::new(),
             failed: Vec::new(),

@@ -347,12 +347,7 @@ impl Upstream {
             .await
         {
             Ok(handle) => handle,
-            Err(error) => {
-                self.discard(&conn);
-                return Err(CallFailure::Unavailable(
-                    self.scrubber.scrub(&describe(&error)),
-                ));
-            }
+            Err(error) => return Err(self.lost(&conn, &error)),
         };
         let started = Instant::now();
         let response = tokio::select! {
@@ -379,13 +374,19 @@ impl Upstream {
                 code: error.code.0,
                 message: self.scrubber.scrub(&error.message),
             }),
-            Err(error) => {
-                self.discard(&conn);
-                Err(CallFailure::Unavailable(
-                    self.scrubber.scrub(&describe(&error)),
-                ))
-            }
+            Err(error) => Err(self.lost(&conn, &error)),
         }
+    }
+
+    /// A call found the session broken: forget it, mark the upstream down (the recovery loop
+    /// re-lists it once it answers) and describe the failure.
+    fn lost(&self, conn: &Arc<Connection>, error: &ServiceError) -> CallFailure {
+        self.discard(conn);
+        let reason = self.scrubber.scrub(&describe(error));
+        self.set_state(UpstreamState::Down {
+            error: reason.clone(),
+        });
+        CallFailure::Unavailable(reason)
     }
 
     /// Closes the session for good (stdio children and their descendants end); later calls fail.
