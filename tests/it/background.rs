@@ -66,10 +66,7 @@ async fn the_periodic_refresh_picks_up_silent_changes() {
 
 #[tokio::test]
 async fn a_late_upstream_joins_without_any_refresh_call() {
-    let late_addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
-        probe.local_addr().expect("addr")
-    };
+    let late_addr = free_addr();
     let alive = HttpUpstream::start(TestUpstream::with_tools(
         "alive",
         upstream::synthetic_tools("a", 1),

@@ -10,10 +10,7 @@ use crate::support::*;
 #[tokio::test]
 async fn colliding_names_are_prefixed_dispatched_by_original_name_and_unprefixed_later() {
     let alpha = HttpUpstream::start(TestUpstream::new("alpha")).await;
-    let beta_port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
-        probe.local_addr().expect("addr")
-    };
+    let beta_port = free_addr();
     let beta = HttpUpstream::start_on(beta_port, TestUpstream::new("beta")).await;
     let toml = format!(
         "{}{}",

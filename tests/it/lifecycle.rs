@@ -11,10 +11,7 @@ async fn upstream_down_at_start_joins_on_refresh() {
         upstream::synthetic_tools("alive", 3),
     ))
     .await;
-    let late_addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
-        probe.local_addr().expect("addr")
-    };
+    let late_addr = free_addr();
     let toml = format!(
         "{}{}",
         http_table("alive", &alive.url()),
@@ -73,10 +70,7 @@ async fn upstream_down_at_start_joins_on_refresh() {
 
 #[tokio::test]
 async fn readyz_is_503_until_tools_exist() {
-    let dead = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
-        probe.local_addr().expect("addr")
-    };
+    let dead = free_addr();
     let gateway = TestGateway::start(&http_table("dead", &format!("http://{dead}/mcp"))).await;
     let (status, body) = get_json(&format!("{}/readyz", gateway.base())).await;
     assert_eq!(status, 503);
@@ -154,25 +148,20 @@ async fn tool_lists_are_read_across_pages() {
     gateway.stop().await;
 }
 
-fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
 #[tokio::test]
 async fn a_dead_stdio_child_is_restarted_and_none_outlive_the_gateway() {
     let gateway = TestGateway::start(&stdio_table("util", "util")).await;
     let client = gateway.client().await;
     let pid = |r: &rmcp::model::CallToolResult| text_of(r).parse::<u32>().expect("pid");
     let first = pid(&call(&client, "execute_tool", json!({"tool_name": "pid"})).await);
-    assert!(alive(first));
+    assert!(process_alive(first));
 
     // kill the child behind the gateway's back: the next call opens a new session
     std::process::Command::new("kill")
         .args(["-9", &first.to_string()])
         .status()
         .expect("kill");
-    assert!(eventually(5, || !alive(first)).await);
+    assert!(eventually(5, || !process_alive(first)).await);
     let mut second = None;
     for _ in 0..50 {
         let result = call(&client, "execute_tool", json!({"tool_name": "pid"})).await;
@@ -187,17 +176,14 @@ async fn a_dead_stdio_child_is_restarted_and_none_outlive_the_gateway() {
 
     gateway.stop().await;
     assert!(
-        eventually(5, || !alive(second)).await,
+        eventually(5, || !process_alive(second)).await,
         "stdio child outlived the gateway"
     );
 }
 
 #[tokio::test]
 async fn a_legacy_session_is_reopened_after_the_upstream_restarts() {
-    let addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
-        probe.local_addr().expect("addr")
-    };
+    let addr = free_addr();
     let first = HttpUpstream::start_on(addr, TestUpstream::new("crm")).await;
     let gateway = TestGateway::start(&session_table("crm", &format!("http://{addr}/mcp"))).await;
     let client = gateway.client().await;
@@ -251,7 +237,7 @@ async fn grandchildren_of_a_stdio_upstream_end_with_the_gateway() {
     );
     gateway.stop().await;
     assert!(
-        eventually(5, || !alive(pid)).await,
+        eventually(5, || !process_alive(pid)).await,
         "grandchild {pid} outlived the gateway"
     );
 }

@@ -91,10 +91,6 @@ impl Drop for Process {
     }
 }
 
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
 #[tokio::test]
 async fn sigterm_drains_an_in_flight_call_then_exits_zero_without_orphans() {
     let up = HttpUpstream::start(TestUpstream::new("crm")).await;
@@ -149,7 +145,7 @@ async fn sigterm_drains_an_in_flight_call_then_exits_zero_without_orphans() {
         .expect("wait");
     assert_eq!(code, Some(0));
     assert!(
-        eventually(5, || !alive(child_pid)).await,
+        eventually(5, || !process_alive(child_pid)).await,
         "stdio child {child_pid} outlived the gateway"
     );
 }

@@ -327,37 +327,45 @@ where
     check().await
 }
 
-/// The domain names `discover_tools()` lists.
-pub async fn domains(client: &Client) -> Vec<String> {
-    let summary = json_of(&call(client, "discover_tools", serde_json::json!({})).await);
-    summary["domains"]
+/// The `name` of every object in the array `value[key]`.
+fn names_in(value: &Value, key: &str) -> Vec<String> {
+    value[key]
         .as_array()
-        .map(|d| {
-            d.iter()
+        .map(|items| {
+            items
+                .iter()
                 .filter_map(|x| x["name"].as_str().map(String::from))
                 .collect()
         })
         .unwrap_or_default()
 }
 
+/// The domain names `discover_tools()` lists.
+pub async fn domains(client: &Client) -> Vec<String> {
+    names_in(
+        &json_of(&call(client, "discover_tools", serde_json::json!({})).await),
+        "domains",
+    )
+}
+
 /// The exposed tool names of one domain.
 pub async fn domain_tools(client: &Client, domain: &str) -> Vec<String> {
-    let listed = json_of(
-        &call(
-            client,
-            "discover_tools",
-            serde_json::json!({"domain": domain}),
-        )
-        .await,
-    );
-    listed["tools"]
-        .as_array()
-        .map(|d| {
-            d.iter()
-                .filter_map(|x| x["name"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+    let args = serde_json::json!({"domain": domain});
+    names_in(
+        &json_of(&call(client, "discover_tools", args).await),
+        "tools",
+    )
+}
+
+/// A loopback address nothing listens on (yet): for upstreams that start late.
+pub fn free_addr() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+    probe.local_addr().expect("probe address")
+}
+
+/// Whether process `pid` is running (not gone, not a zombie).
+pub fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
 /// A TOML `[upstreams.NAME]` table for an HTTP upstream pinned to the session era (so the
