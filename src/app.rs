@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::gateway::Gateway;
-use crate::reloader::{self, ConfigLoader};
+use crate::reloader::{ConfigLoader, Reloader};
 use crate::{background, server, service_notify};
 
 /// A gateway whose listener is bound and whose tasks are running.
@@ -28,11 +28,11 @@ pub struct Running {
 
 /// Binds and starts everything; returns once the port is open. `loader` enables reloads.
 pub async fn start(config: Config, loader: Option<ConfigLoader>) -> std::io::Result<Running> {
+    let reloader = loader.map(Reloader::new);
     let listener = TcpListener::bind(config.bind_address()).await?;
     let addr = listener.local_addr()?;
-    let drain = config.server.shutdown_timeout;
     let upstream_count = config.upstreams.len();
-    let (gateway, events) = Gateway::new(config);
+    let gateway = Gateway::new(config);
     let shutdown = CancellationToken::new();
     tracing::info!(%addr, upstreams = upstream_count, "listening");
 
@@ -48,20 +48,16 @@ pub async fn start(config: Config, loader: Option<ConfigLoader>) -> std::io::Res
         gateway.clone(),
         shutdown.clone(),
     ));
-    tasks.spawn(background::list_changed(
-        gateway.clone(),
-        events,
-        shutdown.clone(),
-    ));
+    tasks.spawn(background::list_changed(gateway.clone(), shutdown.clone()));
     tasks.spawn(background::recover(gateway.clone(), shutdown.clone()));
-    if let Some(loader) = loader {
-        tasks.spawn(reloader::run(gateway.clone(), loader, shutdown.clone()));
+    if let Some(reloader) = reloader {
+        tasks.spawn(reloader.run(gateway.clone(), shutdown.clone()));
     }
 
     let done = {
         let (gateway, shutdown) = (gateway.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let served = server::serve(listener, gateway.clone(), shutdown, drain).await;
+            let served = server::serve(listener, gateway.clone(), shutdown).await;
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
             gateway.close().await;

@@ -1,20 +1,21 @@
-//! The gateway's background work: the periodic refresh, re-listing a domain after its upstream
-//! announced `tools/list_changed` (debounced), and retrying upstreams that are down with
-//! exponential backoff. Every loop ends when `shutdown` fires.
+//! The gateway's background work: the periodic refresh, re-listing domains whose upstreams
+//! announced `tools/list_changed` (coalesced), and retrying upstreams that are down with
+//! exponential backoff, each on its own schedule. Every loop ends when `shutdown` fires.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::gateway::Gateway;
-use crate::upstream::UpstreamEvent;
 
 /// Quiet time after the last list_changed of a burst before re-listing.
 pub const LIST_CHANGED_DEBOUNCE: Duration = Duration::from_millis(200);
+/// Longest a burst of list_changed can postpone the re-list.
+pub const LIST_CHANGED_MAX_WAIT: Duration = Duration::from_secs(2);
 /// First retry delay of a down upstream; doubled after each failure.
 pub const RETRY_INITIAL: Duration = Duration::from_secs(1);
 /// Longest retry delay.
@@ -22,55 +23,63 @@ pub const RETRY_MAX: Duration = Duration::from_secs(60);
 /// How often the recovery loop looks for down upstreams.
 const RECOVERY_TICK: Duration = Duration::from_millis(500);
 
-/// Runs `refresh_registry` every `server.refresh_interval` (re-read after every reload).
+/// Runs `refresh_registry` every `server.refresh_interval`. A reload that changes the interval
+/// moves the next run, measured from the last one (reloads never postpone it indefinitely).
 pub async fn periodic_refresh(gateway: Arc<Gateway>, shutdown: CancellationToken) {
+    let mut last_run = Instant::now();
     loop {
+        let changed = gateway.settings_notify().notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let period = gateway.registry().settings().refresh_interval;
+        let due = async {
+            match period {
+                Some(period) => tokio::time::sleep_until(last_run + period).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = gateway.settings_changed() => continue,
-            () = sleep_or_forever(period) => {
+            () = &mut changed => continue,
+            () = due => {
                 let report = gateway.refresh().await;
+                last_run = Instant::now();
                 tracing::info!(refreshed = report.refreshed.len(), failed = report.failed.len(), "background refresh");
             }
         }
     }
 }
 
-async fn sleep_or_forever(period: Option<Duration>) {
-    match period {
-        Some(period) => tokio::time::sleep(period).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Re-lists the domains whose upstreams announced a tool list change, a burst at a time.
-pub async fn list_changed(
-    gateway: Arc<Gateway>,
-    mut events: mpsc::Receiver<UpstreamEvent>,
-    shutdown: CancellationToken,
-) {
+/// Re-lists the domains whose upstreams announced a tool list change, a burst at a time: after
+/// [`LIST_CHANGED_DEBOUNCE`] of quiet, or [`LIST_CHANGED_MAX_WAIT`] at the latest.
+pub async fn list_changed(gateway: Arc<Gateway>, shutdown: CancellationToken) {
     loop {
-        let first = tokio::select! {
+        tokio::select! {
             () = shutdown.cancelled() => return,
-            event = events.recv() => match event { Some(event) => event, None => return },
-        };
-        let mut domains = BTreeSet::new();
-        let UpstreamEvent::ToolsChanged(domain) = first;
-        domains.insert(domain);
+            () = gateway.tool_changes().changed() => {}
+        }
+        let deadline = Instant::now() + LIST_CHANGED_MAX_WAIT;
         loop {
+            let quiet = (Instant::now() + LIST_CHANGED_DEBOUNCE).min(deadline);
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                event = events.recv() => match event {
-                    Some(UpstreamEvent::ToolsChanged(domain)) => { domains.insert(domain); }
-                    None => return,
-                },
-                () = tokio::time::sleep(LIST_CHANGED_DEBOUNCE) => break,
+                () = gateway.tool_changes().changed() => {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                }
+                () = tokio::time::sleep_until(quiet) => break,
             }
         }
-        let domains: Vec<String> = domains.into_iter().collect();
+        let domains: Vec<String> = gateway.tool_changes().take().into_iter().collect();
+        if domains.is_empty() {
+            continue;
+        }
         tracing::info!(?domains, "re-listing after tools/list_changed");
-        gateway.refresh_domains(&domains).await;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = gateway.refresh_domains(&domains) => {}
+        }
     }
 }
 
@@ -79,46 +88,55 @@ pub fn next_delay(delay: Duration) -> Duration {
     (delay * 2).min(RETRY_MAX)
 }
 
-/// Retries every down upstream with exponential backoff until it answers again.
+/// Retries every down upstream with exponential backoff until it answers again. Each retry runs
+/// on its own, so one unreachable upstream never delays another's.
 pub async fn recover(gateway: Arc<Gateway>, shutdown: CancellationToken) {
     let mut schedule: BTreeMap<String, (Instant, Duration)> = BTreeMap::new();
+    let mut running: JoinSet<(String, bool)> = JoinSet::new();
+    let mut busy: BTreeSet<String> = BTreeSet::new();
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => {
+                running.abort_all();
+                return;
+            }
+            Some(Ok((domain, answered))) = running.join_next(), if !running.is_empty() => {
+                busy.remove(&domain);
+                if answered {
+                    schedule.remove(&domain);
+                    tracing::info!(%domain, "upstream is back");
+                } else if let Some((at, delay)) = schedule.get_mut(&domain) {
+                    *delay = next_delay(*delay);
+                    *at = Instant::now() + *delay;
+                    tracing::debug!(%domain, retry_in = ?*delay, "upstream still down");
+                }
+                continue;
+            }
             () = tokio::time::sleep(RECOVERY_TICK) => {}
         }
         if !gateway.is_populated() {
             continue;
         }
         let down = gateway.down_domains();
-        schedule.retain(|domain, _| down.contains(domain));
+        schedule.retain(|domain, _| down.contains(domain) || busy.contains(domain));
         let now = Instant::now();
-        let due: Vec<String> = down
-            .into_iter()
-            .filter(|domain| {
-                let (at, _) = schedule
-                    .entry(domain.clone())
-                    .or_insert((now + RETRY_INITIAL, RETRY_INITIAL));
-                *at <= now
-            })
-            .collect();
-        if due.is_empty() {
-            continue;
-        }
-        let report = tokio::select! {
-            () = shutdown.cancelled() => return,
-            report = gateway.refresh_domains(&due) => report,
-        };
-        for failure in report.failed {
-            if let Some((at, delay)) = schedule.get_mut(&failure.domain) {
-                *delay = next_delay(*delay);
-                *at = Instant::now() + *delay;
-                tracing::debug!(domain = %failure.domain, retry_in = ?*delay, "upstream still down");
+        for domain in down {
+            if busy.contains(&domain) {
+                continue;
             }
-        }
-        for change in report.refreshed {
-            schedule.remove(&change.domain);
-            tracing::info!(domain = %change.domain, tools = change.tool_count, "upstream is back");
+            let (at, _) = schedule
+                .entry(domain.clone())
+                .or_insert((now + RETRY_INITIAL, RETRY_INITIAL));
+            if *at > now {
+                continue;
+            }
+            busy.insert(domain.clone());
+            let gateway = gateway.clone();
+            running.spawn(async move {
+                let report = gateway.refresh_domains(std::slice::from_ref(&domain)).await;
+                let answered = report.failed.is_empty();
+                (domain, answered)
+            });
         }
     }
 }

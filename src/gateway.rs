@@ -14,18 +14,13 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 pub use diff::{DomainChange, Rename};
 pub use reload::{ConfigStatus, ReloadOutcome};
 
 use crate::config::Config;
 use crate::registry::{self, BuildInput, Registry};
-use crate::upstream::{Upstream, UpstreamEvent, UpstreamState};
-
-/// Capacity of the upstream event channel (list_changed floods beyond it are dropped; the
-/// debounce coalesces them anyway).
-const EVENT_CAPACITY: usize = 256;
+use crate::upstream::{ToolChanges, Upstream, UpstreamState};
 
 /// Shared state of one running gateway.
 pub struct Gateway {
@@ -40,8 +35,8 @@ pub struct Gateway {
     next_generation: AtomicU64,
     /// Set once the first population finished (readiness).
     populated: AtomicBool,
-    /// Given to every upstream for its list_changed notifications.
-    events: mpsc::Sender<UpstreamEvent>,
+    /// Where every upstream records its list_changed notifications.
+    events: Arc<ToolChanges>,
     /// The outcome of the last config load, for `/readyz`.
     config_status: Mutex<ConfigStatus>,
     /// Woken when settings that background tasks read (refresh interval) may have changed.
@@ -67,10 +62,9 @@ pub struct RefreshReport {
 }
 
 impl Gateway {
-    /// Creates the state for `config` (nothing is connected yet) and the receiver of upstream
-    /// events, which the caller drains (see `app`).
-    pub fn new(config: Config) -> (Arc<Gateway>, mpsc::Receiver<UpstreamEvent>) {
-        let (events, receiver) = mpsc::channel(EVENT_CAPACITY);
+    /// Creates the state for `config`; nothing is connected yet.
+    pub fn new(config: Config) -> Arc<Gateway> {
+        let events = Arc::new(ToolChanges::default());
         let config = Arc::new(config);
         let upstreams = config
             .upstreams
@@ -90,6 +84,7 @@ impl Gateway {
             generation: 0,
             config,
             upstreams,
+            previous: None,
         });
         let gateway = Gateway {
             registry: ArcSwap::from_pointee(registry),
@@ -101,7 +96,17 @@ impl Gateway {
             config_status: Mutex::new(ConfigStatus::initial()),
             settings_changed: tokio::sync::Notify::new(),
         };
-        (Arc::new(gateway), receiver)
+        Arc::new(gateway)
+    }
+
+    /// The domains whose upstreams announced tool list changes (drained by `background`).
+    pub fn tool_changes(&self) -> &ToolChanges {
+        &self.events
+    }
+
+    /// Notified after every applied reload (settings that background tasks read may differ).
+    pub fn settings_notify(&self) -> &tokio::sync::Notify {
+        &self.settings_changed
     }
 
     /// The current snapshot. Callers must not hold it across an `.await`.
@@ -114,46 +119,43 @@ impl Gateway {
         self.populated.load(Ordering::Acquire)
     }
 
-    /// Resolves when settings may have changed (after a reload).
-    pub async fn settings_changed(&self) {
-        self.settings_changed.notified().await;
-    }
-
-    /// Builds a snapshot from `config` and `upstreams` (their current listings) and publishes it.
-    fn publish_with(
+    /// Builds the next snapshot from what `next` picks out of the current one (config and
+    /// upstreams, read with their latest listings) and publishes it. The only place that stores.
+    fn publish(
         &self,
-        config: Arc<Config>,
-        upstreams: BTreeMap<String, Arc<Upstream>>,
+        next: impl FnOnce(&Registry) -> (Arc<Config>, BTreeMap<String, Arc<Upstream>>),
     ) -> Arc<Registry> {
         let _serialised = self
             .publish
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.registry.load_full();
+        let (config, upstreams) = next(&current);
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let registry = Arc::new(registry::build(BuildInput {
             generation,
             config,
             upstreams,
+            // Names seen during the first population were never settled: only carry aliases
+            // from snapshots clients could have learned names from.
+            previous: self.is_populated().then_some(current),
         }));
         self.registry.store(registry.clone());
         registry
     }
 
+    /// Publishes a snapshot of `config` served by `upstreams`.
+    fn publish_with(
+        &self,
+        config: Arc<Config>,
+        upstreams: BTreeMap<String, Arc<Upstream>>,
+    ) -> Arc<Registry> {
+        self.publish(|_| (config, upstreams))
+    }
+
     /// Rebuilds the current snapshot with the upstreams' latest listings.
-    fn republish(&self) -> Arc<Registry> {
-        let _serialised = self
-            .publish
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = self.registry.load_full();
-        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let registry = Arc::new(registry::build(BuildInput {
-            generation,
-            config: current.config().clone(),
-            upstreams: current.upstreams().clone(),
-        }));
-        self.registry.store(registry.clone());
-        registry
+    pub(crate) fn republish(&self) -> Arc<Registry> {
+        self.publish(|current| (current.config().clone(), current.upstreams().clone()))
     }
 
     /// Re-lists every upstream concurrently, connecting where needed. Each answer is published as

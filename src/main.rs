@@ -68,7 +68,7 @@ fn main() -> ExitCode {
 }
 
 async fn list_tools(config: Config, json: bool) -> ExitCode {
-    let (gateway, _events) = Gateway::new(config);
+    let gateway = Gateway::new(config);
     let report = gateway.refresh().await;
     if json {
         println!("{:#}", tool_table::render_json(&gateway, &report));

@@ -68,6 +68,8 @@ pub struct Registry {
     tools: Vec<ToolEntry>,
     /// Exposed name → index.
     by_name: HashMap<String, usize>,
+    /// Former exposed names (renamed by a collision) → index of the same tool now.
+    aliases: HashMap<String, usize>,
     /// Case- and separator-folded exposed and original names → indexes.
     by_folded: HashMap<String, Vec<usize>>,
     /// Every configured domain, including those with no tools (down).
@@ -126,10 +128,11 @@ impl Registry {
         &self.rejected
     }
 
-    /// Resolves a tool name: exact, else a unique case-/separator-insensitive match of an
-    /// exposed or original name, else suggestions.
+    /// Resolves a tool name: exact, else a name a collision renamed since the caller learned it,
+    /// else a unique case-/separator-insensitive match of an exposed or original name, else
+    /// suggestions.
     pub fn lookup(&self, name: &str) -> Lookup {
-        if let Some(&index) = self.by_name.get(name) {
+        if let Some(&index) = self.by_name.get(name).or_else(|| self.aliases.get(name)) {
             return Lookup::Found(index);
         }
         if let Some(indexes) = self.by_folded.get(&names::fold(name))

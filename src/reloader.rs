@@ -1,5 +1,6 @@
-//! Reload triggers (config file changes and SIGHUP) → one reload transaction at a time, with the
-//! outcome logged, shown in `/readyz`, and reported to systemd.
+//! Reload triggers → one reload transaction at a time, with the outcome logged, shown in
+//! `/readyz`, and reported to systemd. SIGHUP reloads at once (so `systemctl reload` is
+//! answered promptly with RELOADING=1); file changes are debounced first.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ impl ConfigLoader {
 }
 
 /// Loads the configuration and applies it (or records its rejection).
-pub async fn reload_once(gateway: &Gateway, loader: &ConfigLoader) -> ReloadOutcome {
+pub async fn reload_once(gateway: &Arc<Gateway>, loader: &ConfigLoader) -> ReloadOutcome {
     service_notify::reloading();
     let outcome = match loader.load() {
         Ok(config) => {
@@ -44,10 +45,12 @@ pub async fn reload_once(gateway: &Gateway, loader: &ConfigLoader) -> ReloadOutc
     };
     let status = match &outcome {
         ReloadOutcome::Unchanged => "config reloaded: unchanged".to_string(),
-        ReloadOutcome::Applied { .. } => format!(
-            "config generation {} applied",
-            gateway.config_status().generation
-        ),
+        ReloadOutcome::Applied { .. } => {
+            format!(
+                "config generation {} applied",
+                gateway.config_status().generation
+            )
+        }
         ReloadOutcome::Rejected(error) => format!(
             "config rejected ({} problems), previous config serving",
             error.problems.len()
@@ -58,54 +61,69 @@ pub async fn reload_once(gateway: &Gateway, loader: &ConfigLoader) -> ReloadOutc
     outcome
 }
 
-/// Runs until `shutdown`: reloads on every debounced file change and on SIGHUP.
-pub async fn run(gateway: Arc<Gateway>, loader: ConfigLoader, shutdown: CancellationToken) {
-    let (trigger, mut triggers) = mpsc::channel::<()>(1);
-    let _watcher = loader.path.as_deref().and_then(|path| match watch::watch(path, trigger.clone()) {
-        Ok(watcher) => Some(watcher),
-        Err(error) => {
-            tracing::warn!(%error, path = %path.display(), "cannot watch the config file; SIGHUP still reloads");
-            None
-        }
-    });
-    if loader.sighup {
-        spawn_sighup(trigger.clone(), shutdown.clone());
-    }
-    drop(trigger);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            got = watch::debounce(&mut triggers, watch::DEBOUNCE) => {
-                if got.is_none() {
-                    break;
-                }
-                reload_once(&gateway, &loader).await;
+/// A SIGHUP stream, or one that never yields when signals cannot be had (or are not wanted).
+async fn next_sighup(hangup: &mut Option<tokio::signal::unix::Signal>) {
+    match hangup {
+        Some(signal) => {
+            if signal.recv().await.is_none() {
+                std::future::pending::<()>().await;
             }
         }
+        None => std::future::pending::<()>().await,
     }
 }
 
-fn spawn_sighup(trigger: mpsc::Sender<()>, shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = match signal(SignalKind::hangup()) {
-        Ok(hangup) => hangup,
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGHUP");
-            return;
-        }
-    };
-    tokio::spawn(async move {
+/// The reloader of one gateway: its loader and, when wanted, the SIGHUP stream.
+pub struct Reloader {
+    loader: ConfigLoader,
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Reloader {
+    /// Installs the SIGHUP handler at once (call before the port opens: an early SIGHUP must
+    /// reload, not kill the process). Needs a Tokio runtime.
+    pub fn new(loader: ConfigLoader) -> Reloader {
+        let hangup = if loader.sighup {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(signal) => Some(signal),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGHUP");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Reloader { loader, hangup }
+    }
+
+    /// Runs until `shutdown`: reloads on SIGHUP and on every debounced change of the file.
+    pub async fn run(self, gateway: Arc<Gateway>, shutdown: CancellationToken) {
+        let Reloader { loader, mut hangup } = self;
+        let (trigger, mut triggers) = mpsc::channel::<()>(1);
+        let _watchers = loader
+            .path
+            .as_deref()
+            .map(|path| watch::watch(path, &trigger))
+            .unwrap_or_default();
+        drop(trigger);
+        let mut file_events = true;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                got = hangup.recv() => {
-                    if got.is_none() {
-                        break;
-                    }
+                () = next_sighup(&mut hangup) => {
                     tracing::info!("SIGHUP: reloading the configuration");
-                    let _ = trigger.try_send(());
+                    reload_once(&gateway, &loader).await;
+                }
+                got = watch::debounce(&mut triggers, watch::DEBOUNCE, watch::DEBOUNCE_MAX), if file_events => {
+                    match got {
+                        Some(()) => {
+                            reload_once(&gateway, &loader).await;
+                        }
+                        None => file_events = false,
+                    }
                 }
             }
         }
-    });
+    }
 }

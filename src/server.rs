@@ -83,12 +83,11 @@ fn allowed_hosts(gateway: &Gateway) -> Option<Vec<String>> {
 }
 
 /// Serves until `shutdown` fires. Then: stop accepting, let in-flight MCP requests finish for
-/// at most `drain`, cancel long-lived streams and sessions, and close connections.
+/// at most `server.shutdown_timeout`, cancel long-lived streams and sessions, close connections.
 pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     shutdown: CancellationToken,
-    drain: Duration,
 ) -> std::io::Result<()> {
     let streams = CancellationToken::new();
     let mut config = StreamableHttpServerConfig::default().with_cancellation_token(streams.clone());
@@ -135,22 +134,30 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let waiting = in_flight.count.load(Ordering::Acquire);
-    tracing::info!(in_flight = waiting, "draining");
-    if tokio::time::timeout(drain, in_flight.wait_idle())
-        .await
-        .is_err()
-    {
+    // Tell every connection to finish: HTTP/1 closes after its current response, HTTP/2 sends
+    // GOAWAY, so keep-alive connections take no new requests while the drain runs.
+    let closing = graceful.shutdown();
+    tokio::pin!(closing);
+    // Read now, not at start: a reload may have changed it.
+    let drain = gateway.registry().settings().shutdown_timeout;
+    tracing::info!(
+        in_flight = in_flight.count.load(Ordering::Acquire),
+        ?drain,
+        "draining"
+    );
+    let drained = tokio::select! {
+        () = &mut closing => true,
+        finished = tokio::time::timeout(drain, in_flight.wait_idle()) => finished.is_ok(),
+    };
+    if !drained {
         tracing::warn!(
             in_flight = in_flight.count.load(Ordering::Acquire),
             "shutdown timeout: cancelling requests still in flight"
         );
     }
+    // Long-lived streams (GET SSE) and sessions end only now.
     streams.cancel();
-    if tokio::time::timeout(CLOSE_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
         tracing::debug!("closing remaining connections");
     }
     Ok(())

@@ -23,7 +23,7 @@ use rmcp::service::{PeerRequestOptions, RunningService, ServiceError};
 use rmcp::{Peer, RoleClient};
 use tokio_util::sync::CancellationToken;
 
-pub use client::{EventSender, UpstreamEvent};
+pub use client::{EventSender, ToolChanges};
 
 use crate::config::{Secret, UpstreamConfig};
 use scrub::Scrubber;
@@ -39,8 +39,11 @@ pub const MAX_LIST_PAGES: usize = 1000;
 /// After a failed connect, callers within this window get the same error at once instead of
 /// queueing for their own attempt (a black-holed upstream must not stall every caller in turn).
 pub const CONNECT_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// How long a closing session may take to end by itself before its process group is killed.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long a closing session may take to end by itself before its process group is killed
+/// (rmcp closes a child's stdin, waits 3 s, then sends SIGTERM).
+pub const CLOSE_GRACE: Duration = Duration::from_secs(4);
+/// How long a retired upstream waits for its in-flight calls before it is closed anyway.
+pub const RETIRE_WAIT: Duration = Duration::from_secs(CALL_TIMEOUT.as_secs() + 5);
 
 /// The client-side service type, the same for HTTP and stdio (rmcp erases the transport).
 pub(crate) type ClientService = RunningService<RoleClient, client::UpstreamClient>;
@@ -89,11 +92,26 @@ pub enum CallFailure {
 }
 
 /// Sends SIGKILL to a stdio child's whole process group (it and everything it started).
+///
+/// Linux never reuses a number as a PID while a process group of that number has members, so
+/// while any of the child's descendants lives, the group is still ours. Once the group is empty
+/// the number may be recycled: a process whose PID is the group number but which is not our
+/// child is someone else's group leader, and is left alone.
 pub(crate) fn kill_group(group: i32) {
     use nix::sys::signal::{Signal, killpg};
     use nix::unistd::Pid;
-    // ESRCH (already gone) is the normal case after a clean exit.
-    let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+    let recycled = std::fs::read_to_string(format!("/proc/{group}/stat")).is_ok_and(|stat| {
+        let parent = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse::<u32>().ok());
+        parent != Some(std::process::id())
+    });
+    if !recycled {
+        // ESRCH (already gone) is the normal case after a clean exit.
+        let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+    }
 }
 
 /// A live session with an upstream.
@@ -149,8 +167,10 @@ pub struct Upstream {
     /// Serialises (re)connects so concurrent callers open one session, not several; holds the
     /// time and error of the last failed attempt.
     connect_lock: tokio::sync::Mutex<Option<(Instant, String)>>,
-    /// Set by [`Upstream::close`]: no session may be opened afterwards.
+    /// Set by [`Upstream::close`] and [`Upstream::retire`]: no session may be opened afterwards.
     closed: AtomicBool,
+    /// Cancelled with `closed`: abandons a connect in progress.
+    closing: CancellationToken,
     /// The last successful listing (kept while the upstream is down, so its tools stay routable).
     tools: ArcSwapOption<Vec<Tool>>,
     /// Health for `/readyz`.
@@ -182,6 +202,7 @@ impl Upstream {
             connection: ArcSwapOption::empty(),
             connect_lock: tokio::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
+            closing: CancellationToken::new(),
             tools: ArcSwapOption::empty(),
             state: Mutex::new(UpstreamState::Pending),
         }
@@ -198,11 +219,13 @@ impl Upstream {
     }
 
     /// Whether a session for `config` (and `token`) would be the same session as this one's:
-    /// everything but the description must match.
+    /// everything but the description must match, and the registry token only matters where it
+    /// is sent (HTTP upstreams without an `Authorization` header of their own).
     pub fn same_session(&self, config: &UpstreamConfig, token: Option<&Secret>) -> bool {
         self.config.transport == config.transport
             && self.config.protocol == config.protocol
-            && self.registry_token.as_ref() == token
+            && uses_token(config).then_some(token)
+                == uses_token(&self.config).then_some(self.registry_token.as_ref())
     }
 
     /// The current health.
@@ -247,7 +270,7 @@ impl Upstream {
         if let Some(old) = self.connection.swap(None) {
             old.close().await;
         }
-        let opened = tokio::time::timeout(
+        let connecting = tokio::time::timeout(
             CONNECT_TIMEOUT,
             connect::open(
                 &self.domain,
@@ -255,9 +278,12 @@ impl Upstream {
                 self.registry_token.as_ref(),
                 self.events.clone(),
             ),
-        )
-        .await
-        .unwrap_or_else(|_| Err(format!("no session within {}s", CONNECT_TIMEOUT.as_secs())));
+        );
+        let opened = tokio::select! {
+            opened = connecting => opened
+                .unwrap_or_else(|_| Err(format!("no session within {}s", CONNECT_TIMEOUT.as_secs()))),
+            () = self.closing.cancelled() => Err("the upstream was removed or the gateway is shutting down".into()),
+        };
         let opened = match opened {
             Ok(opened) => opened,
             Err(error) => {
@@ -392,10 +418,34 @@ impl Upstream {
     /// Closes the session for good (stdio children and their descendants end); later calls fail.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.closing.cancel();
         let _connecting = self.connect_lock.lock().await;
         if let Some(conn) = self.connection.swap(None) {
             conn.close().await;
         }
+    }
+
+    /// Takes an upstream out of service after a reload removed or replaced it: no new session is
+    /// opened, calls already running finish (bounded by [`RETIRE_WAIT`]), then it is closed.
+    pub fn retire(self: Arc<Self>) {
+        self.closed.store(true, Ordering::Release);
+        tokio::spawn(async move {
+            let deadline = Instant::now() + RETIRE_WAIT;
+            // In-flight calls and refreshes hold clones; otherwise this task holds the last one.
+            while Arc::strong_count(&self) > 1 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tracing::info!(domain = %self.domain, "retired upstream closed");
+            self.close().await;
+        });
+    }
+}
+
+/// Whether the registry token would be sent to this upstream.
+fn uses_token(config: &UpstreamConfig) -> bool {
+    match &config.transport {
+        crate::config::Transport::Http { headers, .. } => !headers.contains_key("authorization"),
+        crate::config::Transport::Stdio { .. } => false,
     }
 }
 

@@ -12,6 +12,9 @@ use super::Gateway;
 use crate::config::{Config, ConfigError};
 use crate::upstream::Upstream;
 
+/// How long a reload waits for added or changed upstreams to answer before it publishes.
+pub const RELOAD_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The outcome of the last configuration load, shown in `/readyz`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigStatus {
@@ -71,7 +74,7 @@ pub enum ReloadOutcome {
 
 impl Gateway {
     /// Applies `new` (already validated) as one transaction; see the module docs.
-    pub async fn reload(&self, new: Config) -> ReloadOutcome {
+    pub async fn reload(self: &Arc<Self>, new: Config) -> ReloadOutcome {
         let _serial = self.reload_lock.lock().await;
         let current = self.registry.load_full();
         let old = current.config();
@@ -133,9 +136,36 @@ impl Gateway {
             .filter(|d| !new.upstreams.contains_key(*d))
             .cloned()
             .collect();
-        // Connect aside: requests keep using the running snapshot meanwhile.
-        futures::future::join_all(fresh.iter().map(|u| u.refresh_tools())).await;
+        // Connect aside: requests keep using the running snapshot meanwhile. An upstream slower
+        // than RELOAD_CONNECT_WAIT joins the published snapshot when it answers.
+        let connecting: Vec<_> = fresh
+            .iter()
+            .map(|upstream| {
+                let (upstream, gateway) = (upstream.clone(), self.clone());
+                tokio::spawn(async move {
+                    if upstream.refresh_tools().await.is_ok() {
+                        gateway.republish();
+                    }
+                })
+            })
+            .collect();
+        let _ =
+            tokio::time::timeout(RELOAD_CONNECT_WAIT, futures::future::join_all(connecting)).await;
+        let retired: Vec<Arc<Upstream>> = current
+            .upstreams()
+            .iter()
+            .filter(|(domain, old)| {
+                upstreams
+                    .get(*domain)
+                    .is_none_or(|new| !Arc::ptr_eq(new, old))
+            })
+            .map(|(_, old)| old.clone())
+            .collect();
         self.publish_with(Arc::new(new), upstreams);
+        drop(current);
+        for upstream in retired {
+            upstream.retire();
+        }
         self.mark_applied(true);
         self.settings_changed.notify_waiters();
         tracing::info!(?added, ?removed, ?reconnected, "configuration reloaded");

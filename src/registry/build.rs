@@ -21,6 +21,9 @@ pub struct BuildInput {
     pub config: Arc<Config>,
     /// Every configured upstream, by domain.
     pub upstreams: BTreeMap<String, Arc<Upstream>>,
+    /// The snapshot this one replaces: only its names are read, to keep answering a name a
+    /// collision renamed (callers that learned `echo` keep reaching it as `crm_echo`).
+    pub previous: Option<Arc<Registry>>,
 }
 
 /// An upstream tool that could not be exposed.
@@ -156,6 +159,11 @@ pub fn build(input: BuildInput) -> Registry {
                 .push(index);
         }
     }
+    let aliases = input
+        .previous
+        .as_deref()
+        .map(|previous| carry_aliases(previous, &tools, &by_name))
+        .unwrap_or_default();
     let search = tools.iter().map(search::SearchFields::new).collect();
     Registry {
         generation: input.generation,
@@ -163,11 +171,45 @@ pub fn build(input: BuildInput) -> Registry {
         upstreams: input.upstreams,
         tools,
         by_name,
+        aliases,
         by_folded,
         domains,
         rejected,
         search,
     }
+}
+
+/// Names that pointed at a tool in `previous` but no longer name any tool, mapped to that
+/// tool's index in `tools` (if it still exists): renames by collision, and older aliases.
+fn carry_aliases(
+    previous: &Registry,
+    tools: &[ToolEntry],
+    by_name: &HashMap<String, usize>,
+) -> HashMap<String, usize> {
+    let index_of: HashMap<(&str, &str), usize> = tools
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ((t.domain.as_str(), t.original_name.as_str()), i))
+        .collect();
+    let old_names = previous
+        .tools()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i));
+    let old_aliases = previous.aliases.iter().map(|(name, &i)| (name.as_str(), i));
+    let mut aliases = HashMap::new();
+    for (name, old_index) in old_names.chain(old_aliases) {
+        if by_name.contains_key(name) {
+            continue;
+        }
+        let Some(old) = previous.tools().get(old_index) else {
+            continue;
+        };
+        if let Some(&index) = index_of.get(&(old.domain.as_str(), old.original_name.as_str())) {
+            aliases.insert(name.to_string(), index);
+        }
+    }
+    aliases
 }
 
 /// An input schema must describe an object (MCP requires `"type": "object"`); a missing `type`

@@ -8,17 +8,44 @@ use rmcp::model::{
 };
 use rmcp::service::NotificationContext;
 use rmcp::{ClientHandler, Peer, RoleClient};
-use tokio::sync::mpsc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
-/// Something an upstream said outside of any request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpstreamEvent {
-    /// The upstream's tool list changed: re-list that domain.
-    ToolsChanged(String),
+use tokio::sync::Notify;
+
+/// The set of domains whose upstream announced a tool list change and that were not re-listed
+/// yet. A set, not a queue: a flood of notifications costs one entry, and none is ever lost.
+#[derive(Debug, Default)]
+pub struct ToolChanges {
+    dirty: Mutex<BTreeSet<String>>,
+    wake: Notify,
 }
 
-/// Where upstream events go (bounded: a flood is dropped, the debounce coalesces anyway).
-pub type EventSender = mpsc::Sender<UpstreamEvent>;
+impl ToolChanges {
+    /// Records that `domain` changed and wakes the consumer.
+    pub fn mark(&self, domain: &str) {
+        if let Ok(mut dirty) = self.dirty.lock() {
+            dirty.insert(domain.to_string());
+        }
+        self.wake.notify_one();
+    }
+
+    /// Takes every recorded domain.
+    pub fn take(&self) -> BTreeSet<String> {
+        self.dirty
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
+    }
+
+    /// Resolves once something was marked (possibly before this call).
+    pub async fn changed(&self) {
+        self.wake.notified().await;
+    }
+}
+
+/// Where an upstream reports its tool list changes.
+pub type EventSender = Arc<ToolChanges>;
 
 /// The client handler of one upstream session.
 #[derive(Clone)]
@@ -49,7 +76,7 @@ impl UpstreamClient {
 
     fn tools_changed(&self) {
         if let Some(events) = &self.events {
-            let _ = events.try_send(UpstreamEvent::ToolsChanged(self.domain.clone()));
+            events.mark(&self.domain);
         }
     }
 

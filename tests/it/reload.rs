@@ -141,7 +141,7 @@ async fn a_bad_file_is_rejected_and_the_old_config_keeps_serving() {
 async fn restart_only_settings_are_kept_and_the_rest_applies_without_reconnecting() {
     let up = HttpUpstream::start(TestUpstream::new("crm")).await;
     let table = session_table("crm", &up.url());
-    let gateway = TestGateway::start(&table).await;
+    let gateway = TestGateway::start_unwatched(&table).await;
     let client = gateway.client().await;
     call(&client, "execute_tool", json!({"tool_name": "whoami"})).await;
     let generation = gateway.running.gateway.registry().generation;
@@ -205,7 +205,8 @@ async fn a_changed_upstream_is_reconnected_and_a_removed_stdio_child_ends() {
     let second = HttpUpstream::start(TestUpstream::new("second")).await;
     let util = stdio_table("util", "util");
     let gateway =
-        TestGateway::start(&format!("{}{util}", session_table("crm", &first.url()))).await;
+        TestGateway::start_unwatched(&format!("{}{util}", session_table("crm", &first.url())))
+            .await;
     let client = gateway.client().await;
     let pid: u32 = text_of(&call(&client, "execute_tool", json!({"tool_name": "util_pid"})).await)
         .parse()
@@ -242,7 +243,7 @@ async fn reloads_under_load_fail_no_call_to_upstreams_that_stayed() {
     }))
     .await;
     let base = session_table("stay", &stay.url());
-    let gateway = Arc::new(TestGateway::start(&base).await);
+    let gateway = Arc::new(TestGateway::start_unwatched(&base).await);
     let failures = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
 
@@ -307,4 +308,198 @@ async fn reloads_under_load_fail_no_call_to_upstreams_that_stayed() {
     if let Ok(gateway) = Arc::try_unwrap(gateway) {
         gateway.stop().await;
     }
+}
+
+async fn config_generation(gateway: &TestGateway) -> u64 {
+    gateway.running.gateway.config_status().generation
+}
+
+#[tokio::test]
+async fn a_burst_of_writes_is_one_reload_and_reading_the_file_triggers_none() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let table = http_table("crm", &up.url());
+    let gateway = TestGateway::start(&table).await;
+    for i in 0..5 {
+        gateway.write_config(&format!("{table}description = \"v{i}\"\n"));
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    assert!(
+        until(3, || async { config_generation(&gateway).await == 2 }).await,
+        "the burst was not applied"
+    );
+    // the reload read the file: that must not trigger another one
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(
+        config_generation(&gateway).await,
+        2,
+        "more than one reload for one burst"
+    );
+    let client = gateway.client().await;
+    let summary = json_of(&call(&client, "discover_tools", json!({})).await);
+    assert_eq!(
+        summary["domains"][0]["description"], "v4",
+        "the last write won"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_file_is_rejected_and_a_recreated_one_applies() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let table = http_table("crm", &up.url());
+    let gateway = TestGateway::start(&table).await;
+    std::fs::remove_file(&gateway.path).expect("remove");
+    let rejected = until(3, || async {
+        !gateway.running.gateway.config_status().last_reload_ok
+    })
+    .await;
+    assert!(rejected, "deleting the file was not reported");
+    let client = gateway.client().await;
+    assert_eq!(
+        text_of(&call(&client, "execute_tool", json!({"tool_name": "whoami"})).await),
+        "crm",
+        "old config still serves"
+    );
+    gateway.write_config(&format!("{table}description = \"back\"\n"));
+    let applied = until(3, || async {
+        let status = gateway.running.gateway.config_status();
+        status.last_reload_ok && status.generation == 2
+    })
+    .await;
+    assert!(applied, "the recreated file was not applied");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_kubernetes_configmap_swap_is_seen() {
+    use std::os::unix::fs::symlink;
+    let first = HttpUpstream::start(TestUpstream::new("first")).await;
+    let second = HttpUpstream::start(TestUpstream::new("second")).await;
+    // the kubelet's layout: gateway.toml -> ..data/gateway.toml, ..data -> ..<timestamp>
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir(root.join("..2026_11_25_a")).expect("mkdir");
+    std::fs::write(
+        root.join("..2026_11_25_a/gateway.toml"),
+        http_table("first", &first.url()),
+    )
+    .expect("write");
+    symlink("..2026_11_25_a", root.join("..data")).expect("symlink");
+    symlink("..data/gateway.toml", root.join("gateway.toml")).expect("symlink");
+    let path = root.join("gateway.toml");
+    let config = mcp_gateway::config::Config::load_with(Some(&path), &test_env()).expect("config");
+    let loader = ConfigLoader {
+        path: Some(path.clone()),
+        env: test_env(),
+        sighup: false,
+    };
+    let running = mcp_gateway::app::start(config, Some(loader))
+        .await
+        .expect("start");
+    let client = connect(
+        &format!("http://{}/mcp", running.addr),
+        rmcp::service::ClientLifecycleMode::Initialize,
+    )
+    .await;
+    assert!(until(5, || async { domains(&client).await == ["first"] }).await);
+
+    std::fs::create_dir(root.join("..2026_11_25_b")).expect("mkdir");
+    std::fs::write(
+        root.join("..2026_11_25_b/gateway.toml"),
+        http_table("second", &second.url()),
+    )
+    .expect("write");
+    symlink("..2026_11_25_b", root.join("..data_tmp")).expect("symlink");
+    std::fs::rename(root.join("..data_tmp"), root.join("..data")).expect("atomic swap");
+    std::fs::remove_dir_all(root.join("..2026_11_25_a")).expect("cleanup");
+    assert!(
+        until(3, || async { domains(&client).await == ["second"] }).await,
+        "the ..data swap was not seen"
+    );
+    running.shutdown.cancel();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), running.done).await;
+}
+
+#[tokio::test]
+async fn a_call_in_flight_on_a_removed_upstream_completes() {
+    let doomed = HttpUpstream::start(TestUpstream::new("doomed")).await;
+    let stay = HttpUpstream::start(TestUpstream::with_tools(
+        "stay",
+        upstream::synthetic_tools("s", 1),
+    ))
+    .await;
+    let toml = format!(
+        "{}{}",
+        http_table("doomed", &doomed.url()),
+        http_table("stay", &stay.url())
+    );
+    let gateway = TestGateway::start_unwatched(&toml).await;
+    let client = gateway.client().await;
+    let slow = {
+        let client = gateway.client().await;
+        tokio::spawn(async move {
+            call(
+                &client,
+                "execute_tool",
+                json!({"tool_name": "slow", "arguments": {"ms": 1000}}),
+            )
+            .await
+        })
+    };
+    let stats = doomed.server.stats.clone();
+    assert!(eventually(5, || stats.in_flight.load(Ordering::SeqCst) == 1).await);
+    std::fs::write(&gateway.path, http_table("stay", &stay.url())).expect("write");
+    let outcome = reloader::reload_once(&gateway.running.gateway, &loader(&gateway)).await;
+    assert!(
+        matches!(outcome, ReloadOutcome::Applied { ref removed, .. } if removed == &["doomed"]),
+        "{outcome:?}"
+    );
+    let result = slow.await.expect("task");
+    assert_eq!(
+        text_of(&result),
+        "slept 1000 ms",
+        "the reload cut a call in flight"
+    );
+    let gone = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "slow", "arguments": {"ms": 1}}),
+    )
+    .await;
+    assert_eq!(error_code(&gone), "tool_not_found");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_collision_introduced_by_a_reload_keeps_the_old_name_working() {
+    let crm = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let erp = HttpUpstream::start(TestUpstream::new("erp")).await;
+    let base = http_table("crm", &crm.url());
+    let gateway = TestGateway::start_unwatched(&base).await;
+    let client = gateway.client().await;
+    assert_eq!(
+        text_of(&call(&client, "execute_tool", json!({"tool_name": "whoami"})).await),
+        "crm"
+    );
+
+    std::fs::write(
+        &gateway.path,
+        format!("{base}{}", http_table("erp", &erp.url())),
+    )
+    .expect("write");
+    reloader::reload_once(&gateway.running.gateway, &loader(&gateway)).await;
+    assert!(
+        domain_tools(&client, "crm")
+            .await
+            .contains(&"crm_whoami".to_string())
+    );
+    // a caller that learned `whoami` before the collision still reaches crm's tool
+    let result = call(&client, "execute_tool", json!({"tool_name": "whoami"})).await;
+    assert_eq!(text_of(&result), "crm");
+    let schema = json_of(&call(&client, "get_tool_schema", json!({"tool_name": "whoami"})).await);
+    assert_eq!(
+        schema["name"], "crm_whoami",
+        "the answer names the tool as it is called now"
+    );
+    gateway.stop().await;
 }

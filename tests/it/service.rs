@@ -18,6 +18,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_mcp-gateway");
 struct Process {
     child: Child,
     url: String,
+    lines: mpsc::Receiver<String>,
     _stderr: std::thread::JoinHandle<()>,
 }
 
@@ -60,8 +61,25 @@ impl Process {
         Process {
             child,
             url: format!("http://{addr}/mcp"),
+            lines: rx,
             _stderr: reader,
         }
+    }
+
+    /// Log lines matching `wanted` within `secs` seconds (stops at the first quiet second).
+    fn lines_matching(&self, wanted: &str, secs: u64) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        let mut found = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left.min(Duration::from_secs(1))) {
+                Ok(line) if line.contains(wanted) => found.push(line),
+                Ok(_) => {}
+                Err(_) if !found.is_empty() => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        found
     }
 
     fn signal(&self, name: &str) {
@@ -219,4 +237,97 @@ async fn sighup_reloads_and_systemd_is_told_every_step() {
         .await
         .expect("wait");
     assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_reload_logs_one_error_line_per_problem() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gateway.toml");
+    let good = http_table("crm", &up.url());
+    std::fs::write(&config, &good).expect("write");
+    let mut process = Process::start(&config, None);
+    let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
+    assert!(
+        until(10, || async {
+            !domain_tools(&client, "crm").await.is_empty()
+        })
+        .await
+    );
+    std::fs::write(
+        &config,
+        format!("{good}colour = 1\n[upstreams.Bad]\nurl = \"x\"\n"),
+    )
+    .expect("write");
+    process.signal("HUP");
+    let errors = tokio::task::block_in_place(|| process.lines_matching("config rejected:", 10));
+    assert!(errors.iter().all(|l| l.contains("ERROR")), "{errors:#?}");
+    let paths: Vec<&str> = errors
+        .iter()
+        .filter_map(|l| l.split("path=").nth(1)?.split_whitespace().next())
+        .collect();
+    assert!(
+        paths.contains(&"upstreams.crm.colour") && paths.contains(&"upstreams.Bad"),
+        "{errors:#?}"
+    );
+    // SIGHUP and the file watcher may both reload: each rejection logs every problem once
+    assert_eq!(errors.len() % 3, 0, "{errors:#?}");
+    process.signal("TERM");
+    assert_eq!(
+        tokio::task::spawn_blocking(move || process.wait_exit(15))
+            .await
+            .expect("wait"),
+        Some(0)
+    );
+}
+
+#[tokio::test]
+async fn sigint_after_the_shutdown_timeout_cuts_the_call_and_still_exits_zero() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nshutdown_timeout = \"1s\"\n{}",
+            http_table("crm", &up.url())
+        ),
+    )
+    .expect("write");
+    let mut process = Process::start(&config, None);
+    let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
+    assert!(
+        until(10, || async {
+            !domain_tools(&client, "crm").await.is_empty()
+        })
+        .await
+    );
+    let slow = tokio::spawn(async move {
+        try_call(
+            &client,
+            "execute_tool",
+            json!({"tool_name": "slow", "arguments": {"ms": 20_000}}),
+        )
+        .await
+    });
+    let stats = up.server.stats.clone();
+    assert!(eventually(5, || stats.in_flight.load(Ordering::SeqCst) == 1).await);
+    let started = std::time::Instant::now();
+    process.signal("INT");
+    let code = tokio::task::spawn_blocking(move || process.wait_exit(15))
+        .await
+        .expect("wait");
+    assert_eq!(code, Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    // the gateway is gone, so the call was cut: the upstream saw it cancelled (the client's own
+    // reconnect attempts are its business)
+    assert!(
+        eventually(5, || stats.cancelled.load(Ordering::SeqCst) == 1).await,
+        "the upstream call was not cancelled"
+    );
+    slow.abort();
 }

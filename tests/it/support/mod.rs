@@ -144,6 +144,23 @@ impl TestGateway {
         gateway
     }
 
+    /// Starts a gateway with no reloader (tests that drive `reload_once` themselves must not
+    /// race the file watcher), and waits for population.
+    pub async fn start_unwatched(toml: &str) -> TestGateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, toml).expect("write config");
+        let config = Config::load_with(Some(&path), &test_env()).unwrap_or_else(|e| panic!("{e}"));
+        let running = app::start(config, None).await.expect("start gateway");
+        let gateway = TestGateway {
+            running,
+            path,
+            _dir: dir,
+        };
+        gateway.wait_populated().await;
+        gateway
+    }
+
     /// Starts a gateway without waiting for population.
     pub async fn start_unpopulated(toml: &str) -> TestGateway {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -214,10 +231,14 @@ impl TestGateway {
         .await
     }
 
-    /// Shuts down and waits for the drain and upstream close.
+    /// Shuts down and waits for the drain and upstream close, which must finish in time.
     pub async fn stop(self) {
         self.running.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(15), self.running.done).await;
+        let finished = tokio::time::timeout(Duration::from_secs(20), self.running.done).await;
+        assert!(
+            finished.is_ok(),
+            "the gateway did not shut down within 20 s"
+        );
     }
 }
 
