@@ -112,17 +112,11 @@ impl Drop for Process {
 #[tokio::test]
 async fn sigterm_drains_an_in_flight_call_then_exits_zero_without_orphans() {
     let up = HttpUpstream::start(TestUpstream::new("crm")).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}{}",
-            http_table("crm", &up.url()),
-            stdio_table("util", "util")
-        ),
-    )
-    .expect("write");
+    let (_dir, config) = config_file(&format!(
+        "{}{}",
+        http_table("crm", &up.url()),
+        stdio_table("util", "util")
+    ));
     let mut process = Process::start(&config, None);
     let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
     let populated = until(10, || async {
@@ -284,16 +278,10 @@ async fn a_rejected_reload_logs_one_error_line_per_problem() {
 #[tokio::test]
 async fn sigint_after_the_shutdown_timeout_cuts_the_call_and_still_exits_zero() {
     let up = HttpUpstream::start(TestUpstream::new("crm")).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nshutdown_timeout = \"1s\"\n{}",
-            http_table("crm", &up.url())
-        ),
-    )
-    .expect("write");
+    let (_dir, config) = config_file(&format!(
+        "[server]\nshutdown_timeout = \"1s\"\n{}",
+        http_table("crm", &up.url())
+    ));
     let mut process = Process::start(&config, None);
     let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
     assert!(

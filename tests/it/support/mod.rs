@@ -118,11 +118,17 @@ pub fn test_env() -> EnvLookup {
     EnvLookup::from_pairs([("GATEWAY_SERVER__PORT", "0")])
 }
 
-/// Loads a config from TOML text (written to a temp file); the only variable is a free port.
-pub fn config_from(toml: &str) -> Config {
+/// Writes `toml` as `gateway.toml` in a new temp directory (removed when the guard drops).
+pub fn config_file(toml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gateway.toml");
     std::fs::write(&path, toml).expect("write config");
+    (dir, path)
+}
+
+/// Loads a config from TOML text (written to a temp file); the only variable is a free port.
+pub fn config_from(toml: &str) -> Config {
+    let (_dir, path) = config_file(toml);
     Config::load_with(Some(&path), &test_env()).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -147,9 +153,7 @@ impl TestGateway {
     /// Starts a gateway with no reloader (tests that drive `reload_once` themselves must not
     /// race the file watcher), and waits for population.
     pub async fn start_unwatched(toml: &str) -> TestGateway {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("gateway.toml");
-        std::fs::write(&path, toml).expect("write config");
+        let (dir, path) = config_file(toml);
         let config = Config::load_with(Some(&path), &test_env()).unwrap_or_else(|e| panic!("{e}"));
         let running = app::start(config, None).await.expect("start gateway");
         let gateway = TestGateway {
@@ -163,9 +167,7 @@ impl TestGateway {
 
     /// Starts a gateway without waiting for population.
     pub async fn start_unpopulated(toml: &str) -> TestGateway {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("gateway.toml");
-        std::fs::write(&path, toml).expect("write config");
+        let (dir, path) = config_file(toml);
         let config = Config::load_with(Some(&path), &test_env()).unwrap_or_else(|e| panic!("{e}"));
         let loader = ConfigLoader {
             path: Some(path.clone()),
