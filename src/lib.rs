@@ -28,4 +28,5 @@ pub mod signature;
 pub mod telemetry;
 pub mod tool_table;
 pub mod upstream;
+pub mod validation;
 pub mod watch;

@@ -12,13 +12,12 @@ mod suggest;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use rmcp::model::Tool;
-
 pub use build::{BuildInput, RejectedTool, build};
 pub use search::SearchHit;
 
 use crate::config::{Config, ServerSettings};
 use crate::upstream::Upstream;
+use crate::validation::ListedTool;
 
 /// One exposed tool.
 #[derive(Debug, Clone)]
@@ -31,8 +30,8 @@ pub struct ToolEntry {
     pub domain: String,
     /// Inferred group within the domain.
     pub group: String,
-    /// The upstream's tool definition, unchanged.
-    pub tool: Arc<Tool>,
+    /// The upstream's tool definition, unchanged, with its argument validator.
+    pub tool: Arc<ListedTool>,
     /// Where calls go.
     pub upstream: Arc<Upstream>,
 }

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub use client::{EventSender, ToolChanges};
 
 use crate::config::{Secret, UpstreamConfig};
+use crate::validation::ListedTool;
 use scrub::Scrubber;
 
 /// How long opening a session (spawn or connect, plus the handshake) may take.
@@ -172,7 +173,7 @@ pub struct Upstream {
     /// Cancelled with `closed`: abandons a connect in progress.
     closing: CancellationToken,
     /// The last successful listing (kept while the upstream is down, so its tools stay routable).
-    tools: ArcSwapOption<Vec<Tool>>,
+    tools: ArcSwapOption<Vec<Arc<ListedTool>>>,
     /// Health for `/readyz`.
     state: Mutex<UpstreamState>,
 }
@@ -243,7 +244,7 @@ impl Upstream {
     }
 
     /// The last successful listing, if any.
-    pub fn tools(&self) -> Option<Arc<Vec<Tool>>> {
+    pub fn tools(&self) -> Option<Arc<Vec<Arc<ListedTool>>>> {
         self.tools.load_full()
     }
 
@@ -318,7 +319,7 @@ impl Upstream {
     }
 
     /// Connects if needed and lists every tool (all pages), recording the outcome.
-    pub async fn refresh_tools(&self) -> Result<Arc<Vec<Tool>>, String> {
+    pub async fn refresh_tools(&self) -> Result<Arc<Vec<Arc<ListedTool>>>, String> {
         let outcome = tokio::time::timeout(DISCOVERY_TIMEOUT, async {
             let conn = self.connection(true).await?;
             match list_all_tools(&conn.peer).await {
@@ -340,6 +341,20 @@ impl Upstream {
         });
         match outcome {
             Ok(tools) => {
+                // An unchanged definition keeps its ListedTool, and so its compiled validator.
+                let old = self.tools.load_full();
+                let known: std::collections::HashMap<&str, &Arc<ListedTool>> = old
+                    .iter()
+                    .flat_map(|listing| listing.iter())
+                    .map(|t| (t.name.as_ref(), t))
+                    .collect();
+                let tools: Vec<Arc<ListedTool>> = tools
+                    .into_iter()
+                    .map(|tool| match known.get(tool.name.as_ref()) {
+                        Some(listed) if listed.tool() == &tool => Arc::clone(listed),
+                        _ => ListedTool::new(tool),
+                    })
+                    .collect();
                 let tools = Arc::new(tools);
                 self.tools.store(Some(tools.clone()));
                 self.set_state(UpstreamState::Ok);

@@ -66,12 +66,18 @@ async fn execute(
         })?
     };
     let call_arguments = match args.arguments {
-        None | Some(Value::Null) => JsonObject::new(),
-        Some(Value::Object(map)) => map,
-        // Models sometimes send the object as a JSON string: accept it when it is one.
-        Some(Value::String(text)) if serde_json::from_str::<JsonObject>(&text).is_ok() => {
-            serde_json::from_str::<JsonObject>(&text).unwrap_or_default()
-        }
+        None | Some(Value::Null) => Value::Object(JsonObject::new()),
+        Some(Value::Object(map)) => Value::Object(map),
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
+            // Models sometimes send the object as a JSON string: accept it when it is one.
+            Ok(object @ Value::Object(_)) => object,
+            _ => {
+                return Err(invalid(
+                    &entry,
+                    vec!["arguments must be an object, got a string".into()],
+                ));
+            }
+        },
         Some(other) => {
             return Err(invalid(
                 &entry,
@@ -79,10 +85,13 @@ async fn execute(
             ));
         }
     };
-    let problems = check_arguments(&entry, &call_arguments);
+    let problems = entry.tool.violations(&entry.domain, &call_arguments);
     if !problems.is_empty() {
         return Err(invalid(&entry, problems));
     }
+    let Value::Object(call_arguments) = call_arguments else {
+        return Err(invalid(&entry, vec!["arguments must be an object".into()]));
+    };
     let mut params =
         CallToolRequestParams::new(entry.original_name.clone()).with_arguments(call_arguments);
     params.input_responses = request.input_responses;
@@ -126,65 +135,6 @@ fn invalid(entry: &ToolEntry, problems: Vec<String>) -> GatewayError {
         problems,
         signature: Some(signature::render(entry)),
     }
-}
-
-/// Top-level checks against the tool's schema: required arguments present, and no argument the
-/// schema does not declare (unless it allows additional properties).
-fn check_arguments(entry: &ToolEntry, arguments: &JsonObject) -> Vec<String> {
-    let schema = &entry.tool.input_schema;
-    let mut problems = Vec::new();
-    if let Some(Value::Array(required)) = schema.get("required") {
-        let missing: Vec<&str> = required
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|name| !arguments.contains_key(*name))
-            .collect();
-        if !missing.is_empty() {
-            problems.push(format!("missing required argument(s) {}", quoted(&missing)));
-        }
-    }
-    // Only a schema that forbids other properties outright rules out unknown arguments: an
-    // absent `additionalProperties` allows them, and combinators may add properties elsewhere.
-    let combined = [
-        "allOf",
-        "anyOf",
-        "oneOf",
-        "$ref",
-        "patternProperties",
-        "dependentSchemas",
-    ]
-    .iter()
-    .any(|k| schema.contains_key(*k));
-    let closed =
-        matches!(schema.get("additionalProperties"), Some(Value::Bool(false))) && !combined;
-    if let (true, Some(Value::Object(properties))) = (closed, schema.get("properties")) {
-        let unknown: Vec<&str> = arguments
-            .keys()
-            .map(String::as_str)
-            .filter(|key| !properties.contains_key(*key))
-            .collect();
-        if !unknown.is_empty() {
-            let known: Vec<&str> = properties.keys().map(String::as_str).collect();
-            problems.push(format!(
-                "unknown argument(s) {} (known: {})",
-                quoted(&unknown),
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ));
-        }
-    }
-    problems
-}
-
-fn quoted(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("'{n}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::{DomainEntry, Registry, ToolEntry, names, search};
 use crate::config::Config;
 use crate::upstream::Upstream;
+use crate::validation::ListedTool;
 
 /// What a snapshot is built from.
 pub struct BuildInput {
@@ -40,7 +41,7 @@ struct Candidate {
     domain: String,
     base: String,
     original: String,
-    tool: Arc<Tool>,
+    tool: Arc<ListedTool>,
     upstream: Arc<Upstream>,
 }
 
@@ -85,7 +86,7 @@ pub fn build(input: BuildInput) -> Registry {
                     domain: domain.clone(),
                     base,
                     original,
-                    tool: Arc::new(tool.clone()),
+                    tool: Arc::clone(tool),
                     upstream: Arc::clone(upstream),
                 }),
                 Err(reason) => reject(&mut rejected, &domain, original, reason),

@@ -15,3 +15,4 @@ mod lifecycle;
 mod reload;
 mod schema;
 mod service;
+mod validation;

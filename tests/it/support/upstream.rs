@@ -269,6 +269,7 @@ impl TestUpstream {
         let text = |t: String| Ok(CallToolResult::success(vec![ContentBlock::text(t)]));
         match request.name.as_ref() {
             "echo" => match args.get("message").and_then(Value::as_str) {
+                Some("") => Err(McpError::invalid_params("message must not be empty", None)),
                 Some(message) => text(message.to_string()),
                 None => Err(McpError::invalid_params("message is required", None)),
             },
