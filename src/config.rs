@@ -65,6 +65,20 @@ pub struct UpstreamConfig {
     pub transport: Transport,
     /// Which protocol era to speak to the upstream.
     pub protocol: ProtocolMode,
+    /// Which tools are exposed, and under which names.
+    pub curation: Curation,
+}
+
+/// Tool curation of one upstream. Patterns are globs matched against a tool's original name,
+/// its exposed name and its `{domain}_{name}` form; deny wins.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Curation {
+    /// When set, only tools matching one of these are exposed.
+    pub allowed: Option<Vec<String>>,
+    /// Tools matching any of these are never exposed.
+    pub denied: Vec<String>,
+    /// Original name → exposed name.
+    pub aliases: BTreeMap<String, String>,
 }
 
 /// How the gateway talks to one upstream.

@@ -219,11 +219,15 @@ impl Gateway {
         let ready = self.is_populated() && !registry.tools().is_empty();
         let mut domains = serde_json::Map::new();
         for (domain, upstream) in registry.upstreams() {
-            let tools = registry.domains().get(domain).map_or(0, |d| d.tools.len());
+            let entry_of = registry.domains().get(domain);
+            let tools = entry_of.map_or(0, |d| d.tools.len());
             let state = upstream.state();
             let mut entry = json!({ "tools": tools, "state": state.label() });
             if let UpstreamState::Down { error } = &state {
                 entry["error"] = json!(error);
+            }
+            if let Some(filtered) = entry_of.map(|d| d.filtered).filter(|n| *n > 0) {
+                entry["filtered"] = json!(filtered);
             }
             if let Some(rejected) = registry.rejected().get(domain) {
                 entry["rejected"] = json!(rejected);

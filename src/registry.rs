@@ -5,6 +5,7 @@
 //! Nothing here talks to the network.
 
 mod build;
+mod filter;
 pub mod names;
 mod search;
 mod suggest;
@@ -52,6 +53,8 @@ pub struct DomainEntry {
     pub tools: Vec<usize>,
     /// Group name → indexes, sorted.
     pub groups: BTreeMap<String, Vec<usize>>,
+    /// Tools the upstream lists that `allowed_tools` / `denied_tools` hide.
+    pub filtered: usize,
 }
 
 /// An immutable registry snapshot: the whole routing state, swapped as one.

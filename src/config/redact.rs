@@ -69,6 +69,20 @@ pub fn render_redacted(config: &Config) -> String {
             t.insert("description".into(), description.clone().into());
         }
         t.insert("protocol".into(), upstream.protocol.as_str().into());
+        let curation = &upstream.curation;
+        if let Some(allowed) = &curation.allowed {
+            t.insert("allowed_tools".into(), strings(allowed.iter()));
+        }
+        if !curation.denied.is_empty() {
+            t.insert("denied_tools".into(), strings(curation.denied.iter()));
+        }
+        if !curation.aliases.is_empty() {
+            let aliases = curation
+                .aliases
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.clone())));
+            t.insert("tool_aliases".into(), Value::Table(aliases.collect()));
+        }
         upstreams.insert(domain.clone(), t.into());
     }
     root.insert("upstreams".into(), upstreams.into());

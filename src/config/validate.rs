@@ -12,7 +12,8 @@ use figment::value::{Dict, Value};
 
 use super::sources::Loaded;
 use super::{
-    Config, ConfigError, Problem, ProtocolMode, Secret, ServerSettings, Transport, UpstreamConfig,
+    Config, ConfigError, Curation, Problem, ProtocolMode, Secret, ServerSettings, Transport,
+    UpstreamConfig,
 };
 
 /// Default `server.host`.
@@ -373,6 +374,7 @@ impl Walk<'_> {
         let args = self.string_list(&mut t, "args");
         let env = self.string_map(&mut t, "env");
         let cwd = self.non_empty(&mut t, "cwd").map(PathBuf::from);
+        let curation = self.curation(&mut t);
         self.finish(t);
         let transport = match (url, command) {
             (Some(url), None) => {
@@ -427,7 +429,50 @@ impl Walk<'_> {
             description,
             transport,
             protocol,
+            curation,
         })
+    }
+
+    /// `allowed_tools` / `denied_tools` globs and `tool_aliases`.
+    fn curation(&mut self, t: &mut Table<'_>) -> Curation {
+        let allowed = if t.dict.contains_key("allowed_tools") {
+            Some(self.globs(t, "allowed_tools"))
+        } else {
+            t.take("allowed_tools");
+            None
+        };
+        let denied = self.globs(t, "denied_tools");
+        let path = t.key_path("tool_aliases");
+        let aliases = self.string_map(t, "tool_aliases");
+        for (original, alias) in &aliases {
+            if crate::registry::names::expose(alias).as_deref() != Ok(alias.as_str()) {
+                self.report(
+                    &format!("{path}.{original}"),
+                    None,
+                    format!("alias {alias:?} must match ^[A-Za-z0-9_-]{{1,64}}$"),
+                );
+            }
+        }
+        Curation {
+            allowed,
+            denied,
+            aliases,
+        }
+    }
+
+    fn globs(&mut self, t: &mut Table<'_>, key: &'static str) -> Vec<String> {
+        let path = t.key_path(key);
+        let patterns = self.string_list(t, key);
+        for (index, pattern) in patterns.iter().enumerate() {
+            if let Err(error) = globset::Glob::new(pattern) {
+                self.report(
+                    &format!("{path}[{index}]"),
+                    None,
+                    format!("invalid glob: {error}"),
+                );
+            }
+        }
+        patterns
     }
 
     fn url(&mut self, path: &str, raw: Option<&Value>, text: &str) -> Option<url::Url> {

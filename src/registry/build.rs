@@ -9,8 +9,9 @@ use std::sync::Arc;
 use rmcp::model::Tool;
 use serde_json::Value;
 
+use super::filter::ToolFilter;
 use super::{DomainEntry, Registry, ToolEntry, names, search};
-use crate::config::Config;
+use crate::config::{Config, Curation};
 use crate::upstream::Upstream;
 use crate::validation::ListedTool;
 
@@ -68,10 +69,30 @@ pub fn build(input: BuildInput) -> Registry {
         let Some(listing) = upstream.tools() else {
             continue;
         };
+        let default_curation = Curation::default();
+        let curation = input
+            .config
+            .upstreams
+            .get(&domain)
+            .map_or(&default_curation, |u| &u.curation);
+        let filter = ToolFilter::new(curation);
         let mut seen = HashSet::new();
         for tool in listing.iter() {
             let original = tool.name.to_string();
-            let checked = names::expose(&original).and_then(|base| {
+            let exposed = match filter.alias(&original) {
+                Some(alias) => Ok(alias.to_string()),
+                None => names::expose(&original),
+            };
+            if let Ok(base) = &exposed {
+                let prefixed = format!("{domain}_{base}");
+                if !filter.allows(&[&original, base, &prefixed]) {
+                    if let Some(entry) = domains.get_mut(&domain) {
+                        entry.filtered += 1;
+                    }
+                    continue;
+                }
+            }
+            let checked = exposed.and_then(|base| {
                 check_schema(tool)?;
                 if seen.insert(base.clone()) {
                     Ok(base)
@@ -129,7 +150,7 @@ pub fn build(input: BuildInput) -> Registry {
             continue;
         }
         tools.push(ToolEntry {
-            group: names::infer_group(&c.domain, &names::expose(&c.original).unwrap_or_default()),
+            group: names::infer_group(&c.domain, &c.base),
             name,
             original_name: c.original,
             domain: c.domain,

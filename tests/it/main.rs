@@ -7,6 +7,7 @@ mod background;
 mod cli;
 mod collisions;
 mod config;
+mod curation;
 mod discover;
 mod eras;
 mod execute;
