@@ -60,8 +60,10 @@ fn definitions() -> Vec<Tool> {
                     "domain": {"type": "string", "description": "Domain to list or search in"},
                     "group": {"type": "string", "description": "Group within the domain"},
                     "query": {"type": "string", "description": "Words describing the task"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10,
-                              "description": "Most results for query"}
+                                        "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10,
+                              "description": "Most results for query"},
+                    "format": {"enum": ["json", "signatures"], "default": "json",
+                               "description": "signatures: one line per tool, fewest tokens"}
                 },
                 "additionalProperties": false
             })),

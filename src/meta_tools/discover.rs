@@ -11,6 +11,7 @@ use super::{DISCOVER_TOOLS, finish};
 use crate::error::{GatewayError, json_result};
 use crate::gateway::Gateway;
 use crate::registry::Registry;
+use crate::signature;
 
 /// Default and largest `limit` of a query.
 const DEFAULT_LIMIT: usize = 10;
@@ -23,6 +24,30 @@ struct Args {
     group: Option<String>,
     query: Option<String>,
     limit: Option<i64>,
+    format: Option<String>,
+}
+
+/// How tool lists are rendered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Objects with name, group, description.
+    Json,
+    /// One-line signatures with a short description: cheapest in tokens.
+    Signatures,
+}
+
+fn format_of(raw: Option<&str>) -> Result<Format, GatewayError> {
+    match raw.map(str::trim) {
+        None | Some("" | "json") => Ok(Format::Json),
+        Some("signatures" | "signature") => Ok(Format::Signatures),
+        Some(other) => Err(GatewayError::InvalidArguments {
+            tool: DISCOVER_TOOLS.into(),
+            problems: vec![format!(
+                "format must be \"json\" or \"signatures\" (got {other:?})"
+            )],
+            signature: None,
+        }),
+    }
 }
 
 pub(super) fn run(gateway: &Arc<Gateway>, arguments: JsonObject) -> CallToolResult {
@@ -34,6 +59,7 @@ fn discover(gateway: &Arc<Gateway>, arguments: JsonObject) -> Result<CallToolRes
     let registry = gateway.registry();
     let domain = non_blank(args.domain);
     let group = non_blank(args.group);
+    let format = format_of(args.format.as_deref())?;
     if let Some(domain) = &domain
         && !registry.domains().contains_key(domain)
     {
@@ -56,6 +82,7 @@ fn discover(gateway: &Arc<Gateway>, arguments: JsonObject) -> Result<CallToolRes
             &query,
             domain.as_deref(),
             limit,
+            format,
         )));
     }
     match (domain, group) {
@@ -66,7 +93,7 @@ fn discover(gateway: &Arc<Gateway>, arguments: JsonObject) -> Result<CallToolRes
             signature: None,
         }),
         (Some(domain), group) => {
-            domain_tools(&registry, &domain, group.as_deref()).map(json_result)
+            domain_tools(&registry, &domain, group.as_deref(), format).map(json_result)
         }
     }
 }
@@ -106,6 +133,7 @@ fn domain_tools(
     registry: &Registry,
     domain: &str,
     group: Option<&str>,
+    format: Format,
 ) -> Result<Value, GatewayError> {
     let entry = registry
         .domains()
@@ -125,9 +153,12 @@ fn domain_tools(
     let tools: Vec<Value> = indexes
         .iter()
         .filter_map(|&i| registry.tool(i))
-        .map(|t| match group {
-            None => json!({ "name": t.name, "group": t.group, "description": t.description() }),
-            Some(_) => json!({ "name": t.name, "description": t.description() }),
+        .map(|t| match (format, group) {
+            (Format::Signatures, _) => json!(signature::render_with_summary(t)),
+            (Format::Json, None) => {
+                json!({ "name": t.name, "group": t.group, "description": t.description() })
+            }
+            (Format::Json, Some(_)) => json!({ "name": t.name, "description": t.description() }),
         })
         .collect();
     Ok(match group {
@@ -136,12 +167,23 @@ fn domain_tools(
     })
 }
 
-fn search(registry: &Registry, query: &str, domain: Option<&str>, limit: usize) -> Value {
+fn search(
+    registry: &Registry,
+    query: &str,
+    domain: Option<&str>,
+    limit: usize,
+    format: Format,
+) -> Value {
     let results: Vec<Value> = registry
         .search(query, domain, limit)
         .into_iter()
         .filter_map(|hit| registry.tool(hit.index))
-        .map(|t| json!({ "name": t.name, "domain": t.domain, "description": t.description() }))
+        .map(|t| match format {
+            Format::Signatures => json!(signature::render_with_summary(t)),
+            Format::Json => {
+                json!({ "name": t.name, "domain": t.domain, "description": t.description() })
+            }
+        })
         .collect();
     let mut value = json!({ "query": query, "results": results });
     if value["results"].as_array().is_some_and(Vec::is_empty) {

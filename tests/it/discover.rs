@@ -167,3 +167,62 @@ async fn unknown_domain_group_and_arguments_are_clear_errors() {
     assert_eq!(error_code(&result), "invalid_arguments");
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn signatures_format_is_compact_and_meta_tools_stay_small() {
+    let (_crm, gateway) = two_domains().await;
+    let client = gateway.client().await;
+    let tools = client.peer().list_all_tools().await.expect("tools/list");
+    let bytes = serde_json::to_string(&tools).expect("json").len();
+    assert!(
+        bytes <= 2500,
+        "the four meta-tool definitions take {bytes} bytes"
+    );
+
+    let json_form = call(&client, "discover_tools", json!({"domain": "util"})).await;
+    let signatures = call(
+        &client,
+        "discover_tools",
+        json!({"domain": "util", "format": "signatures"}),
+    )
+    .await;
+    let lines = json_of(&signatures)["tools"].clone();
+    let lines: Vec<&str> = lines
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(
+        lines.contains(&"add(a: float, b: float) — Add two numbers and return the sum"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"slow(ms: int) — Sleep for ms milliseconds, honouring cancellation"),
+        "{lines:#?}"
+    );
+    // not bigger than listing names and descriptions, and far smaller than the schemas
+    assert!(text_of(&signatures).len() <= text_of(&json_form).len());
+
+    let found = json_of(
+        &call(
+            &client,
+            "discover_tools",
+            json!({"query": "add numbers", "format": "signatures"}),
+        )
+        .await,
+    );
+    assert!(
+        found["results"][0]
+            .as_str()
+            .is_some_and(|l| l.starts_with("add(a: float, b: float)"))
+    );
+    let bad = call(
+        &client,
+        "discover_tools",
+        json!({"domain": "util", "format": "yaml"}),
+    )
+    .await;
+    assert_eq!(error_code(&bad), "invalid_arguments");
+    gateway.stop().await;
+}
