@@ -78,8 +78,8 @@ pub struct Registry {
     domains: BTreeMap<String, DomainEntry>,
     /// Upstream tools that could not be exposed, per domain, with the reason.
     rejected: BTreeMap<String, Vec<RejectedTool>>,
-    /// Precomputed lower-case search fields per tool (same order as `tools`).
-    search: Vec<search::SearchFields>,
+    /// The search index over `tools`.
+    search: search::SearchIndex,
 }
 
 /// The outcome of resolving a tool name.
@@ -152,6 +152,8 @@ impl Registry {
 
     /// Ranked search over names, domain, group and description; best first, at most `limit`.
     pub fn search(&self, query: &str, domain: Option<&str>, limit: usize) -> Vec<SearchHit> {
-        search::search(self, query, domain, limit)
+        self.search.search(query, limit, |index| {
+            domain.is_none_or(|d| self.tools.get(index).is_some_and(|t| t.domain == d))
+        })
     }
 }

@@ -177,12 +177,12 @@ fn search(
     let results: Vec<Value> = registry
         .search(query, domain, limit)
         .into_iter()
-        .filter_map(|hit| registry.tool(hit.index))
-        .map(|t| match format {
+        .filter_map(|hit| Some((registry.tool(hit.index)?, hit.score)))
+        .map(|(t, score)| match format {
             Format::Signatures => json!(signature::render_with_summary(t)),
-            Format::Json => {
-                json!({ "name": t.name, "domain": t.domain, "description": t.description() })
-            }
+            Format::Json => json!({
+                "name": t.name, "domain": t.domain, "description": t.description(), "score": score,
+            }),
         })
         .collect();
     let mut value = json!({ "query": query, "results": results });

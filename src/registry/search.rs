@@ -1,126 +1,263 @@
-//! Query search for `discover_tools(query=…)`: a weighted word match over names, domain, group and
-//! description, best first with deterministic ties. Fields are lower-cased once, at build time.
+//! Ranked search for `discover_tools(query=…)`: a BM25F-style index over a tool's name words
+//! (exposed and original), domain and group, description, and parameter names and descriptions,
+//! each field weighted. Query words match exactly, by prefix (`serch` is no prefix, but `cont`
+//! is), or with a typo (`serch` → `search`), at decreasing credit; light stemming makes
+//! `contacts` find `contact`. Built with the snapshot, off the request path; results best first,
+//! ties broken by name.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
-use super::{Registry, ToolEntry, names};
+use serde_json::Value;
+
+use super::{ToolEntry, names};
+
+/// Field weights: a word in the name says more than one in a parameter description.
+const NAME_WEIGHT: f64 = 3.0;
+const DOMAIN_WEIGHT: f64 = 1.5;
+const DESCRIPTION_WEIGHT: f64 = 1.0;
+const PARAMETER_WEIGHT: f64 = 0.5;
+/// BM25 constants.
+const K1: f64 = 1.2;
+const B: f64 = 0.75;
+/// Credit of a prefix match and of a one- or two-edit typo match, relative to an exact one.
+const PREFIX_CREDIT: f64 = 0.8;
+const TYPO_CREDIT: f64 = 0.6;
+/// Bonus when the whole query is a tool's name (any case or separators).
+const EXACT_NAME_BONUS: f64 = 10.0;
 
 /// Words too common to say anything about a tool.
 const STOP_WORDS: &[&str] = &[
     "a", "an", "the", "to", "of", "for", "in", "on", "and", "or", "with", "by", "from", "is", "it",
-    "my", "me", "i", "this", "that", "all", "be",
+    "my", "me", "i", "this", "that", "all", "be", "some", "please", "want", "need", "can", "you",
 ];
 
-/// A tool's searchable text, precomputed.
-#[derive(Debug, Clone)]
-pub(crate) struct SearchFields {
-    name_words: Vec<String>,
-    folded_names: [String; 2],
-    domain: String,
-    group: String,
-    description_words: Vec<String>,
+/// Lower-case word with a light English stemming (plural and common verb suffixes).
+pub(crate) fn stem(word: &str) -> String {
+    let w = word.to_lowercase();
+    let n = w.len();
+    if n > 4 && w.ends_with("ies") {
+        return format!("{}y", &w[..n - 3]);
+    }
+    for suffix in ["sses", "shes", "ches", "xes"] {
+        if n > suffix.len() + 1 && w.ends_with(suffix) {
+            return w[..n - 2].to_string();
+        }
+    }
+    if n > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") {
+        return w[..n - 1].to_string();
+    }
+    let base = if n > 5 && w.ends_with("ing") {
+        undouble(&w[..n - 3])
+    } else if n > 4 && w.ends_with("ed") && !w.ends_with("eed") {
+        undouble(&w[..n - 2])
+    } else {
+        w.clone()
+    };
+    // `create`, `created` and `creating` all become `creat`.
+    match base.strip_suffix('e') {
+        Some(stripped) if base.len() > 4 => stripped.to_string(),
+        _ => base,
+    }
 }
 
-impl SearchFields {
-    /// Lower-cases and splits a tool's fields once.
-    pub(crate) fn new(entry: &ToolEntry) -> SearchFields {
-        let mut name_words = names::words(&entry.name);
-        for word in names::words(&entry.original_name) {
-            if !name_words.contains(&word) {
-                name_words.push(word);
-            }
-        }
-        let mut description_words = names::words(entry.description());
-        description_words.sort();
-        description_words.dedup();
-        SearchFields {
-            name_words,
-            folded_names: [names::fold(&entry.name), names::fold(&entry.original_name)],
-            domain: entry.domain.to_lowercase(),
-            group: entry.group.to_lowercase(),
-            description_words,
-        }
+/// `runn` → `run`, `stopp` → `stop` (a doubled final consonant left by a suffix).
+fn undouble(stem: &str) -> String {
+    let bytes = stem.as_bytes();
+    match bytes {
+        [.., a, b] if a == b && !b"aeiouls".contains(b) => stem[..stem.len() - 1].to_string(),
+        _ => stem.to_string(),
     }
+}
 
-    /// How well one query word matches: 0 when it does not.
-    fn word_score(&self, word: &str) -> f64 {
-        let prefix_ok = word.len() >= 3;
-        let mut best: f64 = 0.0;
-        for w in &self.name_words {
-            if w == word {
-                best = best.max(3.0);
-            } else if prefix_ok && w.starts_with(word) {
-                best = best.max(2.0);
-            }
-        }
-        if self.domain == word || self.group == word {
-            best = best.max(1.5);
-        }
-        for w in &self.description_words {
-            if w == word {
-                best = best.max(1.0);
-            } else if prefix_ok && w.starts_with(word) {
-                best = best.max(0.5);
-            }
-        }
-        best
-    }
+/// The searchable words of `text`, stemmed, stop words dropped.
+fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
+    names::words(text)
+        .into_iter()
+        .filter(|w| !STOP_WORDS.contains(&w.as_str()))
+        .map(|w| stem(&w))
+}
+
+/// The inverted index of one snapshot.
+#[derive(Debug, Default)]
+pub(crate) struct SearchIndex {
+    /// Term → (tool index, weighted term frequency).
+    postings: HashMap<String, Vec<(usize, f64)>>,
+    /// Weighted length of each tool's document.
+    lengths: Vec<f64>,
+    average_length: f64,
+    /// Folded exposed and original names, for the exact-name bonus.
+    folded: Vec<[String; 2]>,
+    /// Every term, for prefix and typo expansion.
+    vocabulary: Vec<String>,
 }
 
 /// One search result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchHit {
-    /// Index into [`Registry::tools`].
+    /// Index into the registry's tools.
     pub index: usize,
     /// Higher is better.
     pub score: f64,
 }
 
-/// Ranks tools for `query`, optionally within one domain.
-pub(crate) fn search(
-    registry: &Registry,
-    query: &str,
-    domain: Option<&str>,
-    limit: usize,
-) -> Vec<SearchHit> {
-    let mut words: Vec<String> = names::words(query)
-        .into_iter()
-        .filter(|w| !STOP_WORDS.contains(&w.as_str()))
-        .collect();
-    words.dedup();
-    let folded_query = names::fold(query);
-    if words.is_empty() && folded_query.is_empty() {
-        return Vec::new();
-    }
-    let mut hits: Vec<(usize, usize, f64)> = Vec::new();
-    for (index, fields) in registry.search.iter().enumerate() {
-        if domain.is_some_and(|d| registry.tools[index].domain != d) {
-            continue;
+impl SearchIndex {
+    /// Indexes `tools` (in registry order).
+    pub(crate) fn build(tools: &[ToolEntry]) -> SearchIndex {
+        let mut index = SearchIndex::default();
+        for (doc, entry) in tools.iter().enumerate() {
+            let mut tf: HashMap<String, f64> = HashMap::new();
+            let mut length = 0.0;
+            let mut add = |text: &str, weight: f64| {
+                for term in terms(text) {
+                    *tf.entry(term).or_default() += weight;
+                    length += weight;
+                }
+            };
+            add(&entry.name, NAME_WEIGHT);
+            if entry.original_name != entry.name {
+                add(&entry.original_name, NAME_WEIGHT);
+            }
+            add(&entry.domain, DOMAIN_WEIGHT);
+            if entry.group != "general" {
+                add(&entry.group, DOMAIN_WEIGHT);
+            }
+            add(entry.description(), DESCRIPTION_WEIGHT);
+            if let Some(Value::Object(properties)) = entry.tool.input_schema.get("properties") {
+                for (name, schema) in properties {
+                    add(name, PARAMETER_WEIGHT);
+                    if let Some(text) = schema.get("description").and_then(Value::as_str) {
+                        add(text, PARAMETER_WEIGHT);
+                    }
+                }
+            }
+            for (term, frequency) in tf {
+                index
+                    .postings
+                    .entry(term)
+                    .or_default()
+                    .push((doc, frequency));
+            }
+            index.lengths.push(length);
+            index
+                .folded
+                .push([names::fold(&entry.name), names::fold(&entry.original_name)]);
         }
-        let mut matched = 0;
-        let mut score = 0.0;
-        for word in &words {
-            let s = fields.word_score(word);
-            if s > 0.0 {
-                matched += 1;
-                score += s;
+        let docs = index.lengths.len().max(1) as f64;
+        index.average_length = index.lengths.iter().sum::<f64>() / docs;
+        index.vocabulary = index.postings.keys().cloned().collect();
+        index.vocabulary.sort();
+        index
+    }
+
+    /// Vocabulary terms matching a query term, with their credit.
+    fn expand(&self, term: &str) -> Vec<(&str, f64)> {
+        let mut matches = Vec::new();
+        if let Some((key, _)) = self.postings.get_key_value(term) {
+            matches.push((key.as_str(), 1.0));
+        }
+        let chars = term.chars().count();
+        if chars < 3 {
+            return matches;
+        }
+        let max_edits = if chars >= 8 { 2 } else { 1 };
+        // Prefix matches are a contiguous range of the sorted vocabulary.
+        let start = self.vocabulary.partition_point(|v| v.as_str() < term);
+        for word in self.vocabulary[start..]
+            .iter()
+            .take_while(|v| v.starts_with(term))
+        {
+            if word != term {
+                matches.push((word.as_str(), PREFIX_CREDIT));
             }
         }
-        if fields.folded_names.contains(&folded_query) {
-            matched += words.len().max(1);
-            score += 10.0;
+        if chars >= 4 && matches.is_empty() {
+            for word in &self.vocabulary {
+                let length_gap = word.chars().count().abs_diff(chars);
+                if length_gap <= max_edits && strsim::damerau_levenshtein(term, word) <= max_edits {
+                    matches.push((word.as_str(), TYPO_CREDIT));
+                }
+            }
         }
-        if matched > 0 {
-            hits.push((index, matched, score));
-        }
+        matches
     }
-    hits.sort_by(|a, b| {
-        b.1.cmp(&a.1)
-            .then(b.2.partial_cmp(&a.2).unwrap_or(Ordering::Equal))
-            .then_with(|| registry.tools[a.0].name.cmp(&registry.tools[b.0].name))
-    });
-    hits.into_iter()
-        .take(limit)
-        .map(|(index, _, score)| SearchHit { index, score })
-        .collect()
+
+    /// Scores every tool for `query`; `keep` filters by tool index (domain narrowing).
+    pub(crate) fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        keep: impl Fn(usize) -> bool,
+    ) -> Vec<SearchHit> {
+        let docs = self.lengths.len() as f64;
+        let mut scores: HashMap<usize, f64> = HashMap::new();
+        let mut query_terms: Vec<String> = terms(query).collect();
+        query_terms.dedup();
+        for term in &query_terms {
+            // Each document is credited once per query term, by its best-matching variant.
+            let mut best: HashMap<usize, f64> = HashMap::new();
+            for (word, credit) in self.expand(term) {
+                let Some(postings) = self.postings.get(word) else {
+                    continue;
+                };
+                let df = postings.len() as f64;
+                let idf = ((docs - df + 0.5) / (df + 0.5) + 1.0).ln();
+                for &(doc, tf) in postings {
+                    let norm =
+                        K1 * (1.0 - B + B * self.lengths[doc] / self.average_length.max(1e-9));
+                    let score = credit * idf * tf * (K1 + 1.0) / (tf + norm);
+                    let slot = best.entry(doc).or_default();
+                    *slot = slot.max(score);
+                }
+            }
+            for (doc, score) in best {
+                *scores.entry(doc).or_default() += score;
+            }
+        }
+        let folded_query = names::fold(query);
+        if !folded_query.is_empty() {
+            for (doc, names) in self.folded.iter().enumerate() {
+                if names.iter().any(|n| *n == folded_query) {
+                    *scores.entry(doc).or_default() += EXACT_NAME_BONUS;
+                }
+            }
+        }
+        let mut hits: Vec<SearchHit> = scores
+            .into_iter()
+            .filter(|&(doc, score)| score > 0.0 && keep(doc))
+            .map(|(index, score)| SearchHit {
+                index,
+                score: (score * 1000.0).round() / 1000.0,
+            })
+            .collect();
+        // Index order is name order, so ties fall back to the name.
+        hits.sort_by(|a, b| {
+            b.score
+                .partial_cmp(&a.score)
+                .unwrap_or(Ordering::Equal)
+                .then(a.index.cmp(&b.index))
+        });
+        hits.truncate(limit);
+        hits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stem;
+
+    #[test]
+    fn stemming_folds_plurals_and_verb_forms() {
+        assert_eq!(stem("contacts"), "contact");
+        assert_eq!(stem("Entities"), "entity");
+        assert_eq!(stem("searches"), "search");
+        assert_eq!(stem("status"), "status");
+        assert_eq!(stem("address"), "address");
+        assert_eq!(stem("running"), "run");
+        assert_eq!(stem("created"), "creat");
+        assert_eq!(stem("create"), "creat");
+        assert_eq!(stem("creating"), "creat");
+        assert_eq!(stem("file"), "file");
+        assert_eq!(stem("files"), "file");
+    }
 }

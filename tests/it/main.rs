@@ -15,5 +15,6 @@ mod http;
 mod lifecycle;
 mod reload;
 mod schema;
+mod search;
 mod service;
 mod validation;
