@@ -217,7 +217,7 @@ impl SearchIndex {
         let folded_query = names::fold(query);
         if !folded_query.is_empty() {
             for (doc, names) in self.folded.iter().enumerate() {
-                if names.iter().any(|n| *n == folded_query) {
+                if names.contains(&folded_query) {
                     *scores.entry(doc).or_default() += EXACT_NAME_BONUS;
                 }
             }
