@@ -243,6 +243,14 @@ impl Upstream {
         }
     }
 
+    /// Sets the listing without asking the upstream: for offline evaluation and benchmarks of
+    /// the registry (search quality, rebuild time) over recorded catalogs.
+    pub fn set_listing(&self, tools: Vec<Tool>) {
+        let tools = tools.into_iter().map(ListedTool::new).collect();
+        self.tools.store(Some(Arc::new(tools)));
+        self.set_state(UpstreamState::Ok);
+    }
+
     /// The last successful listing, if any.
     pub fn tools(&self) -> Option<Arc<Vec<Arc<ListedTool>>>> {
         self.tools.load_full()

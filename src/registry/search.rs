@@ -30,6 +30,40 @@ const EXACT_NAME_BONUS: f64 = 10.0;
 const STOP_WORDS: &[&str] = &[
     "a", "an", "the", "to", "of", "for", "in", "on", "and", "or", "with", "by", "from", "is", "it",
     "my", "me", "i", "this", "that", "all", "be", "some", "please", "want", "need", "can", "you",
+    "do", "does", "how", "what", "which", "who", "when", "where", "are", "there", "our", "we",
+    "us", "at", "as", "into", "about", "any", "every", "each", "have", "has", "just", "then",
+    "than", "its", "your", "so", "if", "was", "were", "will", "would", "should", "could", "let",
+];
+/// Credit of a synonym match.
+const SYNONYM_CREDIT: f64 = 0.7;
+/// Groups of words users and tools use for the same thing (general software vocabulary, not
+/// tuned to one server). A query word also matches the other words of its groups.
+const SYNONYMS: &[&[&str]] = &[
+    &["issue", "bug", "ticket", "defect"],
+    &["repository", "repo", "project"],
+    &["directory", "folder", "dir"],
+    &["delete", "remove", "erase", "drop"],
+    &["create", "make", "new", "add"],
+    &["list", "show", "display", "enumerate"],
+    &["get", "read", "fetch", "retrieve", "view", "open"],
+    &["update", "change", "modify", "edit", "set"],
+    &["send", "post", "publish"],
+    &["reply", "answer", "respond"],
+    &["message", "msg", "chat"],
+    &["image", "picture", "photo", "png", "jpg", "jpeg", "media"],
+    &["error", "crash", "exception", "failure"],
+    &["log", "logs", "logging"],
+    &["query", "sql", "select"],
+    &["search", "find", "lookup", "look"],
+    &["user", "member", "person", "people", "account"],
+    &["directions", "route", "drive", "navigate"],
+    &["coordinates", "geocode", "latitude", "longitude"],
+    &["schedule", "cron", "periodic"],
+    &["permission", "policy", "access"],
+    &["secret", "credential", "password", "token"],
+    &["comment", "note", "remark"],
+    &["screenshot", "capture", "snapshot"],
+    &["url", "link", "address", "website", "page"],
 ];
 
 /// Lower-case word with a light English stemming (plural and common verb suffixes).
@@ -155,6 +189,16 @@ impl SearchIndex {
         let mut matches = Vec::new();
         if let Some((key, _)) = self.postings.get_key_value(term) {
             matches.push((key.as_str(), 1.0));
+        }
+        for group in SYNONYMS
+            .iter()
+            .filter(|g| g.iter().any(|w| stem(w) == term))
+        {
+            for word in group.iter().map(|w| stem(w)).filter(|w| w != term) {
+                if let Some((key, _)) = self.postings.get_key_value(&word) {
+                    matches.push((key.as_str(), SYNONYM_CREDIT));
+                }
+            }
         }
         let chars = term.chars().count();
         if chars < 3 {

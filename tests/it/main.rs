@@ -4,6 +4,7 @@
 mod support;
 
 mod background;
+mod catalog;
 mod cli;
 mod collisions;
 mod config;
