@@ -70,3 +70,28 @@ async fn unknown_names_get_ranked_suggestions() {
     assert_eq!(error_code(&missing_arg), "invalid_arguments");
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn suggestions_rank_prefixed_names_by_distance_and_shared_words() {
+    let crm = HttpUpstream::start(TestUpstream::with_synthetic("crm", 16)).await;
+    let erp = HttpUpstream::start(TestUpstream::with_synthetic("erp", 16)).await;
+    let toml = format!(
+        "{}{}",
+        http_table("crm", &crm.url()),
+        http_table("erp", &erp.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let client = gateway.client().await;
+    let result = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "contacts_serch"}),
+    )
+    .await;
+    assert_eq!(error_code(&result), "tool_not_found");
+    let suggestions = json_of(&result)["details"]["suggestions"].clone();
+    assert_eq!(suggestions[0], "crm_contacts_search");
+    assert_eq!(suggestions[1], "erp_contacts_search");
+    assert!(suggestions.as_array().is_some_and(|s| s.len() <= 5));
+    gateway.stop().await;
+}
