@@ -145,9 +145,11 @@ pub async fn serve(
         ?drain,
         "draining"
     );
-    let drained = tokio::select! {
-        () = &mut closing => true,
-        finished = tokio::time::timeout(drain, in_flight.wait_idle()) => finished.is_ok(),
+    // `closed` records whether every connection already ended: a finished future must not be
+    // polled again.
+    let (drained, closed) = tokio::select! {
+        () = &mut closing => (true, true),
+        finished = tokio::time::timeout(drain, in_flight.wait_idle()) => (finished.is_ok(), false),
     };
     if !drained {
         tracing::warn!(
@@ -157,7 +159,7 @@ pub async fn serve(
     }
     // Long-lived streams (GET SSE) and sessions end only now.
     streams.cancel();
-    if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
+    if !closed && tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
         tracing::debug!("closing remaining connections");
     }
     Ok(())
