@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::reloader::{ConfigLoader, Reloader};
+use crate::semantic::Semantic;
 use crate::{background, server, service_notify};
 
 /// A gateway whose listener is bound and whose tasks are running.
@@ -26,8 +27,33 @@ pub struct Running {
     pub done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// Loads the semantic ranker's model named by `[search] model_dir` (blocking read, ≈ 90 MB).
+/// A model that cannot be loaded is a configuration error (`ErrorKind::InvalidInput`).
+async fn load_model(config: &Config) -> std::io::Result<Option<Arc<Semantic>>> {
+    let Some(dir) = config.search.model_dir.clone() else {
+        return Ok(None);
+    };
+    let started = std::time::Instant::now();
+    let loaded = tokio::task::spawn_blocking(move || Semantic::load(&dir))
+        .await
+        .map_err(std::io::Error::other)?;
+    match loaded {
+        Ok(model) => {
+            tracing::info!(model = %model.dir().display(),
+                elapsed_ms = started.elapsed().as_millis() as u64, "semantic ranker loaded");
+            Ok(Some(Arc::new(model)))
+        }
+        Err(error) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("search.model_dir: {error}"),
+        )),
+    }
+}
+
 /// Binds and starts everything; returns once the port is open. `loader` enables reloads.
+/// Fails with `ErrorKind::InvalidInput` when the configured search model cannot be loaded.
 pub async fn start(config: Config, loader: Option<ConfigLoader>) -> std::io::Result<Running> {
+    let model = load_model(&config).await?;
     let reloader = loader.map(Reloader::new);
     let listener = TcpListener::bind(config.bind_address()).await?;
     let addr = listener.local_addr()?;
@@ -50,6 +76,14 @@ pub async fn start(config: Config, loader: Option<ConfigLoader>) -> std::io::Res
     ));
     tasks.spawn(background::list_changed(gateway.clone(), shutdown.clone()));
     tasks.spawn(background::recover(gateway.clone(), shutdown.clone()));
+    if let Some(model) = model {
+        gateway.enable_semantic(model.clone());
+        tasks.spawn(background::embed_tools(
+            gateway.clone(),
+            model,
+            shutdown.clone(),
+        ));
+    }
     if let Some(reloader) = reloader {
         tasks.spawn(reloader.run(gateway.clone(), shutdown.clone()));
     }

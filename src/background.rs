@@ -1,6 +1,7 @@
 //! The gateway's background work: the periodic refresh, re-listing domains whose upstreams
-//! announced `tools/list_changed` (coalesced), and retrying upstreams that are down with
-//! exponential backoff, each on its own schedule. Every loop ends when `shutdown` fires.
+//! announced `tools/list_changed` (coalesced), retrying upstreams that are down with
+//! exponential backoff, and embedding new tools for the semantic ranker, each on its own
+//! schedule. Every loop ends when `shutdown` fires.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::gateway::Gateway;
+use crate::semantic::Semantic;
 
 /// Quiet time after the last list_changed of a burst before re-listing.
 pub const LIST_CHANGED_DEBOUNCE: Duration = Duration::from_millis(200);
@@ -137,6 +139,36 @@ pub async fn recover(gateway: Arc<Gateway>, shutdown: CancellationToken) {
                 let answered = report.failed.is_empty();
                 (domain, answered)
             });
+        }
+    }
+}
+
+/// Embeds the tools of every published snapshot that have no embedding yet, on a blocking
+/// thread, so the hybrid ranker knows them (until then they are found lexically). Bursts of
+/// publications coalesce into one pass; a failure is logged and retried on the next snapshot.
+pub async fn embed_tools(gateway: Arc<Gateway>, model: Arc<Semantic>, shutdown: CancellationToken) {
+    loop {
+        let registry = gateway.registry_full();
+        let (task_model, stop) = (model.clone(), shutdown.clone());
+        let started = std::time::Instant::now();
+        let pass = tokio::task::spawn_blocking(move || {
+            task_model.embed_missing(&registry, &|| stop.is_cancelled())
+        });
+        match pass.await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(tools)) => tracing::info!(
+                tools,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "tools embedded for semantic search"
+            ),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "tools not embedded: they are found lexically only");
+            }
+            Err(error) => tracing::warn!(%error, "embedding task failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = gateway.published_notify().notified() => {}
         }
     }
 }

@@ -27,6 +27,8 @@ pub type DomainName = String;
 pub struct Config {
     /// Listener, identity and background settings.
     pub server: ServerSettings,
+    /// `discover_tools(query=…)` ranking.
+    pub search: SearchSettings,
     /// The upstream MCP servers, keyed (and sorted) by domain name.
     pub upstreams: BTreeMap<DomainName, UpstreamConfig>,
     /// Where the file layer came from, for logs and `check` output.
@@ -55,6 +57,18 @@ pub struct ServerSettings {
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_timeout: Duration,
 }
+
+/// The `[search]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SearchSettings {
+    /// Directory of a local sentence-embedding model (`config.json`, `tokenizer.json`,
+    /// `model.safetensors`); when set, queries are ranked by the hybrid lexical + semantic ranker.
+    /// A relative path in the file is relative to the file's directory.
+    pub model_dir: Option<PathBuf>,
+}
+
+/// The files a model directory must hold.
+pub const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
 /// One `[upstreams.<domain>]` table.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@ mod reload;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use futures::StreamExt;
@@ -20,6 +20,7 @@ pub use reload::{ConfigStatus, ReloadOutcome};
 
 use crate::config::Config;
 use crate::registry::{self, BuildInput, Registry};
+use crate::semantic::Semantic;
 use crate::upstream::{ToolChanges, Upstream, UpstreamState};
 
 /// Shared state of one running gateway.
@@ -41,6 +42,10 @@ pub struct Gateway {
     config_status: Mutex<ConfigStatus>,
     /// Woken when settings that background tasks read (refresh interval) may have changed.
     settings_changed: tokio::sync::Notify,
+    /// Woken after every published snapshot (the embedding task embeds new tools).
+    published: tokio::sync::Notify,
+    /// The semantic ranker's model, when `[search] model_dir` is set.
+    semantic: OnceLock<Arc<Semantic>>,
 }
 
 /// A domain that could not be refreshed.
@@ -95,6 +100,8 @@ impl Gateway {
             events,
             config_status: Mutex::new(ConfigStatus::initial()),
             settings_changed: tokio::sync::Notify::new(),
+            published: tokio::sync::Notify::new(),
+            semantic: OnceLock::new(),
         };
         Arc::new(gateway)
     }
@@ -109,9 +116,29 @@ impl Gateway {
         &self.settings_changed
     }
 
+    /// Notified after every published snapshot (a permit is kept if nobody waits).
+    pub fn published_notify(&self) -> &tokio::sync::Notify {
+        &self.published
+    }
+
+    /// Turns the hybrid ranker on with `model` (once; later calls are ignored).
+    pub fn enable_semantic(&self, model: Arc<Semantic>) {
+        let _ = self.semantic.set(model);
+    }
+
+    /// The semantic ranker's model, when on.
+    pub fn semantic(&self) -> Option<&Arc<Semantic>> {
+        self.semantic.get()
+    }
+
     /// The current snapshot. Callers must not hold it across an `.await`.
     pub fn registry(&self) -> arc_swap::Guard<Arc<Registry>> {
         self.registry.load()
+    }
+
+    /// The current snapshot as an owned `Arc`, for blocking work off the request path.
+    pub fn registry_full(&self) -> Arc<Registry> {
+        self.registry.load_full()
     }
 
     /// Whether the first population has finished.
@@ -141,6 +168,7 @@ impl Gateway {
             previous: self.is_populated().then_some(current),
         }));
         self.registry.store(registry.clone());
+        self.published.notify_one();
         registry
     }
 
@@ -235,12 +263,20 @@ impl Gateway {
             domains.insert(domain.to_string(), entry);
         }
         let config = self.config_status().to_json();
+        let search = match self.semantic() {
+            Some(_) => json!({
+                "ranker": "hybrid",
+                "embedded": registry.tools().iter().filter(|t| t.tool.embedding().is_some()).count(),
+            }),
+            None => json!({ "ranker": "lexical" }),
+        };
         let body = json!({
             "status": if ready { "ready" } else { "not_ready" },
             "tools": registry.tools().len(),
             "generation": registry.generation,
             "domains": domains,
             "config": config,
+            "search": search,
         });
         (ready, body)
     }

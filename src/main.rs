@@ -60,7 +60,11 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("mcp-gateway: {error}");
-                    ExitCode::from(EXIT_FAILURE)
+                    ExitCode::from(if error.kind() == std::io::ErrorKind::InvalidInput {
+                        EXIT_CONFIG
+                    } else {
+                        EXIT_FAILURE
+                    })
                 }
             },
         }

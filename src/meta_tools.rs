@@ -121,7 +121,7 @@ pub async fn call(
 ) -> Option<CallToolResponse> {
     let arguments = request.arguments.clone().unwrap_or_default();
     let response = match request.name.as_ref() {
-        DISCOVER_TOOLS => discover::run(gateway, arguments).into(),
+        DISCOVER_TOOLS => discover::run(gateway, arguments).await.into(),
         GET_TOOL_SCHEMA => schema::run(gateway, arguments).into(),
         EXECUTE_TOOL => execute::run(gateway, request, cancel).await,
         REFRESH_REGISTRY => refresh::run(gateway, arguments).await.into(),

@@ -6,6 +6,7 @@
 
 mod build;
 mod filter;
+mod fusion;
 pub mod names;
 mod search;
 mod suggest;
@@ -152,8 +153,26 @@ impl Registry {
 
     /// Ranked search over names, domain, group and description; best first, at most `limit`.
     pub fn search(&self, query: &str, domain: Option<&str>, limit: usize) -> Vec<SearchHit> {
-        self.search.search(query, limit, |index| {
+        self.search_with(query, None, domain, limit)
+    }
+
+    /// As [`Registry::search`], fused with the semantic ranking when `query_vector` (the query's
+    /// embedding) is given; tools without an embedding yet take part lexically only.
+    pub fn search_with(
+        &self,
+        query: &str,
+        query_vector: Option<&[f32]>,
+        domain: Option<&str>,
+        limit: usize,
+    ) -> Vec<SearchHit> {
+        let keep = |index: usize| {
             domain.is_none_or(|d| self.tools.get(index).is_some_and(|t| t.domain == d))
-        })
+        };
+        let Some(query_vector) = query_vector else {
+            return self.search.search(query, limit, keep);
+        };
+        let lexical = self.search.search(query, fusion::DEPTH, keep);
+        let semantic = fusion::semantic_ranking(&self.tools, query_vector, keep);
+        fusion::fuse(&lexical, &semantic, limit)
     }
 }

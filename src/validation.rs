@@ -1,5 +1,6 @@
-//! An upstream tool as listed, with its argument validator compiled once, lazily, and kept for as
-//! long as the listing is (across registry rebuilds). `execute_tool` checks arguments against the
+//! An upstream tool as listed, with what is derived from it computed once and kept for as long
+//! as the listing is (across registry rebuilds): its argument validator (compiled lazily) and,
+//! with the semantic ranker, its search embedding. `execute_tool` checks arguments against the
 //! tool's full JSON Schema (draft from `$schema`; 2020-12 when absent, draft-07 and others when
 //! declared) and reports every violation with its JSON path. A schema the validator cannot
 //! compile (e.g. a remote `$ref`: nothing is fetched) is logged once and the call goes out
@@ -21,6 +22,7 @@ const MAX_ECHO: usize = 80;
 pub struct ListedTool {
     tool: Tool,
     validator: OnceLock<Option<Arc<jsonschema::Validator>>>,
+    embedding: OnceLock<Arc<[f32]>>,
 }
 
 impl Deref for ListedTool {
@@ -37,7 +39,18 @@ impl ListedTool {
         Arc::new(ListedTool {
             tool,
             validator: OnceLock::new(),
+            embedding: OnceLock::new(),
         })
+    }
+
+    /// The tool's search embedding, once the semantic ranker has computed it.
+    pub fn embedding(&self) -> Option<&Arc<[f32]>> {
+        self.embedding.get()
+    }
+
+    /// Records the tool's search embedding (the first one set wins).
+    pub fn set_embedding(&self, embedding: Arc<[f32]>) {
+        let _ = self.embedding.set(embedding);
     }
 
     /// The tool definition.

@@ -36,6 +36,11 @@ pub fn render_redacted(config: &Config) -> String {
         server.insert("allowed_hosts".into(), strings(hosts.iter()));
     }
     root.insert("server".into(), server.into());
+    if let Some(dir) = &config.search.model_dir {
+        let mut search = Table::new();
+        search.insert("model_dir".into(), dir.display().to_string().into());
+        root.insert("search".into(), search.into());
+    }
 
     let mut upstreams = Table::new();
     for (domain, upstream) in &config.upstreams {

@@ -12,8 +12,8 @@ use figment::value::{Dict, Value};
 
 use super::sources::Loaded;
 use super::{
-    Config, ConfigError, Curation, Problem, ProtocolMode, Secret, ServerSettings, Transport,
-    UpstreamConfig,
+    Config, ConfigError, Curation, MODEL_FILES, Problem, ProtocolMode, SearchSettings, Secret,
+    ServerSettings, Transport, UpstreamConfig,
 };
 
 /// Default `server.host`.
@@ -49,6 +49,13 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
         },
         None => walk.server(&Dict::new()),
     };
+    let search = match root.take("search") {
+        Some(value) => match walk.table("search", value) {
+            Some(dict) => walk.search(dict),
+            None => SearchSettings::default(),
+        },
+        None => SearchSettings::default(),
+    };
     let mut upstreams = BTreeMap::new();
     if let Some(value) = root.take("upstreams")
         && let Some(dict) = walk.table("upstreams", value)
@@ -72,6 +79,7 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
     match server {
         Some(server) if walk.problems.is_empty() => Ok(Config {
             server,
+            search,
             upstreams,
             source: loaded.source,
             warnings,
@@ -294,6 +302,49 @@ impl Walk<'_> {
             allowed_hosts,
             shutdown_timeout,
         })
+    }
+
+    fn search(&mut self, dict: &Dict) -> SearchSettings {
+        let mut t = Table::new("search", dict);
+        let raw = t.dict.get("model_dir");
+        let model_dir = self.non_empty(&mut t, "model_dir").map(|dir| {
+            let dir = PathBuf::from(dir);
+            // Relative to the file that says it, so the service's working directory is moot.
+            match raw.and_then(|v| self.figment.get_metadata(v.tag())) {
+                Some(figment::Metadata {
+                    source: Some(figment::Source::File(file)),
+                    ..
+                }) if dir.is_relative() => file.parent().map_or(dir.clone(), |p| p.join(&dir)),
+                _ => dir,
+            }
+        });
+        if let Some(dir) = &model_dir {
+            if !cfg!(feature = "semantic") {
+                self.report(
+                    "search.model_dir",
+                    raw,
+                    "this build has no semantic ranker (rebuild with `--features semantic`, or remove the key)",
+                );
+            } else {
+                let missing: Vec<&str> = MODEL_FILES
+                    .into_iter()
+                    .filter(|file| !dir.join(file).is_file())
+                    .collect();
+                if !missing.is_empty() {
+                    self.report(
+                        "search.model_dir",
+                        raw,
+                        format!(
+                            "{} lacks {} (scripts/fetch-model installs the default model)",
+                            dir.display(),
+                            missing.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        self.finish(t);
+        SearchSettings { model_dir }
     }
 
     fn port(&mut self, t: &mut Table<'_>) -> u16 {

@@ -94,6 +94,11 @@ impl Gateway {
                 .allowed_hosts
                 .clone_from(&old.server.allowed_hosts);
         }
+        if new.search != old.search {
+            // The model is loaded once at start (≈ 90 MB): not swapped under running queries.
+            restart_required.push("search.model_dir");
+            new.search.clone_from(&old.search);
+        }
         for setting in &restart_required {
             tracing::warn!(
                 setting,

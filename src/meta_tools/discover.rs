@@ -50,22 +50,45 @@ fn format_of(raw: Option<&str>) -> Result<Format, GatewayError> {
     }
 }
 
-pub(super) fn run(gateway: &Arc<Gateway>, arguments: JsonObject) -> CallToolResult {
-    finish(discover(gateway, arguments))
+pub(super) async fn run(gateway: &Arc<Gateway>, arguments: JsonObject) -> CallToolResult {
+    finish(discover(gateway, arguments).await)
 }
 
-fn discover(gateway: &Arc<Gateway>, arguments: JsonObject) -> Result<CallToolResult, GatewayError> {
+/// The query's embedding when the semantic ranker is on (computed on a blocking thread); `None`
+/// falls back to lexical ranking.
+async fn query_vector(gateway: &Gateway, query: Option<&str>) -> Option<Arc<[f32]>> {
+    let model = gateway.semantic()?.clone();
+    let query = query?.to_string();
+    match tokio::task::spawn_blocking(move || model.embed_query(&query)).await {
+        Ok(Ok(vector)) => Some(vector),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "query not embedded: ranked lexically");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "query embedding task failed: ranked lexically");
+            None
+        }
+    }
+}
+
+async fn discover(
+    gateway: &Arc<Gateway>,
+    arguments: JsonObject,
+) -> Result<CallToolResult, GatewayError> {
     let args: Args = parse(DISCOVER_TOOLS, arguments)?;
-    let registry = gateway.registry();
     let domain = non_blank(args.domain);
     let group = non_blank(args.group);
     let format = format_of(args.format.as_deref())?;
+    let query = non_blank(args.query);
+    let vector = query_vector(gateway, query.as_deref()).await;
+    let registry = gateway.registry();
     if let Some(domain) = &domain
         && !registry.domains().contains_key(domain)
     {
         return Err(domain_not_found(&registry, domain));
     }
-    if let Some(query) = non_blank(args.query) {
+    if let Some(query) = query {
         let limit = match args.limit {
             None => DEFAULT_LIMIT,
             Some(n) if n < 1 => {
@@ -80,6 +103,7 @@ fn discover(gateway: &Arc<Gateway>, arguments: JsonObject) -> Result<CallToolRes
         return Ok(json_result(search(
             &registry,
             &query,
+            vector.as_deref(),
             domain.as_deref(),
             limit,
             format,
@@ -170,12 +194,13 @@ fn domain_tools(
 fn search(
     registry: &Registry,
     query: &str,
+    vector: Option<&[f32]>,
     domain: Option<&str>,
     limit: usize,
     format: Format,
 ) -> Value {
     let results: Vec<Value> = registry
-        .search(query, domain, limit)
+        .search_with(query, vector, domain, limit)
         .into_iter()
         .filter_map(|hit| Some((registry.tool(hit.index)?, hit.score)))
         .map(|(t, score)| match format {
@@ -185,7 +210,12 @@ fn search(
             }),
         })
         .collect();
-    let mut value = json!({ "query": query, "results": results });
+    let ranker = if vector.is_some() {
+        "hybrid"
+    } else {
+        "lexical"
+    };
+    let mut value = json!({ "query": query, "ranker": ranker, "results": results });
     if value["results"].as_array().is_some_and(Vec::is_empty) {
         let domains: Vec<&String> = registry.domains().keys().collect();
         value["message"] = json!(format!(

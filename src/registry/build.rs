@@ -186,7 +186,7 @@ pub fn build(input: BuildInput) -> Registry {
         .as_deref()
         .map(|previous| carry_aliases(previous, &tools, &by_name))
         .unwrap_or_default();
-    let search = search::SearchIndex::build(&tools);
+    let search = search::SearchIndex::build(&tools, &domains);
     Registry {
         generation: input.generation,
         config: input.config,

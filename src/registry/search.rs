@@ -10,13 +10,17 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{ToolEntry, names};
+use std::collections::BTreeMap;
+
+use super::{DomainEntry, ToolEntry, names};
 
 /// Field weights: a word in the name says more than one in a parameter description.
 const NAME_WEIGHT: f64 = 3.0;
 const DOMAIN_WEIGHT: f64 = 1.5;
 const DESCRIPTION_WEIGHT: f64 = 1.0;
 const PARAMETER_WEIGHT: f64 = 0.5;
+/// The configured description of the tool's domain: what the whole upstream is for.
+const DOMAIN_DESCRIPTION_WEIGHT: f64 = 0.5;
 /// BM25 constants.
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
@@ -137,7 +141,10 @@ pub struct SearchHit {
 
 impl SearchIndex {
     /// Indexes `tools` (in registry order).
-    pub(crate) fn build(tools: &[ToolEntry]) -> SearchIndex {
+    pub(crate) fn build(
+        tools: &[ToolEntry],
+        domains: &BTreeMap<String, DomainEntry>,
+    ) -> SearchIndex {
         let mut index = SearchIndex::default();
         for (doc, entry) in tools.iter().enumerate() {
             let mut tf: HashMap<String, f64> = HashMap::new();
@@ -157,6 +164,12 @@ impl SearchIndex {
                 add(&entry.group, DOMAIN_WEIGHT);
             }
             add(entry.description(), DESCRIPTION_WEIGHT);
+            if let Some(text) = domains
+                .get(&entry.domain)
+                .and_then(|d| d.description.as_deref())
+            {
+                add(text, DOMAIN_DESCRIPTION_WEIGHT);
+            }
             if let Some(Value::Object(properties)) = entry.tool.input_schema.get("properties") {
                 for (name, schema) in properties {
                     add(name, PARAMETER_WEIGHT);

@@ -17,5 +17,6 @@ mod lifecycle;
 mod reload;
 mod schema;
 mod search;
+mod semantic;
 mod service;
 mod validation;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mcp_gateway::config::{Config, EnvLookup, ProtocolMode, Transport, UpstreamConfig};
-use mcp_gateway::registry::{self, BuildInput, Registry};
+use mcp_gateway::registry::{self, BuildInput, Registry, SearchHit};
 use mcp_gateway::upstream::Upstream;
 use rmcp::model::Tool;
 use serde::Deserialize;
@@ -71,7 +71,11 @@ pub fn catalog_registry(files: &[CatalogFile]) -> Registry {
     let mut config = Config::load_with(None, &EnvLookup::default()).expect("default config");
     for file in files {
         let upstream_config = UpstreamConfig {
-            description: None,
+            // The package's own registry summary, as an operator would describe the upstream.
+            description: file.source["description"]
+                .as_str()
+                .filter(|d| !d.is_empty())
+                .map(String::from),
             transport: Transport::Stdio {
                 command: "recorded".into(),
                 args: Vec::new(),
@@ -109,15 +113,31 @@ pub struct Quality {
     pub mrr: f64,
 }
 
-/// Runs every query against `registry`; `misses` receives queries without a top-5 hit.
+/// Runs every query against `registry`'s lexical search; `misses` receives queries without a
+/// top-5 hit.
 pub fn evaluate(
     registry: &Registry,
     queries: &[Query],
     misses: &mut Vec<(String, Vec<String>)>,
 ) -> Quality {
+    evaluate_with(
+        registry,
+        queries,
+        |q| registry.search(&q.query, None, 50),
+        misses,
+    )
+}
+
+/// As [`evaluate`], ranking each query with `search` (the query's position is its argument).
+pub fn evaluate_with(
+    registry: &Registry,
+    queries: &[Query],
+    search: impl Fn(&Query) -> Vec<SearchHit>,
+    misses: &mut Vec<(String, Vec<String>)>,
+) -> Quality {
     let (mut at1, mut at5, mut rr) = (0usize, 0usize, 0.0);
     for query in queries {
-        let hits = registry.search(&query.query, None, 50);
+        let hits = search(query);
         let ids: Vec<String> = hits
             .iter()
             .filter_map(|h| registry.tool(h.index))

@@ -397,3 +397,19 @@ pub fn process_alive(pid: u32) -> bool {
 pub fn session_table(domain: &str, url: &str) -> String {
     format!("{}protocol = \"2025-11-25\"\n", http_table(domain, url))
 }
+
+/// The semantic ranker's model: `MCP_GATEWAY_MODEL_DIR`, else `models/all-MiniLM-L6-v2` as
+/// `scripts/fetch-model` installs it (which `.ci/run` runs).
+#[cfg(feature = "semantic")]
+pub fn model_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("MCP_GATEWAY_MODEL_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"),
+        std::path::PathBuf::from,
+    );
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "no embedding model in {}: run scripts/fetch-model",
+        dir.display()
+    );
+    dir
+}

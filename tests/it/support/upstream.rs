@@ -160,11 +160,15 @@ impl TestUpstream {
 
     /// Adds a tool named `name` (no notification is sent).
     pub fn push_tool(&self, name: &str) {
-        let tool = Tool::new(
+        self.push(Tool::new(
             name.to_string(),
             format!("added at run time: {name}"),
             object(json!({"type": "object"})),
-        );
+        ));
+    }
+
+    /// Adds `tool` (no notification is sent).
+    pub fn push(&self, tool: Tool) {
         if let Ok(mut tools) = self.tools.write() {
             tools.push(tool);
         }
