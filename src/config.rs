@@ -56,6 +56,22 @@ pub struct ServerSettings {
     pub allowed_hosts: Option<Vec<String>>,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_timeout: Duration,
+    /// `Origin` values accepted on `/mcp` (a request without `Origin` is always accepted);
+    /// `None` accepts origins whose host is an allowed host; `["*"]` accepts any.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Largest `/mcp` request body; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Largest request head (request line and headers); larger ones get 431.
+    pub max_header_bytes: usize,
+    /// Inbound authentication of `/mcp` (`/healthz` and `/readyz` stay open).
+    pub auth: AuthSettings,
+}
+
+/// The `[server.auth]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthSettings {
+    /// Accepted `Authorization: Bearer` tokens; empty means no authentication.
+    pub bearer_tokens: Vec<Secret>,
 }
 
 /// The `[search]` table.

@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod handler;
+pub mod ingress;
 pub mod instructions;
 pub mod meta_tools;
 pub mod registry;

@@ -1,5 +1,5 @@
-//! The thin HTTP core: a hyper-util accept loop routing `/mcp` to rmcp's streamable HTTP service
-//! and serving `/healthz` and `/readyz`; graceful shutdown that lets in-flight MCP requests
+//! The thin HTTP core: a hyper-util accept loop routing `/mcp` (after the [`ingress`] checks) to
+//! rmcp's streamable HTTP service and serving `/healthz` and `/readyz`; graceful shutdown that lets in-flight MCP requests
 //! finish before long-lived streams are cancelled.
 
 use std::convert::Infallible;
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::gateway::Gateway;
 use crate::handler::GatewayHandler;
+use crate::ingress;
 
 /// How long connections may take to close once streams are cancelled.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -63,25 +64,6 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// `Host` values rmcp accepts on `/mcp`: the configured list, or loopback names plus the bind
-/// host (a wildcard bind accepts any host, as the gateway cannot know its public names).
-fn allowed_hosts(gateway: &Gateway) -> Option<Vec<String>> {
-    let registry = gateway.registry();
-    let settings = registry.settings();
-    if let Some(hosts) = &settings.allowed_hosts {
-        return Some(hosts.clone());
-    }
-    let host = settings.host.trim_matches(['[', ']']);
-    if host == "0.0.0.0" || host == "::" {
-        return None;
-    }
-    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-    if !hosts.iter().any(|h| h == host) {
-        hosts.push(host.to_string());
-    }
-    Some(hosts)
-}
-
 /// Serves until `shutdown` fires. Then: stop accepting, let in-flight MCP requests finish for
 /// at most `server.shutdown_timeout`, cancel long-lived streams and sessions, close connections.
 pub async fn serve(
@@ -91,7 +73,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let streams = CancellationToken::new();
     let mut config = StreamableHttpServerConfig::default().with_cancellation_token(streams.clone());
-    config = match allowed_hosts(&gateway) {
+    let (hosts, max_header_bytes) = {
+        let registry = gateway.registry();
+        let settings = registry.settings();
+        (ingress::allowed_hosts(settings), settings.max_header_bytes)
+    };
+    config = match hosts {
         Some(hosts) => config.with_allowed_hosts(hosts),
         None => config.disable_allowed_hosts(),
     };
@@ -102,7 +89,12 @@ pub async fn serve(
         config,
     );
     let in_flight = Arc::new(InFlight::default());
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A request head larger than this gets 431 (HTTP/1) or a stream reset (HTTP/2).
+    builder.http1().max_buf_size(max_header_bytes);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -171,9 +163,23 @@ async fn route(
     gateway: &Gateway,
     in_flight: &Arc<InFlight>,
 ) -> Response<Body> {
+    let is_mcp = matches!(request.uri().path(), "/mcp" | "/mcp/");
+    let max_body_bytes = if is_mcp {
+        let registry = gateway.registry();
+        if let Err(refusal) = ingress::check_headers(&request, registry.settings()) {
+            return refusal.into_response();
+        }
+        registry.settings().max_body_bytes
+    } else {
+        0
+    };
     match (request.method(), request.uri().path()) {
         (&Method::POST, "/mcp" | "/mcp/") => {
             let guard = in_flight.enter();
+            let request = match ingress::admit_body(request, max_body_bytes).await {
+                Ok(request) => request,
+                Err(refusal) => return refusal.into_response(),
+            };
             let response = mcp.handle(request).await;
             response.map(|body| {
                 body.map_frame(move |frame| {

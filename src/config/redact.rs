@@ -35,6 +35,22 @@ pub fn render_redacted(config: &Config) -> String {
     if let Some(hosts) = &s.allowed_hosts {
         server.insert("allowed_hosts".into(), strings(hosts.iter()));
     }
+    if let Some(origins) = &s.allowed_origins {
+        server.insert("allowed_origins".into(), strings(origins.iter()));
+    }
+    server.insert("max_body_bytes".into(), (s.max_body_bytes as i64).into());
+    server.insert(
+        "max_header_bytes".into(),
+        (s.max_header_bytes as i64).into(),
+    );
+    if !s.auth.bearer_tokens.is_empty() {
+        let mut auth = Table::new();
+        auth.insert(
+            "bearer_tokens".into(),
+            Value::Array(vec![REDACTED.into(); s.auth.bearer_tokens.len()]),
+        );
+        server.insert("auth".into(), auth.into());
+    }
     root.insert("server".into(), server.into());
     if let Some(dir) = &config.search.model_dir {
         let mut search = Table::new();

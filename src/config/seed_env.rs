@@ -21,6 +21,9 @@ const SERVER_VARS: &[(&str, &str, bool)] = &[
     ("GATEWAY_REFRESH_INTERVAL", "refresh_interval", true),
 ];
 
+/// Inbound bearer tokens, comma-separated (`server.auth.bearer_tokens`).
+const AUTH_TOKENS_VAR: &str = "GATEWAY_AUTH_TOKENS";
+
 /// Variables that shape upstream tables, handled one by one below.
 const UPSTREAM_VARS: &[&str] = &[
     "GATEWAY_UPSTREAMS",
@@ -87,6 +90,19 @@ pub(crate) fn read(env: &EnvLookup) -> SeedEnv {
             seed.push(var, &format!("server.{key}"), value);
         }
     }
+    if let Some(raw) = env.get(AUTH_TOKENS_VAR) {
+        let tokens: Vec<Value> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Value::from)
+            .collect();
+        seed.push(
+            AUTH_TOKENS_VAR,
+            "server.auth.bearer_tokens",
+            Value::from(tokens),
+        );
+    }
     if let Some(raw) = env.get("GATEWAY_UPSTREAMS") {
         seed.upstreams(raw);
     }
@@ -116,7 +132,10 @@ pub(crate) fn read(env: &EnvLookup) -> SeedEnv {
         if name.contains("__") || name == CONFIG_VAR {
             continue;
         }
-        if SERVER_VARS.iter().any(|(v, _, _)| *v == name) || UPSTREAM_VARS.contains(&name) {
+        if SERVER_VARS.iter().any(|(v, _, _)| *v == name)
+            || UPSTREAM_VARS.contains(&name)
+            || name == AUTH_TOKENS_VAR
+        {
             continue;
         }
         match IGNORED_VARS.iter().find(|(v, _)| *v == name) {

@@ -12,8 +12,8 @@ use figment::value::{Dict, Value};
 
 use super::sources::Loaded;
 use super::{
-    Config, ConfigError, Curation, MODEL_FILES, Problem, ProtocolMode, SearchSettings, Secret,
-    ServerSettings, Transport, UpstreamConfig,
+    AuthSettings, Config, ConfigError, Curation, MODEL_FILES, Problem, ProtocolMode,
+    SearchSettings, Secret, ServerSettings, Transport, UpstreamConfig,
 };
 
 /// Default `server.host`.
@@ -22,6 +22,12 @@ pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 8080;
 /// Default `server.name` (`serverInfo.name`).
 pub const DEFAULT_NAME: &str = "mcp-gateway";
+/// Default `server.max_body_bytes` (4 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default `server.max_header_bytes` (64 KiB).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Smallest `server.max_header_bytes` the HTTP layer supports.
+const MIN_HEADER_BYTES: usize = 8 * 1024;
 /// Default `server.shutdown_timeout`.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Headers the streamable HTTP transport sets itself; rmcp rejects requests that set them.
@@ -291,6 +297,34 @@ impl Walk<'_> {
         let shutdown_timeout = self
             .duration(&mut t, "shutdown_timeout")
             .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
+        let allowed_origins = if t.dict.contains_key("allowed_origins") {
+            let origins = self.string_list(&mut t, "allowed_origins");
+            if origins.is_empty() {
+                let raw = t.dict.get("allowed_origins");
+                self.report(
+                    "server.allowed_origins",
+                    raw,
+                    "must list at least one origin (remove the key to use the default)",
+                );
+            }
+            Some(origins)
+        } else {
+            t.take("allowed_origins");
+            None
+        };
+        let max_body_bytes = self
+            .size(&mut t, "max_body_bytes", 1)
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        let max_header_bytes = self
+            .size(&mut t, "max_header_bytes", MIN_HEADER_BYTES)
+            .unwrap_or(DEFAULT_MAX_HEADER_BYTES);
+        let auth = match t.take("auth") {
+            Some(value) => match self.table("server.auth", value) {
+                Some(dict) => self.auth(dict),
+                None => AuthSettings::default(),
+            },
+            None => AuthSettings::default(),
+        };
         self.finish(t);
         (self.problems.len() == before).then_some(ServerSettings {
             host,
@@ -301,7 +335,50 @@ impl Walk<'_> {
             registry_auth_token,
             allowed_hosts,
             shutdown_timeout,
+            allowed_origins,
+            max_body_bytes,
+            max_header_bytes,
+            auth,
         })
+    }
+
+    fn auth(&mut self, dict: &Dict) -> AuthSettings {
+        let mut t = Table::new("server.auth", dict);
+        let raw = t.dict.get("bearer_tokens");
+        let tokens = self.string_list(&mut t, "bearer_tokens");
+        if tokens.iter().any(|token| token.trim().is_empty()) {
+            self.report("server.auth.bearer_tokens", raw, "tokens must not be empty");
+        } else if raw.is_some_and(|v| matches!(v, Value::Array(_, items) if items.is_empty())) {
+            self.report(
+                "server.auth.bearer_tokens",
+                raw,
+                "must list at least one token (remove the key to turn authentication off)",
+            );
+        }
+        self.finish(t);
+        AuthSettings {
+            bearer_tokens: tokens.into_iter().map(Secret::new).collect(),
+        }
+    }
+
+    /// A byte count: a positive integer, at least `min`.
+    fn size(&mut self, t: &mut Table<'_>, key: &'static str, min: usize) -> Option<usize> {
+        let value = t.take(key)?;
+        let path = t.key_path(key);
+        match integer(value).and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if n >= min => Some(n),
+            _ => {
+                self.report(
+                    &path,
+                    Some(value),
+                    format!(
+                        "expected a number of bytes of at least {min}, got {}",
+                        show(value)
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn search(&mut self, dict: &Dict) -> SearchSettings {

@@ -94,6 +94,10 @@ impl Gateway {
                 .allowed_hosts
                 .clone_from(&old.server.allowed_hosts);
         }
+        if new.server.max_header_bytes != old.server.max_header_bytes {
+            restart_required.push("server.max_header_bytes");
+            new.server.max_header_bytes = old.server.max_header_bytes;
+        }
         if new.search != old.search {
             // The model is loaded once at start (≈ 90 MB): not swapped under running queries.
             restart_required.push("search.model_dir");

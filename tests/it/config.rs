@@ -365,3 +365,83 @@ fn passwords_in_urls_are_redacted() {
         Ok(())
     });
 }
+
+#[test]
+fn ingress_settings_auth_tokens_and_their_problems() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "gateway.toml",
+            r#"
+            [server]
+            allowed_origins = ["https://app.example"]
+            max_body_bytes = 1048576
+            [server.auth]
+            bearer_tokens = ["file-token"]
+        "#,
+        )?;
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        let s = &config.server;
+        assert_eq!(
+            s.allowed_origins.as_deref(),
+            Some(&["https://app.example".to_string()][..])
+        );
+        assert_eq!(
+            (s.max_body_bytes, s.max_header_bytes),
+            (1_048_576, 64 * 1024)
+        );
+        assert_eq!(s.auth.bearer_tokens.len(), 1);
+        let rendered = render_redacted(&config);
+        assert!(!rendered.contains("file-token"), "{rendered}");
+        assert!(rendered.contains("bearer_tokens"), "{rendered}");
+
+        // GATEWAY_AUTH_TOKENS (comma-separated) replaces the file's list.
+        jail.set_env("GATEWAY_AUTH_TOKENS", " one , two,");
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        let tokens: Vec<&str> = config
+            .server
+            .auth
+            .bearer_tokens
+            .iter()
+            .map(|t| t.expose())
+            .collect();
+        assert_eq!(tokens, ["one", "two"]);
+        assert!(
+            !config
+                .warnings
+                .iter()
+                .any(|w| w.contains("GATEWAY_AUTH_TOKENS")),
+            "a known variable: {:?}",
+            config.warnings
+        );
+
+        jail.set_env("GATEWAY_AUTH_TOKENS", "");
+        jail.create_file(
+            "bad.toml",
+            r#"
+            [server]
+            allowed_origins = []
+            max_body_bytes = 0
+            max_header_bytes = "big"
+            [server.auth]
+            bearer_tokens = ["x"]
+            token = "y"
+        "#,
+        )?;
+        let problems = load_err(Config::load(Some("bad.toml".as_ref())));
+        let expect = [
+            "server.allowed_origins: must list at least one origin",
+            "server.auth.bearer_tokens: must list at least one token (remove the key to turn authentication off) (from GATEWAY_AUTH_TOKENS)",
+            "server.auth.token: unknown key",
+            "server.max_body_bytes: expected a number of bytes of at least 1, got \"0\" (from bad.toml)",
+            "server.max_header_bytes: expected a number of bytes of at least 8192",
+        ];
+        for fragment in expect {
+            assert!(
+                problems.iter().any(|p| p.starts_with(fragment)),
+                "missing {fragment:?} in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+        Ok(())
+    });
+}

@@ -13,6 +13,7 @@ mod discover;
 mod eras;
 mod execute;
 mod http;
+mod ingress;
 mod lifecycle;
 mod reload;
 mod schema;

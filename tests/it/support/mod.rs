@@ -413,3 +413,18 @@ pub fn model_dir() -> std::path::PathBuf {
     );
     dir
 }
+
+/// Opens an MCP session (2025-11-25 `initialize`) sending `Authorization: Bearer <token>`.
+pub async fn connect_with_token(url: &str, token: &str) -> Result<Client, String> {
+    let info = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("it", "1.0"),
+    );
+    let config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            url.to_string(),
+        )
+        .auth_header(token.to_string());
+    let transport = StreamableHttpClientTransport::from_config(config);
+    info.serve(transport).await.map_err(|e| e.to_string())
+}

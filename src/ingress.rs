@@ -1,0 +1,246 @@
+//! What every `/mcp` request must pass before rmcp sees it: an allowed `Origin` (DNS-rebinding
+//! defence, as the MCP spec requires), a valid bearer token when `[server.auth]` is on, a body
+//! within `server.max_body_bytes`, and a body that is JSON-RPC. Each refusal is an HTTP error with
+//! a JSON-RPC error body, so any client can show what went wrong. Settings are read per request,
+//! so tokens and origins rotate with a reload.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::ServerSettings;
+
+/// JSON-RPC: the body is not JSON.
+const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC: the JSON is not a request, notification or response.
+const INVALID_REQUEST: i64 = -32600;
+/// Implementation-defined server error used for refusals before dispatch (auth, origin, size).
+const REFUSED: i64 = -32001;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Why a request is refused; [`Refusal::into_response`] is what the client gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// JSON-RPC error code of the body.
+    pub code: i64,
+    /// What went wrong, for the client.
+    pub message: String,
+    /// `WWW-Authenticate` challenge, for 401.
+    pub challenge: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: i64, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message: message.into(),
+            challenge: None,
+        }
+    }
+
+    /// The HTTP response: the status and a JSON-RPC error body with a null id.
+    pub fn into_response(self) -> Response<Body> {
+        let body = json!({"jsonrpc": "2.0", "id": null,
+                          "error": {"code": self.code, "message": self.message}});
+        let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    }
+}
+
+/// The `/mcp` allow-list of hosts in force (the configured list, or loopback names plus the bind
+/// host; `None` for a wildcard bind, which cannot know its public names).
+pub fn allowed_hosts(settings: &ServerSettings) -> Option<Vec<String>> {
+    if let Some(hosts) = &settings.allowed_hosts {
+        return Some(hosts.clone());
+    }
+    let host = settings.host.trim_matches(['[', ']']);
+    if host == "0.0.0.0" || host == "::" {
+        return None;
+    }
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+    if !hosts.iter().any(|h| h == host) {
+        hosts.push(host.to_string());
+    }
+    Some(hosts)
+}
+
+/// Checks `Origin` and the bearer token of any `/mcp` request.
+pub fn check_headers<B>(request: &Request<B>, settings: &ServerSettings) -> Result<(), Refusal> {
+    if let Some(origin) = request.headers().get(header::ORIGIN)
+        && !origin_allowed(origin, settings)
+    {
+        let shown = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            REFUSED,
+            format!("Origin {shown} is not allowed (server.allowed_origins)"),
+        ));
+    }
+    if settings.auth.bearer_tokens.is_empty() {
+        return Ok(());
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let (message, challenge) = match presented {
+        None => (
+            "authentication required: send Authorization: Bearer <token>",
+            "Bearer realm=\"mcp-gateway\"",
+        ),
+        Some(token) if token_matches(token, settings) => return Ok(()),
+        Some(_) => (
+            "invalid bearer token",
+            "Bearer realm=\"mcp-gateway\", error=\"invalid_token\"",
+        ),
+    };
+    Err(Refusal {
+        challenge: Some(challenge),
+        ..Refusal::new(StatusCode::UNAUTHORIZED, REFUSED, message)
+    })
+}
+
+/// Compares digests in constant time, so neither the content nor the length of a configured
+/// token leaks through timing; every configured token is compared.
+fn token_matches(presented: &str, settings: &ServerSettings) -> bool {
+    let presented = Sha256::digest(presented.as_bytes());
+    settings
+        .auth
+        .bearer_tokens
+        .iter()
+        .fold(subtle::Choice::from(0), |matched, token| {
+            let expected = Sha256::digest(token.expose().as_bytes());
+            matched | expected.as_slice().ct_eq(presented.as_slice())
+        })
+        .into()
+}
+
+fn origin_allowed(origin: &HeaderValue, settings: &ServerSettings) -> bool {
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    match &settings.allowed_origins {
+        Some(allowed) => allowed
+            .iter()
+            .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin)),
+        // Default: a page served from a host the gateway answers to (e.g. a local inspector).
+        None => {
+            let Ok(url) = url::Url::parse(origin) else {
+                return false;
+            };
+            let Some(host) = url.host_str() else {
+                return false;
+            };
+            let host = host.trim_matches(['[', ']']);
+            allowed_hosts(settings).is_some_and(|hosts| hosts.iter().any(|h| h == host))
+        }
+    }
+}
+
+/// Reads a POST body within `limit` (`server.max_body_bytes`) bytes and checks it is JSON-RPC; returns the
+/// request rebuilt around the buffered body.
+pub async fn admit_body(
+    request: Request<Incoming>,
+    limit: usize,
+) -> Result<Request<Full<Bytes>>, Refusal> {
+    let too_large = || {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            INVALID_REQUEST,
+            format!("request body exceeds {limit} bytes (server.max_body_bytes)"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Err(error) => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                PARSE_ERROR,
+                format!("cannot read the request body: {error}"),
+            ));
+        }
+    };
+    check_json_rpc(&bytes)?;
+    Ok(Request::from_parts(parts, Full::new(bytes)))
+}
+
+/// A JSON-RPC 2.0 message, or a non-empty batch of them.
+fn check_json_rpc(bytes: &[u8]) -> Result<(), Refusal> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            PARSE_ERROR,
+            format!("parse error: the body is not JSON ({error})"),
+        )
+    })?;
+    let messages = match &value {
+        Value::Array(items) if !items.is_empty() => items.iter().collect(),
+        Value::Object(_) => vec![&value],
+        _ => Vec::new(),
+    };
+    let valid = !messages.is_empty() && messages.iter().all(|m| is_message(m));
+    if valid {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "invalid request: expected a JSON-RPC 2.0 message ({\"jsonrpc\":\"2.0\",\"method\":…})",
+        ))
+    }
+}
+
+fn is_message(message: &Value) -> bool {
+    let Some(object) = message.as_object() else {
+        return false;
+    };
+    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return false;
+    }
+    let id_ok = object
+        .get("id")
+        .is_none_or(|id| id.is_string() || id.is_i64() || id.is_u64() || id.is_null());
+    match object.get("method") {
+        Some(method) => method.is_string() && id_ok,
+        // A response (to a server-initiated request).
+        None => {
+            object.contains_key("id")
+                && (object.contains_key("result") || object.contains_key("error"))
+        }
+    }
+}
