@@ -65,6 +65,8 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// Inbound authentication of `/mcp` (`/healthz` and `/readyz` stay open).
     pub auth: AuthSettings,
+    /// Default cap on an upstream tool description, in characters.
+    pub max_description_chars: usize,
 }
 
 /// The `[server.auth]` table.
@@ -97,6 +99,8 @@ pub struct UpstreamConfig {
     pub protocol: ProtocolMode,
     /// Which tools are exposed, and under which names.
     pub curation: Curation,
+    /// Longest tool description shown, in characters (longer ones are cut, marked with `…`).
+    pub max_description_chars: usize,
 }
 
 /// Tool curation of one upstream. Patterns are globs matched against a tool's original name,

@@ -23,6 +23,7 @@ pub mod instructions;
 pub mod meta_tools;
 pub mod registry;
 pub mod reloader;
+pub mod sanitize;
 pub mod semantic;
 pub mod server;
 pub mod service_notify;

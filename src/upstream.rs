@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub use client::{EventSender, ToolChanges};
 
 use crate::config::{Secret, UpstreamConfig};
+use crate::sanitize;
 use crate::validation::ListedTool;
 use scrub::Scrubber;
 
@@ -220,11 +221,13 @@ impl Upstream {
     }
 
     /// Whether a session for `config` (and `token`) would be the same session as this one's:
-    /// everything but the description must match, and the registry token only matters where it
-    /// is sent (HTTP upstreams without an `Authorization` header of their own).
+    /// everything but the description and curation must match (a new description cap re-lists
+    /// through a new session), and the registry token only matters where it is sent (HTTP
+    /// upstreams without an `Authorization` header of their own).
     pub fn same_session(&self, config: &UpstreamConfig, token: Option<&Secret>) -> bool {
         self.config.transport == config.transport
             && self.config.protocol == config.protocol
+            && self.config.max_description_chars == config.max_description_chars
             && uses_token(config).then_some(token)
                 == uses_token(&self.config).then_some(self.registry_token.as_ref())
     }
@@ -246,7 +249,11 @@ impl Upstream {
     /// Sets the listing without asking the upstream: for offline evaluation and benchmarks of
     /// the registry (search quality, rebuild time) over recorded catalogs.
     pub fn set_listing(&self, tools: Vec<Tool>) {
-        let tools = tools.into_iter().map(ListedTool::new).collect();
+        let cap = self.config.max_description_chars;
+        let tools = tools
+            .into_iter()
+            .map(|tool| ListedTool::new(sanitize::tool(tool, cap)))
+            .collect();
         self.tools.store(Some(Arc::new(tools)));
         self.set_state(UpstreamState::Ok);
     }
@@ -356,8 +363,10 @@ impl Upstream {
                     .flat_map(|listing| listing.iter())
                     .map(|t| (t.name.as_ref(), t))
                     .collect();
+                let cap = self.config.max_description_chars;
                 let tools: Vec<Arc<ListedTool>> = tools
                     .into_iter()
+                    .map(|tool| sanitize::tool(tool, cap))
                     .map(|tool| match known.get(tool.name.as_ref()) {
                         Some(listed) if listed.tool() == &tool => Arc::clone(listed),
                         _ => ListedTool::new(tool),

@@ -43,6 +43,10 @@ pub fn render_redacted(config: &Config) -> String {
         "max_header_bytes".into(),
         (s.max_header_bytes as i64).into(),
     );
+    server.insert(
+        "max_description_chars".into(),
+        (s.max_description_chars as i64).into(),
+    );
     if !s.auth.bearer_tokens.is_empty() {
         let mut auth = Table::new();
         auth.insert(
@@ -90,6 +94,12 @@ pub fn render_redacted(config: &Config) -> String {
             t.insert("description".into(), description.clone().into());
         }
         t.insert("protocol".into(), upstream.protocol.as_str().into());
+        if upstream.max_description_chars != s.max_description_chars {
+            t.insert(
+                "max_description_chars".into(),
+                (upstream.max_description_chars as i64).into(),
+            );
+        }
         let curation = &upstream.curation;
         if let Some(allowed) = &curation.allowed {
             t.insert("allowed_tools".into(), strings(allowed.iter()));

@@ -28,6 +28,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Smallest `server.max_header_bytes` the HTTP layer supports.
 const MIN_HEADER_BYTES: usize = 8 * 1024;
+/// Default `server.max_description_chars`.
+pub const DEFAULT_MAX_DESCRIPTION_CHARS: usize = 10_000;
 /// Default `server.shutdown_timeout`.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Headers the streamable HTTP transport sets itself; rmcp rejects requests that set them.
@@ -62,6 +64,9 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
         },
         None => SearchSettings::default(),
     };
+    let description_cap = server
+        .as_ref()
+        .map_or(DEFAULT_MAX_DESCRIPTION_CHARS, |s| s.max_description_chars);
     let mut upstreams = BTreeMap::new();
     if let Some(value) = root.take("upstreams")
         && let Some(dict) = walk.table("upstreams", value)
@@ -70,7 +75,7 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
             let path = format!("upstreams.{domain}");
             let name_ok = walk.domain_name(&path, domain, value);
             if let Some(table) = walk.table(&path, value)
-                && let Some(upstream) = walk.upstream(&path, table)
+                && let Some(upstream) = walk.upstream(&path, table, description_cap)
                 && name_ok
             {
                 upstreams.insert(domain.clone(), upstream);
@@ -318,6 +323,9 @@ impl Walk<'_> {
         let max_header_bytes = self
             .size(&mut t, "max_header_bytes", MIN_HEADER_BYTES)
             .unwrap_or(DEFAULT_MAX_HEADER_BYTES);
+        let max_description_chars = self
+            .size(&mut t, "max_description_chars", 1)
+            .unwrap_or(DEFAULT_MAX_DESCRIPTION_CHARS);
         let auth = match t.take("auth") {
             Some(value) => match self.table("server.auth", value) {
                 Some(dict) => self.auth(dict),
@@ -339,6 +347,7 @@ impl Walk<'_> {
             max_body_bytes,
             max_header_bytes,
             auth,
+            max_description_chars,
         })
     }
 
@@ -488,7 +497,12 @@ impl Walk<'_> {
         ok
     }
 
-    fn upstream(&mut self, path: &str, dict: &Dict) -> Option<UpstreamConfig> {
+    fn upstream(
+        &mut self,
+        path: &str,
+        dict: &Dict,
+        description_cap: usize,
+    ) -> Option<UpstreamConfig> {
         let mut t = Table::new(path, dict);
         let before = self.problems.len();
         let description = self
@@ -503,6 +517,9 @@ impl Walk<'_> {
         let env = self.string_map(&mut t, "env");
         let cwd = self.non_empty(&mut t, "cwd").map(PathBuf::from);
         let curation = self.curation(&mut t);
+        let max_description_chars = self
+            .size(&mut t, "max_description_chars", 1)
+            .unwrap_or(description_cap);
         self.finish(t);
         let transport = match (url, command) {
             (Some(url), None) => {
@@ -558,6 +575,7 @@ impl Walk<'_> {
             transport,
             protocol,
             curation,
+            max_description_chars,
         })
     }
 

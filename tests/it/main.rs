@@ -16,6 +16,7 @@ mod http;
 mod ingress;
 mod lifecycle;
 mod reload;
+mod sanitize;
 mod schema;
 mod search;
 mod semantic;
