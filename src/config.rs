@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use redact::render_redacted;
-pub use secret::{REDACTED, Secret, display_url};
+pub use secret::{REDACTED, Secret, all_secrets, display_url, upstream_secrets};
 pub use sources::{ConfigSource, EnvLookup};
 
 /// The domain name of an upstream: `^[a-z][a-z0-9_-]{0,31}$`, the key of its `[upstreams.*]` table.

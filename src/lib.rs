@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod handler;
 pub mod ingress;
 pub mod instructions;
+pub mod log_redact;
 pub mod meta_tools;
 pub mod registry;
 pub mod reloader;

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             });
         }
     };
+    mcp_gateway::log_redact::protect(&config);
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

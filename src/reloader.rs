@@ -36,6 +36,7 @@ pub async fn reload_once(gateway: &Arc<Gateway>, loader: &ConfigLoader) -> Reloa
     service_notify::reloading();
     let outcome = match loader.load() {
         Ok(config) => {
+            crate::log_redact::protect(&config);
             for warning in &config.warnings {
                 tracing::warn!("{warning}");
             }

@@ -1,4 +1,5 @@
-//! Logging through tracing-subscriber, to stderr (journald picks it up under systemd).
+//! Logging through tracing-subscriber, to stderr (journald picks it up under systemd), with the
+//! configuration's secrets scrubbed from every line (`log_redact`).
 //! `RUST_LOG` wins; otherwise fastmcp-gateway's `LOG_LEVEL` (DEBUG, INFO, WARNING, ERROR, …).
 
 use tracing_subscriber::EnvFilter;
@@ -39,7 +40,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::log_redact::ScrubbedStderr)
         .try_init();
 }
 

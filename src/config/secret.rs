@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::{Config, Transport, UpstreamConfig};
+
 /// A secret value; `Debug` and `Display` print a placeholder, [`Secret::expose`] the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -35,12 +37,85 @@ impl fmt::Display for Secret {
 
 /// A URL as it may be printed: any password in it replaced by the placeholder.
 pub fn display_url(url: &url::Url) -> String {
-    if url.password().is_none() {
+    if url.password().is_none() && url.query().is_none() {
         return url.to_string();
     }
     let mut shown = url.clone();
-    match shown.set_password(Some(REDACTED)) {
-        Ok(()) => shown.to_string(),
-        Err(()) => format!("{}://{}", url.scheme(), url.host_str().unwrap_or("")),
+    if url.query().is_some() {
+        // Query values often carry API keys: keep the names, hide every value.
+        let names: Vec<String> = url
+            .query_pairs()
+            .map(|(name, _)| name.into_owned())
+            .collect();
+        shown
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(names.iter().map(|name| (name.as_str(), REDACTED)));
     }
+    if url.password().is_some() && shown.set_password(Some(REDACTED)).is_err() {
+        return format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    }
+    shown.to_string()
+}
+
+/// Secrets shorter than this are not scrubbed from text: they would mangle ordinary words.
+const MIN_SECRET_LEN: usize = 4;
+
+/// Every secret string of one upstream (and the registry token) as it may appear in text: URL
+/// password and query values, header values (and the token of `Bearer <token>`), stdio env
+/// values; longest first, so a secret containing another is replaced whole.
+pub fn upstream_secrets(config: &UpstreamConfig, token: Option<&Secret>) -> Vec<String> {
+    let mut secrets: Vec<String> = token.map(|t| t.expose().to_string()).into_iter().collect();
+    match &config.transport {
+        Transport::Http { url, headers } => {
+            if let Some(password) = url.password() {
+                secrets.push(password.to_string());
+            }
+            if let Some(query) = url.query() {
+                secrets.push(query.to_string());
+            }
+            for (_, value) in url.query_pairs() {
+                secrets.push(value.into_owned());
+            }
+            for value in headers.values() {
+                let value = value.expose();
+                secrets.push(value.to_string());
+                // `Bearer abc` is also printed as just `abc` by some errors.
+                if let Some((_, token)) = value.split_once(' ') {
+                    secrets.push(token.to_string());
+                }
+            }
+        }
+        Transport::Stdio { env, .. } => {
+            secrets.extend(env.values().map(|v| v.expose().to_string()));
+        }
+    }
+    tidy(secrets)
+}
+
+/// Every secret string of `config`: all upstreams', the registry token, inbound bearer tokens.
+pub fn all_secrets(config: &Config) -> Vec<String> {
+    let token = config.server.registry_auth_token.as_ref();
+    let mut secrets: Vec<String> = config
+        .upstreams
+        .values()
+        .flat_map(|upstream| upstream_secrets(upstream, token))
+        .collect();
+    secrets.extend(token.map(|t| t.expose().to_string()));
+    secrets.extend(
+        config
+            .server
+            .auth
+            .bearer_tokens
+            .iter()
+            .map(|t| t.expose().to_string()),
+    );
+    tidy(secrets)
+}
+
+fn tidy(mut secrets: Vec<String>) -> Vec<String> {
+    secrets.retain(|s| s.len() >= MIN_SECRET_LEN);
+    secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    secrets.dedup();
+    secrets
 }

@@ -131,7 +131,9 @@ pub(super) async fn open(
                 .map_err(|e| format!("cannot start {command}: {e}"))?;
             let process_group = transport.id().and_then(|pid| i32::try_from(pid).ok());
             if let Some(stderr) = stderr {
-                tokio::spawn(stderr::forward(domain.to_string(), stderr));
+                // The child may print its own secrets (its env); they never reach the log.
+                let scrubber = super::scrub::Scrubber::new(config, registry_token);
+                tokio::spawn(stderr::forward(domain.to_string(), stderr, scrubber));
             }
             // Until the session exists, the group is ours to end: on a failed handshake, and also
             // when this future is dropped mid-way (timeout, shutdown).

@@ -1,5 +1,6 @@
 //! The binary as a service: SIGTERM drains an in-flight call and leaves no child behind;
-//! SIGHUP reloads; systemd notifications (READY, RELOADING + MONOTONIC_USEC, STOPPING).
+//! SIGHUP reloads; systemd notifications (READY, RELOADING + MONOTONIC_USEC, STOPPING); planted
+//! secrets never appear in its logs (at debug level), `check` output, errors or `/readyz`.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
@@ -24,6 +25,14 @@ struct Process {
 
 impl Process {
     fn start(config: &std::path::Path, notify_socket: Option<&std::path::Path>) -> Process {
+        Process::start_with(config, notify_socket, &[])
+    }
+
+    fn start_with(
+        config: &std::path::Path,
+        notify_socket: Option<&std::path::Path>,
+        env: &[(&str, &str)],
+    ) -> Process {
         let mut command = Command::new(BINARY);
         command
             .args(["run", "--config"])
@@ -36,6 +45,7 @@ impl Process {
         if let Some(socket) = notify_socket {
             command.env("NOTIFY_SOCKET", socket);
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("spawn mcp-gateway");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel::<String>();
@@ -318,4 +328,133 @@ async fn sigint_after_the_shutdown_timeout_cuts_the_call_and_still_exits_zero() 
         "the upstream call was not cancelled"
     );
     slow.abort();
+}
+
+/// Every secret planted in the config below; none may appear anywhere the gateway writes.
+const PLANTED: &[&str] = &[
+    "PLANTED-URLPASS-1",
+    "PLANTED-QUERY-2",
+    "PLANTED-HEADER-3",
+    "PLANTED-DEADPASS-4",
+    "PLANTED-DEADQ-5",
+    "PLANTED-DEADBEARER-6",
+    "PLANTED-ENV-7",
+    "PLANTED-REGTOKEN-8",
+    "PLANTED-INBOUND-9",
+];
+
+fn assert_clean(place: &str, text: &str) {
+    for secret in PLANTED {
+        assert!(
+            !text.contains(secret),
+            "{secret} leaked into {place}:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn planted_secrets_never_leak_into_logs_check_errors_or_readyz() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let dead = free_addr();
+    let url = up
+        .url()
+        .replacen("http://", "http://user:PLANTED-URLPASS-1@", 1);
+    let stdio = env!("CARGO_BIN_EXE_mcp-gateway-test-upstream");
+    let (_dir, config) = config_file(&format!(
+        r#"[server]
+registry_auth_token = "PLANTED-REGTOKEN-8"
+[server.auth]
+bearer_tokens = ["PLANTED-INBOUND-9"]
+
+[upstreams.crm]
+url = "{url}?api_key=PLANTED-QUERY-2"
+headers = {{ x-api-key = "PLANTED-HEADER-3" }}
+
+[upstreams.dead]
+url = "http://user:PLANTED-DEADPASS-4@{dead}/mcp?token=PLANTED-DEADQ-5"
+headers = {{ authorization = "Bearer PLANTED-DEADBEARER-6" }}
+
+[upstreams.child]
+command = "sh"
+args = ["-c", "echo \"starting with key $SECRET_KEY\" >&2; exec {stdio} --name child"]
+env = {{ SECRET_KEY = "PLANTED-ENV-7" }}
+"#
+    ));
+
+    let check = Command::new(BINARY)
+        .args(["check", "--config"])
+        .arg(&config)
+        .env_clear()
+        .output()
+        .expect("run check");
+    assert!(check.status.success());
+    let shown = String::from_utf8_lossy(&check.stdout);
+    assert!(shown.contains("<redacted>"), "{shown}");
+    assert_clean(
+        "check output",
+        &format!("{shown}{}", String::from_utf8_lossy(&check.stderr)),
+    );
+
+    let mut process = Process::start_with(&config, None, &[("RUST_LOG", "debug")]);
+    let client = connect_with_token(&process.url, "PLANTED-INBOUND-9")
+        .await
+        .expect("authorised session");
+    let base = process.url.trim_end_matches("/mcp").to_string();
+    let populated = until(15, || async {
+        let tools = domain_tools(&client, "child").await;
+        !tools.is_empty() && !domain_tools(&client, "crm").await.is_empty()
+    })
+    .await;
+    assert!(populated, "gateway never populated");
+    let (_, readyz) = get_json(&format!("{base}/readyz")).await;
+    assert_eq!(readyz["domains"]["dead"]["state"], "down", "{readyz}");
+    assert_clean("/readyz", &readyz.to_string());
+
+    let echoed = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "crm_echo", "arguments": {"message": "hi"}}),
+    )
+    .await;
+    assert_eq!(echoed.is_error, Some(false), "{echoed:?}");
+    for args in [
+        json!({"tool_name": "crm_always_fails"}),
+        json!({"tool_name": "crm_rpc_error"}),
+        json!({"tool_name": "nope"}),
+    ] {
+        let result = call(&client, "execute_tool", args).await;
+        assert_clean("an error result", &format!("{result:?}"));
+    }
+    let refreshed = call(&client, "refresh_registry", json!({})).await;
+    let refreshed = format!("{refreshed:?}");
+    assert!(refreshed.contains("dead"), "{refreshed}");
+    assert_clean("refresh_registry", &refreshed);
+    // A client with a wrong token is refused; its token is not logged either.
+    assert!(
+        connect_with_token(&process.url, "PLANTED-WRONG-TOKEN")
+            .await
+            .is_err()
+    );
+
+    process.signal("TERM");
+    let code = tokio::task::spawn_blocking(move || {
+        let code = process.wait_exit(15);
+        let mut lines = Vec::new();
+        while let Ok(line) = process.lines.recv_timeout(Duration::from_millis(200)) {
+            lines.push(line);
+        }
+        (code, lines)
+    })
+    .await
+    .expect("join");
+    let (code, lines) = code;
+    assert_eq!(code, Some(0));
+    let log = lines.join("\n");
+    assert!(
+        log.contains("starting with key <redacted>"),
+        "the child's stderr line, scrubbed:\n{log}"
+    );
+    assert!(log.contains("dead"), "the dead upstream was logged:\n{log}");
+    assert_clean("the log", &log);
+    assert!(!log.contains("PLANTED-WRONG-TOKEN"), "{log}");
 }
