@@ -67,6 +67,39 @@ pub struct ServerSettings {
     pub auth: AuthSettings,
     /// Default cap on an upstream tool description, in characters.
     pub max_description_chars: usize,
+    /// Default timeouts and limits of every upstream.
+    pub limits: Limits,
+}
+
+/// Timeouts and limits of one upstream: `[server]` sets the defaults, each `[upstreams.*]` may
+/// override them. All apply on reload without reconnecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest wait for a session to open.
+    pub connect_timeout: Duration,
+    /// Longest wait for the whole tool listing (all pages).
+    pub discovery_timeout: Duration,
+    /// Longest wait for a tool call; then it is cancelled upstream (`upstream_timeout`).
+    pub call_timeout: Duration,
+    /// Calls in flight at once; more wait up to `queue_timeout`, then get `upstream_busy`.
+    pub max_concurrency: usize,
+    /// Longest wait for a free call slot.
+    pub queue_timeout: Duration,
+    /// Largest tool result passed through; larger ones get `result_too_large`.
+    pub max_result_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            connect_timeout: Duration::from_secs(30),
+            discovery_timeout: Duration::from_secs(30),
+            call_timeout: Duration::from_secs(60),
+            max_concurrency: 64,
+            queue_timeout: Duration::from_secs(5),
+            max_result_bytes: 8 * 1024 * 1024,
+        }
+    }
 }
 
 /// The `[server.auth]` table.
@@ -101,6 +134,8 @@ pub struct UpstreamConfig {
     pub curation: Curation,
     /// Longest tool description shown, in characters (longer ones are cut, marked with `…`).
     pub max_description_chars: usize,
+    /// Timeouts and limits (the server defaults with this upstream's overrides).
+    pub limits: Limits,
 }
 
 /// Tool curation of one upstream. Patterns are globs matched against a tool's original name,

@@ -77,6 +77,30 @@ pub enum GatewayError {
         /// How long the gateway waited.
         elapsed_ms: u64,
     },
+    /// Every call slot of the upstream stayed taken for the whole queue timeout.
+    #[error("upstream '{domain}' is busy")]
+    UpstreamBusy {
+        /// Exposed tool name.
+        tool: String,
+        /// The domain.
+        domain: String,
+        /// How long the call waited for a slot.
+        waited_ms: u64,
+        /// The upstream's `max_concurrency`.
+        max_concurrency: usize,
+    },
+    /// The upstream's result exceeded `max_result_bytes` and was dropped.
+    #[error("result of '{tool}' is too large")]
+    ResultTooLarge {
+        /// Exposed tool name.
+        tool: String,
+        /// The domain.
+        domain: String,
+        /// The result's size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The refresh itself could not run.
     #[error("refresh failed: {message}")]
     RefreshError {
@@ -98,6 +122,8 @@ impl GatewayError {
             GatewayError::UpstreamError { .. } => "upstream_error",
             GatewayError::UpstreamUnavailable { .. } => "upstream_unavailable",
             GatewayError::UpstreamTimeout { .. } => "upstream_timeout",
+            GatewayError::UpstreamBusy { .. } => "upstream_busy",
+            GatewayError::ResultTooLarge { .. } => "result_too_large",
             GatewayError::RefreshError { .. } => "refresh_error",
         }
     }
@@ -174,6 +200,22 @@ impl GatewayError {
             } => format!(
                 "Tool '{tool}' timed out after {elapsed_ms} ms: upstream '{domain}' did not answer and the call was cancelled."
             ),
+            GatewayError::UpstreamBusy {
+                tool,
+                domain,
+                waited_ms,
+                max_concurrency,
+            } => format!(
+                "Tool '{tool}' did not run: upstream '{domain}' already has {max_concurrency} calls in flight and none finished within {waited_ms} ms. Retry shortly."
+            ),
+            GatewayError::ResultTooLarge {
+                tool,
+                domain,
+                bytes,
+                limit,
+            } => format!(
+                "Tool '{tool}' of upstream '{domain}' returned {bytes} bytes, more than the gateway's limit of {limit}; the result was dropped. Ask for less (a filter, a page, a smaller range)."
+            ),
             GatewayError::RefreshError { message, .. } => {
                 format!("Refreshing the registry failed: {message}. Retry later.")
             }
@@ -232,6 +274,19 @@ impl GatewayError {
             } => {
                 json!({ "tool": tool, "domain": domain, "elapsed_ms": elapsed_ms })
             }
+            GatewayError::UpstreamBusy {
+                tool,
+                domain,
+                waited_ms,
+                max_concurrency,
+            } => json!({ "tool": tool, "domain": domain, "waited_ms": waited_ms,
+                         "max_concurrency": max_concurrency }),
+            GatewayError::ResultTooLarge {
+                tool,
+                domain,
+                bytes,
+                limit,
+            } => json!({ "tool": tool, "domain": domain, "bytes": bytes, "limit": limit }),
             GatewayError::RefreshError { message, failed } => {
                 let failed: Vec<Value> = failed
                     .iter()

@@ -8,13 +8,15 @@
 mod client;
 mod connect;
 mod scrub;
+mod size;
+mod slots;
 mod stderr;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, ListToolsRequest,
     PaginatedRequestParams, ServerResult, Tool,
@@ -25,17 +27,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use client::{EventSender, ToolChanges};
 
-use crate::config::{Secret, UpstreamConfig};
+use crate::config::{Limits, Secret, UpstreamConfig};
 use crate::sanitize;
 use crate::validation::ListedTool;
 use scrub::Scrubber;
+use slots::CallSlots;
 
-/// How long opening a session (spawn or connect, plus the handshake) may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long listing every page of tools may take.
-pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long one tool call may take before it is cancelled upstream.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most `tools/list` pages read from one upstream: a hostile cursor loop ends here.
 pub const MAX_LIST_PAGES: usize = 1000;
 /// After a failed connect, callers within this window get the same error at once instead of
@@ -44,8 +41,9 @@ pub const CONNECT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How long a closing session may take to end by itself before its process group is killed
 /// (rmcp closes a child's stdin, waits 3 s, then sends SIGTERM).
 pub const CLOSE_GRACE: Duration = Duration::from_secs(4);
-/// How long a retired upstream waits for its in-flight calls before it is closed anyway.
-pub const RETIRE_WAIT: Duration = Duration::from_secs(CALL_TIMEOUT.as_secs() + 5);
+/// How much longer than its call timeout a retired upstream waits for in-flight calls before it
+/// is closed anyway.
+pub const RETIRE_GRACE: Duration = Duration::from_secs(5);
 
 /// The client-side service type, the same for HTTP and stdio (rmcp erases the transport).
 pub(crate) type ClientService = RunningService<RoleClient, client::UpstreamClient>;
@@ -89,6 +87,20 @@ pub enum CallFailure {
     Unavailable(String),
     /// No answer within the call timeout; the call was cancelled upstream.
     TimedOut(Duration),
+    /// Every call slot stayed taken for the whole queue timeout.
+    Busy {
+        /// How long the call waited.
+        waited: Duration,
+        /// The slots.
+        max_concurrency: usize,
+    },
+    /// The result exceeded `max_result_bytes`; it was dropped.
+    TooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The downstream client cancelled; the cancellation was forwarded upstream.
     Cancelled,
 }
@@ -177,6 +189,10 @@ pub struct Upstream {
     tools: ArcSwapOption<Vec<Arc<ListedTool>>>,
     /// Health for `/readyz`.
     state: Mutex<UpstreamState>,
+    /// Timeouts and limits in force (reloads change them without reconnecting).
+    limits: ArcSwap<Limits>,
+    /// At most `max_concurrency` calls in flight.
+    slots: CallSlots,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -195,6 +211,7 @@ impl Upstream {
         registry_token: Option<Secret>,
         events: Option<EventSender>,
     ) -> Upstream {
+        let limits = config.limits;
         Upstream {
             scrubber: Scrubber::new(&config, registry_token.as_ref()),
             domain,
@@ -207,12 +224,32 @@ impl Upstream {
             closing: CancellationToken::new(),
             tools: ArcSwapOption::empty(),
             state: Mutex::new(UpstreamState::Pending),
+            limits: ArcSwap::from_pointee(limits),
+            slots: CallSlots::new(limits.max_concurrency),
         }
     }
 
     /// The domain name.
     pub fn domain(&self) -> &str {
         &self.domain
+    }
+
+    /// The timeouts and limits in force.
+    pub fn limits(&self) -> Limits {
+        **self.limits.load()
+    }
+
+    /// Applies new timeouts and limits (a reload that kept this upstream's session).
+    pub fn apply_limits(&self, limits: Limits) {
+        if self.limits() != limits {
+            self.slots.resize(limits.max_concurrency);
+            self.limits.store(Arc::new(limits));
+        }
+    }
+
+    /// Calls in flight now.
+    pub fn calls_in_flight(&self) -> usize {
+        self.slots.in_use()
     }
 
     /// The configuration this upstream was built from.
@@ -286,8 +323,9 @@ impl Upstream {
         if let Some(old) = self.connection.swap(None) {
             old.close().await;
         }
+        let connect_timeout = self.limits().connect_timeout;
         let connecting = tokio::time::timeout(
-            CONNECT_TIMEOUT,
+            connect_timeout,
             connect::open(
                 &self.domain,
                 &self.config,
@@ -297,7 +335,7 @@ impl Upstream {
         );
         let opened = tokio::select! {
             opened = connecting => opened
-                .unwrap_or_else(|_| Err(format!("no session within {}s", CONNECT_TIMEOUT.as_secs()))),
+                .unwrap_or_else(|_| Err(format!("no session within {}", humantime::format_duration(connect_timeout)))),
             () = self.closing.cancelled() => Err("the upstream was removed or the gateway is shutting down".into()),
         };
         let opened = match opened {
@@ -335,7 +373,8 @@ impl Upstream {
 
     /// Connects if needed and lists every tool (all pages), recording the outcome.
     pub async fn refresh_tools(&self) -> Result<Arc<Vec<Arc<ListedTool>>>, String> {
-        let outcome = tokio::time::timeout(DISCOVERY_TIMEOUT, async {
+        let discovery_timeout = self.limits().discovery_timeout;
+        let outcome = tokio::time::timeout(discovery_timeout, async {
             let conn = self.connection(true).await?;
             match list_all_tools(&conn.peer).await {
                 Ok(tools) => Ok(tools),
@@ -350,8 +389,8 @@ impl Upstream {
         .await
         .unwrap_or_else(|_| {
             Err(format!(
-                "tools/list took longer than {}s",
-                DISCOVERY_TIMEOUT.as_secs()
+                "tools/list took longer than {}",
+                humantime::format_duration(discovery_timeout)
             ))
         });
         match outcome {
@@ -387,13 +426,22 @@ impl Upstream {
         }
     }
 
-    /// Calls a tool under its upstream (original) name, forwarding cancellation, bounded by
-    /// [`CALL_TIMEOUT`]. The upstream's response is returned unchanged.
+    /// Calls a tool under its upstream (original) name, forwarding cancellation, within this
+    /// upstream's limits (a call slot, `call_timeout`, `max_result_bytes`). The upstream's
+    /// response is returned unchanged.
     pub async fn call_tool(
         &self,
         params: CallToolRequestParams,
         cancel: &CancellationToken,
     ) -> Result<CallToolResponse, CallFailure> {
+        let limits = self.limits();
+        let queued = Instant::now();
+        let Some(_slot) = self.slots.acquire(limits.queue_timeout).await else {
+            return Err(CallFailure::Busy {
+                waited: queued.elapsed(),
+                max_concurrency: limits.max_concurrency,
+            });
+        };
         let conn = self
             .connection(false)
             .await
@@ -414,12 +462,12 @@ impl Upstream {
                 let _ = handle.cancel(Some("cancelled by the gateway's client".into())).await;
                 return Err(CallFailure::Cancelled);
             }
-            () = tokio::time::sleep(CALL_TIMEOUT) => {
+            () = tokio::time::sleep(limits.call_timeout) => {
                 let _ = handle.cancel(Some("gateway call timeout".into())).await;
                 return Err(CallFailure::TimedOut(started.elapsed()));
             }
         };
-        match response {
+        let response = match response {
             Ok(ServerResult::CallToolResult(result)) => Ok(CallToolResponse::Complete(result)),
             Ok(ServerResult::InputRequiredResult(result)) => {
                 Ok(CallToolResponse::InputRequired(result))
@@ -433,7 +481,15 @@ impl Upstream {
                 message: self.scrubber.scrub(&error.message),
             }),
             Err(error) => Err(self.lost(&conn, &error)),
+        }?;
+        let bytes = size::result_bytes(&response);
+        if bytes > limits.max_result_bytes {
+            return Err(CallFailure::TooLarge {
+                bytes,
+                limit: limits.max_result_bytes,
+            });
         }
+        Ok(response)
     }
 
     /// A call found the session broken: forget it, mark the upstream down (the recovery loop
@@ -458,11 +514,12 @@ impl Upstream {
     }
 
     /// Takes an upstream out of service after a reload removed or replaced it: no new session is
-    /// opened, calls already running finish (bounded by [`RETIRE_WAIT`]), then it is closed.
+    /// opened, calls already running finish (bounded by the call timeout and [`RETIRE_GRACE`]),
+    /// then it is closed.
     pub fn retire(self: Arc<Self>) {
         self.closed.store(true, Ordering::Release);
         tokio::spawn(async move {
-            let deadline = Instant::now() + RETIRE_WAIT;
+            let deadline = Instant::now() + self.limits().call_timeout + RETIRE_GRACE;
             // In-flight calls and refreshes hold clones; otherwise this task holds the last one.
             while Arc::strong_count(&self) > 1 && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;

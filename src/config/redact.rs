@@ -4,7 +4,7 @@
 use toml::{Table, Value};
 
 use super::secret::REDACTED;
-use super::{Config, Transport};
+use super::{Config, Limits, Transport};
 
 /// The effective configuration as TOML, secrets redacted.
 pub fn render_redacted(config: &Config) -> String {
@@ -47,6 +47,7 @@ pub fn render_redacted(config: &Config) -> String {
         "max_description_chars".into(),
         (s.max_description_chars as i64).into(),
     );
+    insert_limits(&mut server, &s.limits, None);
     if !s.auth.bearer_tokens.is_empty() {
         let mut auth = Table::new();
         auth.insert(
@@ -94,6 +95,7 @@ pub fn render_redacted(config: &Config) -> String {
             t.insert("description".into(), description.clone().into());
         }
         t.insert("protocol".into(), upstream.protocol.as_str().into());
+        insert_limits(&mut t, &upstream.limits, Some(&s.limits));
         if upstream.max_description_chars != s.max_description_chars {
             t.insert(
                 "max_description_chars".into(),
@@ -126,4 +128,46 @@ fn strings<'a>(items: impl Iterator<Item = &'a String>) -> Value {
 
 fn redacted_map<'a>(keys: impl Iterator<Item = &'a String>) -> Value {
     Value::Table(keys.map(|k| (k.clone(), Value::from(REDACTED))).collect())
+}
+
+/// Writes the limits that differ from `base` (all of them without a base).
+fn insert_limits(table: &mut Table, limits: &Limits, base: Option<&Limits>) {
+    let duration = |d: std::time::Duration| Value::from(humantime::format_duration(d).to_string());
+    let fields = [
+        (
+            "connect_timeout",
+            duration(limits.connect_timeout),
+            base.map(|b| b.connect_timeout != limits.connect_timeout),
+        ),
+        (
+            "discovery_timeout",
+            duration(limits.discovery_timeout),
+            base.map(|b| b.discovery_timeout != limits.discovery_timeout),
+        ),
+        (
+            "call_timeout",
+            duration(limits.call_timeout),
+            base.map(|b| b.call_timeout != limits.call_timeout),
+        ),
+        (
+            "max_concurrency",
+            Value::from(limits.max_concurrency as i64),
+            base.map(|b| b.max_concurrency != limits.max_concurrency),
+        ),
+        (
+            "queue_timeout",
+            duration(limits.queue_timeout),
+            base.map(|b| b.queue_timeout != limits.queue_timeout),
+        ),
+        (
+            "max_result_bytes",
+            Value::from(limits.max_result_bytes as i64),
+            base.map(|b| b.max_result_bytes != limits.max_result_bytes),
+        ),
+    ];
+    for (key, value, differs) in fields {
+        if differs.unwrap_or(true) {
+            table.insert(key.into(), value);
+        }
+    }
 }

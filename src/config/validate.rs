@@ -12,7 +12,7 @@ use figment::value::{Dict, Value};
 
 use super::sources::Loaded;
 use super::{
-    AuthSettings, Config, ConfigError, Curation, MODEL_FILES, Problem, ProtocolMode,
+    AuthSettings, Config, ConfigError, Curation, Limits, MODEL_FILES, Problem, ProtocolMode,
     SearchSettings, Secret, ServerSettings, Transport, UpstreamConfig,
 };
 
@@ -67,6 +67,7 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
     let description_cap = server
         .as_ref()
         .map_or(DEFAULT_MAX_DESCRIPTION_CHARS, |s| s.max_description_chars);
+    let base_limits = server.as_ref().map_or_else(Limits::default, |s| s.limits);
     let mut upstreams = BTreeMap::new();
     if let Some(value) = root.take("upstreams")
         && let Some(dict) = walk.table("upstreams", value)
@@ -75,7 +76,7 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
             let path = format!("upstreams.{domain}");
             let name_ok = walk.domain_name(&path, domain, value);
             if let Some(table) = walk.table(&path, value)
-                && let Some(upstream) = walk.upstream(&path, table, description_cap)
+                && let Some(upstream) = walk.upstream(&path, table, description_cap, base_limits)
                 && name_ok
             {
                 upstreams.insert(domain.clone(), upstream);
@@ -326,6 +327,7 @@ impl Walk<'_> {
         let max_description_chars = self
             .size(&mut t, "max_description_chars", 1)
             .unwrap_or(DEFAULT_MAX_DESCRIPTION_CHARS);
+        let limits = self.limits(&mut t, Limits::default());
         let auth = match t.take("auth") {
             Some(value) => match self.table("server.auth", value) {
                 Some(dict) => self.auth(dict),
@@ -348,6 +350,7 @@ impl Walk<'_> {
             max_header_bytes,
             auth,
             max_description_chars,
+            limits,
         })
     }
 
@@ -502,6 +505,7 @@ impl Walk<'_> {
         path: &str,
         dict: &Dict,
         description_cap: usize,
+        base_limits: Limits,
     ) -> Option<UpstreamConfig> {
         let mut t = Table::new(path, dict);
         let before = self.problems.len();
@@ -520,6 +524,7 @@ impl Walk<'_> {
         let max_description_chars = self
             .size(&mut t, "max_description_chars", 1)
             .unwrap_or(description_cap);
+        let limits = self.limits(&mut t, base_limits);
         self.finish(t);
         let transport = match (url, command) {
             (Some(url), None) => {
@@ -576,7 +581,32 @@ impl Walk<'_> {
             protocol,
             curation,
             max_description_chars,
+            limits,
         })
+    }
+
+    /// The timeout and limit keys of a `[server]` or `[upstreams.*]` table over `base`.
+    fn limits(&mut self, t: &mut Table<'_>, base: Limits) -> Limits {
+        Limits {
+            connect_timeout: self
+                .duration(t, "connect_timeout")
+                .unwrap_or(base.connect_timeout),
+            discovery_timeout: self
+                .duration(t, "discovery_timeout")
+                .unwrap_or(base.discovery_timeout),
+            call_timeout: self
+                .duration(t, "call_timeout")
+                .unwrap_or(base.call_timeout),
+            max_concurrency: self
+                .size(t, "max_concurrency", 1)
+                .unwrap_or(base.max_concurrency),
+            queue_timeout: self
+                .duration(t, "queue_timeout")
+                .unwrap_or(base.queue_timeout),
+            max_result_bytes: self
+                .size(t, "max_result_bytes", 1)
+                .unwrap_or(base.max_result_bytes),
+        }
     }
 
     /// `allowed_tools` / `denied_tools` globs and `tool_aliases`.

@@ -120,6 +120,7 @@ impl Gateway {
         for (domain, config) in &new.upstreams {
             match current.upstreams().get(domain) {
                 Some(existing) if existing.same_session(config, token) => {
+                    existing.apply_limits(config.limits);
                     upstreams.insert(domain.clone(), existing.clone());
                 }
                 existing => {

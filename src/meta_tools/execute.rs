@@ -121,6 +121,21 @@ async fn execute(
                 domain: entry.domain.clone(),
                 elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             },
+            CallFailure::Busy {
+                waited,
+                max_concurrency,
+            } => GatewayError::UpstreamBusy {
+                tool: entry.name.clone(),
+                domain: entry.domain.clone(),
+                waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                max_concurrency,
+            },
+            CallFailure::TooLarge { bytes, limit } => GatewayError::ResultTooLarge {
+                tool: entry.name.clone(),
+                domain: entry.domain.clone(),
+                bytes,
+                limit,
+            },
             CallFailure::Cancelled => GatewayError::UpstreamUnavailable {
                 tool: Some(entry.name.clone()),
                 domain: entry.domain.clone(),

@@ -81,7 +81,7 @@ pub(super) async fn open(
             }
             let transport_config = transport_config.custom_headers(custom);
             let client = reqwest::Client::builder()
-                .connect_timeout(super::CONNECT_TIMEOUT)
+                .connect_timeout(config.limits.connect_timeout)
                 .build()
                 .map_err(|e| format!("cannot build HTTP client: {e}"))?;
             let transport = StreamableHttpClientTransport::with_client(client, transport_config);

@@ -15,6 +15,7 @@ mod execute;
 mod http;
 mod ingress;
 mod lifecycle;
+mod limits;
 mod reload;
 mod sanitize;
 mod schema;

@@ -85,6 +85,7 @@ pub fn catalog_registry(files: &[CatalogFile]) -> Registry {
             protocol: ProtocolMode::Auto,
             curation: Default::default(),
             max_description_chars: usize::MAX,
+            limits: Default::default(),
         };
         let upstream = Upstream::new(file.domain.clone(), upstream_config.clone(), None, None);
         upstream.set_listing(file.tools.clone());
