@@ -199,8 +199,9 @@ pub async fn admit_body(
     Ok(Request::from_parts(parts, Full::new(bytes)))
 }
 
-/// A JSON-RPC 2.0 message, or a non-empty batch of them.
-fn check_json_rpc(bytes: &[u8]) -> Result<(), Refusal> {
+/// Accepts a JSON-RPC 2.0 message, or a non-empty batch of them; refuses anything else with
+/// the JSON-RPC error that says why (-32700 not JSON, -32600 not JSON-RPC).
+pub fn check_json_rpc(bytes: &[u8]) -> Result<(), Refusal> {
     let value: Value = serde_json::from_slice(bytes).map_err(|error| {
         Refusal::new(
             StatusCode::BAD_REQUEST,

@@ -76,7 +76,10 @@ async fn a_hanging_call_times_out_on_time_and_is_cancelled_upstream() {
     let elapsed = json_of(&result)["details"]["elapsed_ms"]
         .as_u64()
         .unwrap_or(0);
-    assert!((500..=550).contains(&elapsed), "{elapsed} ms, not 500 ms + 10%");
+    assert!(
+        (500..=550).contains(&elapsed),
+        "{elapsed} ms, not 500 ms + 10%"
+    );
     assert_eq!(
         slow.server.stats.sessions.load(Ordering::SeqCst),
         sessions,

@@ -12,6 +12,8 @@ mod curation;
 mod discover;
 mod eras;
 mod execute;
+mod faults;
+mod fuzz;
 mod http;
 mod ingress;
 mod lifecycle;
