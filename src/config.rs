@@ -136,7 +136,33 @@ pub struct UpstreamConfig {
     pub max_description_chars: usize,
     /// Timeouts and limits (the server defaults with this upstream's overrides).
     pub limits: Limits,
+    /// Incoming request headers copied onto this upstream's request for each call (HTTP only;
+    /// lower-case names).
+    pub forward_headers: Vec<String>,
 }
+
+/// Headers `forward_headers` may not name: hop-by-hop ones, `Host`, and those the MCP
+/// transport sets itself.
+pub const NEVER_FORWARDED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "content-type",
+    "accept",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "mcp-method",
+    "mcp-name",
+    "last-event-id",
+];
 
 /// Tool curation of one upstream. Patterns are globs matched against a tool's original name,
 /// its exposed name and its `{domain}_{name}` form; deny wins.

@@ -59,7 +59,13 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
-        if let Some(response) = meta_tools::call(&self.gateway, request, &context.ct).await {
+        // The incoming HTTP request, for `forward_headers` (absent on other transports).
+        let headers = context
+            .extensions
+            .get::<http::request::Parts>()
+            .map(|parts| &parts.headers);
+        if let Some(response) = meta_tools::call(&self.gateway, request, &context.ct, headers).await
+        {
             return Ok(response);
         }
         let name = name.as_str();

@@ -118,12 +118,13 @@ pub async fn call(
     gateway: &Arc<Gateway>,
     request: CallToolRequestParams,
     cancel: &CancellationToken,
+    headers: Option<&http::HeaderMap>,
 ) -> Option<CallToolResponse> {
     let arguments = request.arguments.clone().unwrap_or_default();
     let response = match request.name.as_ref() {
         DISCOVER_TOOLS => discover::run(gateway, arguments).await.into(),
         GET_TOOL_SCHEMA => schema::run(gateway, arguments).into(),
-        EXECUTE_TOOL => execute::run(gateway, request, cancel).await,
+        EXECUTE_TOOL => execute::run(gateway, request, cancel, headers).await,
         REFRESH_REGISTRY => refresh::run(gateway, arguments).await.into(),
         _ => return None,
     };

@@ -7,6 +7,7 @@
 
 mod client;
 mod connect;
+mod forward;
 mod scrub;
 mod size;
 mod slots;
@@ -193,6 +194,8 @@ pub struct Upstream {
     limits: ArcSwap<Limits>,
     /// At most `max_concurrency` calls in flight.
     slots: CallSlots,
+    /// Incoming headers each call forwards (`forward_headers`).
+    forward: Vec<http::HeaderName>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -212,6 +215,11 @@ impl Upstream {
         events: Option<EventSender>,
     ) -> Upstream {
         let limits = config.limits;
+        let forward = config
+            .forward_headers
+            .iter()
+            .filter_map(|name| http::HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect();
         Upstream {
             scrubber: Scrubber::new(&config, registry_token.as_ref()),
             domain,
@@ -226,6 +234,7 @@ impl Upstream {
             state: Mutex::new(UpstreamState::Pending),
             limits: ArcSwap::from_pointee(limits),
             slots: CallSlots::new(limits.max_concurrency),
+            forward,
         }
     }
 
@@ -265,6 +274,7 @@ impl Upstream {
         self.config.transport == config.transport
             && self.config.protocol == config.protocol
             && self.config.max_description_chars == config.max_description_chars
+            && self.config.forward_headers == config.forward_headers
             && uses_token(config).then_some(token)
                 == uses_token(&self.config).then_some(self.registry_token.as_ref())
     }
@@ -433,6 +443,7 @@ impl Upstream {
         &self,
         params: CallToolRequestParams,
         cancel: &CancellationToken,
+        incoming: Option<&http::HeaderMap>,
     ) -> Result<CallToolResponse, CallFailure> {
         let limits = self.limits();
         let queued = Instant::now();
@@ -446,7 +457,16 @@ impl Upstream {
             .connection(false)
             .await
             .map_err(CallFailure::Unavailable)?;
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let mut call = CallToolRequest::new(params);
+        if let Some(incoming) = incoming.filter(|_| !self.forward.is_empty()) {
+            // Rides in the request's extensions to this one POST; never serialised.
+            call.extensions
+                .insert(forward::ForwardedHeaders(forward::select(
+                    incoming,
+                    &self.forward,
+                )));
+        }
+        let request = ClientRequest::CallToolRequest(call);
         let mut handle = match conn
             .peer
             .send_cancellable_request(request, PeerRequestOptions::no_options())

@@ -96,6 +96,12 @@ pub fn render_redacted(config: &Config) -> String {
         }
         t.insert("protocol".into(), upstream.protocol.as_str().into());
         insert_limits(&mut t, &upstream.limits, Some(&s.limits));
+        if !upstream.forward_headers.is_empty() {
+            t.insert(
+                "forward_headers".into(),
+                strings(upstream.forward_headers.iter()),
+            );
+        }
         if upstream.max_description_chars != s.max_description_chars {
             t.insert(
                 "max_description_chars".into(),

@@ -12,8 +12,8 @@ use figment::value::{Dict, Value};
 
 use super::sources::Loaded;
 use super::{
-    AuthSettings, Config, ConfigError, Curation, Limits, MODEL_FILES, Problem, ProtocolMode,
-    SearchSettings, Secret, ServerSettings, Transport, UpstreamConfig,
+    AuthSettings, Config, ConfigError, Curation, Limits, MODEL_FILES, NEVER_FORWARDED, Problem,
+    ProtocolMode, SearchSettings, Secret, ServerSettings, Transport, UpstreamConfig,
 };
 
 /// Default `server.host`.
@@ -354,6 +354,32 @@ impl Walk<'_> {
         })
     }
 
+    /// `forward_headers`: valid header names, lower-cased, none the transport owns.
+    fn forward_headers(&mut self, t: &mut Table<'_>) -> Vec<String> {
+        let raw = t.dict.get("forward_headers");
+        let path = t.key_path("forward_headers");
+        let names = self.string_list(t, "forward_headers");
+        let mut out = Vec::new();
+        for (index, name) in names.into_iter().enumerate() {
+            let lower = name.trim().to_ascii_lowercase();
+            let problem = if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+                Some(format!("{name:?} is not a valid header name"))
+            } else if NEVER_FORWARDED.contains(&lower.as_str()) {
+                Some(format!(
+                    "{lower} is never forwarded (hop-by-hop, Host, or set by the MCP transport)"
+                ))
+            } else {
+                None
+            };
+            match problem {
+                Some(message) => self.report(&format!("{path}[{index}]"), raw, message),
+                None if !out.contains(&lower) => out.push(lower),
+                None => {}
+            }
+        }
+        out
+    }
+
     fn auth(&mut self, dict: &Dict) -> AuthSettings {
         let mut t = Table::new("server.auth", dict);
         let raw = t.dict.get("bearer_tokens");
@@ -525,6 +551,7 @@ impl Walk<'_> {
             .size(&mut t, "max_description_chars", 1)
             .unwrap_or(description_cap);
         let limits = self.limits(&mut t, base_limits);
+        let forward_headers = self.forward_headers(&mut t);
         self.finish(t);
         let transport = match (url, command) {
             (Some(url), None) => {
@@ -541,6 +568,13 @@ impl Walk<'_> {
                     .map(|url| Transport::Http { url, headers })
             }
             (None, Some(command)) => {
+                if has("forward_headers") {
+                    self.report(
+                        &format!("{path}.forward_headers"),
+                        dict.get("forward_headers"),
+                        "only applies to HTTP upstreams (url): stdio has no headers",
+                    );
+                }
                 if has("headers") {
                     self.report(
                         &format!("{path}.headers"),
@@ -582,6 +616,7 @@ impl Walk<'_> {
             curation,
             max_description_chars,
             limits,
+            forward_headers,
         })
     }
 

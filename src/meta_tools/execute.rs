@@ -33,8 +33,9 @@ pub(super) async fn run(
     gateway: &Arc<Gateway>,
     request: CallToolRequestParams,
     cancel: &CancellationToken,
+    headers: Option<&http::HeaderMap>,
 ) -> CallToolResponse {
-    match execute(gateway, request, cancel).await {
+    match execute(gateway, request, cancel, headers).await {
         Ok(response) => response,
         Err(error) => error.into_result().into(),
     }
@@ -44,6 +45,7 @@ async fn execute(
     gateway: &Arc<Gateway>,
     request: CallToolRequestParams,
     cancel: &CancellationToken,
+    headers: Option<&http::HeaderMap>,
 ) -> Result<CallToolResponse, GatewayError> {
     let args: Args = parse(EXECUTE_TOOL, request.arguments.unwrap_or_default())?;
     // Resolve and clone what the call needs, then drop the snapshot before awaiting.
@@ -98,7 +100,7 @@ async fn execute(
     params.request_state = request.request_state;
     entry
         .upstream
-        .call_tool(params, cancel)
+        .call_tool(params, cancel, headers)
         .await
         .map_err(|failure| match failure {
             CallFailure::Rejected {

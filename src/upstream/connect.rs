@@ -84,7 +84,10 @@ pub(super) async fn open(
                 .connect_timeout(config.limits.connect_timeout)
                 .build()
                 .map_err(|e| format!("cannot build HTTP client: {e}"))?;
-            let transport = StreamableHttpClientTransport::with_client(client, transport_config);
+            let transport = StreamableHttpClientTransport::with_client(
+                super::forward::ForwardingClient(client),
+                transport_config,
+            );
             let service = handler
                 .clone()
                 .serve_with_lifecycle(transport, mode)

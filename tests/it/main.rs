@@ -13,6 +13,7 @@ mod discover;
 mod eras;
 mod execute;
 mod faults;
+mod forwarding;
 mod fuzz;
 mod http;
 mod ingress;

@@ -86,6 +86,7 @@ pub fn catalog_registry(files: &[CatalogFile]) -> Registry {
             curation: Default::default(),
             max_description_chars: usize::MAX,
             limits: Default::default(),
+            forward_headers: Vec::new(),
         };
         let upstream = Upstream::new(file.domain.clone(), upstream_config.clone(), None, None);
         upstream.set_listing(file.tools.clone());

@@ -416,6 +416,15 @@ pub fn model_dir() -> std::path::PathBuf {
 
 /// Opens an MCP session (2025-11-25 `initialize`) sending `Authorization: Bearer <token>`.
 pub async fn connect_with_token(url: &str, token: &str) -> Result<Client, String> {
+    connect_with_headers(url, token, &[]).await
+}
+
+/// As [`connect_with_token`], also sending `extra` headers on every request.
+pub async fn connect_with_headers(
+    url: &str,
+    token: &str,
+    extra: &[(&str, &str)],
+) -> Result<Client, String> {
     let info = ClientConfig::new(
         ClientCapabilities::default(),
         Implementation::new("it", "1.0"),
@@ -424,7 +433,18 @@ pub async fn connect_with_token(url: &str, token: &str) -> Result<Client, String
         rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
             url.to_string(),
         )
-        .auth_header(token.to_string());
+        .auth_header(token.to_string())
+        .custom_headers(
+            extra
+                .iter()
+                .filter_map(|(name, value)| {
+                    Some((
+                        http::HeaderName::from_bytes(name.as_bytes()).ok()?,
+                        http::HeaderValue::from_str(value).ok()?,
+                    ))
+                })
+                .collect(),
+        );
     let transport = StreamableHttpClientTransport::from_config(config);
     info.serve(transport).await.map_err(|e| e.to_string())
 }

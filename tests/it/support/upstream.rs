@@ -167,6 +167,17 @@ impl TestUpstream {
         ));
     }
 
+    /// The standard tools plus `headers`, which answers with the request headers it received.
+    pub fn with_headers_tool(name: &str) -> TestUpstream {
+        let mut tools = standard_tools();
+        tools.push(Tool::new(
+            "headers",
+            "The request headers this call arrived with",
+            object(json!({"type": "object"})),
+        ));
+        TestUpstream::with_tools(name, tools)
+    }
+
     /// Adds `tool` (no notification is sent).
     pub fn push(&self, tool: Tool) {
         if let Ok(mut tools) = self.tools.write() {
@@ -306,6 +317,30 @@ impl TestUpstream {
                 Ok(self.slow(ms, context).await)
             }
             "whoami" => text(self.name.clone()),
+            // Listed only by tests that need it: the request headers this call arrived with.
+            "headers" if self.listing().iter().any(|t| t.name == "headers") => {
+                let seen: serde_json::Map<String, Value> = context
+                    .extensions
+                    .get::<http::request::Parts>()
+                    .map(|parts| {
+                        ["authorization", "x-tenant-id", "cookie", "x-static"]
+                            .into_iter()
+                            .filter_map(|name| {
+                                let values: Vec<Value> = parts
+                                    .headers
+                                    .get_all(name)
+                                    .iter()
+                                    .filter_map(|v| v.to_str().ok())
+                                    .map(|v| json!(v))
+                                    .collect();
+                                (!values.is_empty())
+                                    .then(|| (name.to_string(), Value::Array(values)))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                text(Value::Object(seen).to_string())
+            }
             "pid" => text(std::process::id().to_string()),
             "add_tool" => {
                 let name = args
