@@ -8,6 +8,7 @@
 mod client;
 mod connect;
 mod forward;
+mod restart;
 mod scrub;
 mod size;
 mod slots;
@@ -106,6 +107,15 @@ pub enum CallFailure {
     Cancelled,
 }
 
+/// What connecting remembers between attempts.
+#[derive(Debug, Default)]
+struct ConnectState {
+    /// Time and error of the last failed connect.
+    last_failure: Option<(Instant, String)>,
+    /// Delays restarts after sessions that ended quickly.
+    restart: restart::RestartBackoff,
+}
+
 /// Sends SIGKILL to a stdio child's whole process group (it and everything it started).
 ///
 /// Linux never reuses a number as a PID while a process group of that number has members, so
@@ -180,8 +190,8 @@ pub struct Upstream {
     /// The live session, if any.
     connection: ArcSwapOption<Connection>,
     /// Serialises (re)connects so concurrent callers open one session, not several; holds the
-    /// time and error of the last failed attempt.
-    connect_lock: tokio::sync::Mutex<Option<(Instant, String)>>,
+    /// time and error of the last failed attempt and the restart backoff.
+    connect_lock: tokio::sync::Mutex<ConnectState>,
     /// Set by [`Upstream::close`] and [`Upstream::retire`]: no session may be opened afterwards.
     closed: AtomicBool,
     /// Cancelled with `closed`: abandons a connect in progress.
@@ -227,7 +237,7 @@ impl Upstream {
             registry_token,
             events,
             connection: ArcSwapOption::empty(),
-            connect_lock: tokio::sync::Mutex::new(None),
+            connect_lock: tokio::sync::Mutex::new(ConnectState::default()),
             closed: AtomicBool::new(false),
             closing: CancellationToken::new(),
             tools: ArcSwapOption::empty(),
@@ -316,7 +326,7 @@ impl Upstream {
         if let Some(conn) = self.connection.load_full().filter(|c| !c.is_closed()) {
             return Ok(conn);
         }
-        let mut last_failure = self.connect_lock.lock().await;
+        let mut state = self.connect_lock.lock().await;
         // Another caller may have connected, or just failed to, while this one waited.
         if let Some(conn) = self.connection.load_full().filter(|c| !c.is_closed()) {
             return Ok(conn);
@@ -324,7 +334,12 @@ impl Upstream {
         if self.closed.load(Ordering::Acquire) {
             return Err("the upstream was removed or the gateway is shutting down".into());
         }
-        if let Some((at, error)) = last_failure.as_ref()
+        // The previous session, if any, has ended: a quick end delays the next start.
+        state.restart.ended();
+        if let Some(hold) = state.restart.hold() {
+            return Err(hold);
+        }
+        if let Some((at, error)) = state.last_failure.as_ref()
             && !retry
             && at.elapsed() < CONNECT_RETRY_AFTER
         {
@@ -352,11 +367,11 @@ impl Upstream {
             Ok(opened) => opened,
             Err(error) => {
                 let error = self.scrubber.scrub(&error);
-                *last_failure = Some((Instant::now(), error.clone()));
+                state.last_failure = Some((Instant::now(), error.clone()));
                 return Err(error);
             }
         };
-        *last_failure = None;
+        state.last_failure = None;
         let conn = Arc::new(Connection {
             peer: opened.service.peer().clone(),
             service: Mutex::new(Some(opened.service)),
@@ -367,6 +382,7 @@ impl Upstream {
             return Err("the upstream was removed or the gateway is shutting down".into());
         }
         self.connection.store(Some(conn.clone()));
+        state.restart.opened();
         tracing::info!(domain = %self.domain, "upstream session opened");
         Ok(conn)
     }

@@ -268,3 +268,65 @@ async fn sixty_four_clients_see_no_failure_from_a_healthy_upstream_beside_a_brok
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_flapping_stdio_upstream_is_restarted_with_backoff_not_in_a_loop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let starts = dir.path().join("starts");
+    let stdio = env!("CARGO_BIN_EXE_mcp-gateway-test-upstream");
+    let healthy = HttpUpstream::start(TestUpstream::new("crm")).await;
+    // Each start is logged, and the child dies 300 ms after it starts.
+    let script = format!(
+        "echo start >> {}; (sleep 0.3; kill -9 $$) & exec {stdio} --name flap",
+        starts.display()
+    );
+    let gateway = TestGateway::start(&format!(
+        "{}[upstreams.flap]\ncommand = \"sh\"\nargs = [\"-c\", {}]\n",
+        http_table("crm", &healthy.url()),
+        toml::Value::from(script)
+    ))
+    .await;
+    let client = gateway.client().await;
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut held = None;
+    let mut healthy_failures = 0;
+    while Instant::now() < deadline {
+        let flap = call(
+            &client,
+            "execute_tool",
+            json!({"tool_name": "flap_echo", "arguments": {"message": "x"}}),
+        )
+        .await;
+        if flap.is_error == Some(true) {
+            let body = json_of(&flap);
+            if body["details"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("next attempt"))
+            {
+                held = Some(body);
+            }
+        }
+        let ok = call(
+            &client,
+            "execute_tool",
+            json!({"tool_name": "crm_echo", "arguments": {"message": "y"}}),
+        )
+        .await;
+        if text_of(&ok) != "y" {
+            healthy_failures += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let count = std::fs::read_to_string(&starts)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert!(
+        (2..=5).contains(&count),
+        "{count} starts in 4 s: restarts are not backed off"
+    );
+    let held = held.expect("a call during the backoff says when the next attempt is");
+    assert_eq!(held["code"], "upstream_unavailable", "{held}");
+    assert_eq!(healthy_failures, 0, "the healthy upstream was affected");
+    gateway.stop().await;
+}
