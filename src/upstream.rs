@@ -337,6 +337,9 @@ impl Upstream {
         // The previous session, if any, has ended: a quick end delays the next start.
         state.restart.ended();
         if let Some(hold) = state.restart.hold() {
+            self.set_state(UpstreamState::Down {
+                error: hold.clone(),
+            });
             return Err(hold);
         }
         if let Some((at, error)) = state.last_failure.as_ref()

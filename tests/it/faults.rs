@@ -299,10 +299,22 @@ async fn a_flapping_stdio_upstream_is_restarted_with_backoff_not_in_a_loop() {
         .await;
         if flap.is_error == Some(true) {
             let body = json_of(&flap);
-            if body["details"]["reason"]
+            // "… next attempt in N ms": look at /readyz while the hold surely lasts.
+            let wait_ms = body["details"]["reason"]
                 .as_str()
-                .is_some_and(|r| r.contains("next attempt"))
-            {
+                .and_then(|r| r.split("next attempt in ").nth(1))
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok());
+            if held.is_none() && wait_ms.is_some_and(|ms| ms >= 200) {
+                let (_, ready) = get_json(&format!("{}/readyz", gateway.base())).await;
+                let flap = &ready["domains"]["flap"];
+                assert_eq!(flap["state"], "down", "{ready}");
+                assert!(
+                    flap["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("next attempt")),
+                    "{ready}"
+                );
                 held = Some(body);
             }
         }
