@@ -111,6 +111,25 @@ pub enum GatewayError {
     },
 }
 
+/// Every code of the error envelope.
+pub const CODES: &[&str] = &[
+    "tool_not_found",
+    "domain_not_found",
+    "group_not_found",
+    "invalid_arguments",
+    "upstream_error",
+    "upstream_unavailable",
+    "upstream_timeout",
+    "upstream_busy",
+    "result_too_large",
+    "refresh_error",
+];
+
+/// `code` as the gateway's own static code, if it is one.
+pub fn known_code(code: &str) -> Option<&'static str> {
+    CODES.iter().copied().find(|c| *c == code)
+}
+
 impl GatewayError {
     /// The stable machine-readable code of the envelope.
     pub fn code(&self) -> &'static str {

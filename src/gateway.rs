@@ -19,6 +19,7 @@ pub use diff::{DomainChange, Rename};
 pub use reload::{ConfigStatus, ReloadOutcome};
 
 use crate::config::Config;
+use crate::metrics::{Metrics, UpstreamSample};
 use crate::registry::{self, BuildInput, Registry};
 use crate::semantic::Semantic;
 use crate::upstream::{ToolChanges, Upstream, UpstreamState};
@@ -46,6 +47,8 @@ pub struct Gateway {
     published: tokio::sync::Notify,
     /// The semantic ranker's model, when `[search] model_dir` is set.
     semantic: OnceLock<Arc<Semantic>>,
+    /// Prometheus metrics.
+    metrics: Metrics,
 }
 
 /// A domain that could not be refreshed.
@@ -102,6 +105,7 @@ impl Gateway {
             settings_changed: tokio::sync::Notify::new(),
             published: tokio::sync::Notify::new(),
             semantic: OnceLock::new(),
+            metrics: Metrics::new(),
         };
         Arc::new(gateway)
     }
@@ -279,6 +283,29 @@ impl Gateway {
             "search": search,
         });
         (ready, body)
+    }
+
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The `/metrics` exposition; `in_flight` is the HTTP layer's count of MCP requests.
+    pub fn metrics_text(&self, in_flight: usize) -> String {
+        let samples: Vec<UpstreamSample> = {
+            let registry = self.registry.load();
+            registry
+                .upstreams()
+                .iter()
+                .map(|(domain, upstream)| UpstreamSample {
+                    domain: domain.clone(),
+                    up: matches!(upstream.state(), UpstreamState::Ok),
+                    tools: registry.domains().get(domain).map_or(0, |d| d.tools.len()),
+                })
+                .collect()
+        };
+        let generation = self.config_status().generation;
+        self.metrics.render(in_flight, generation, &samples)
     }
 
     /// The outcome of the last config load.

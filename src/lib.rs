@@ -22,6 +22,7 @@ pub mod ingress;
 pub mod instructions;
 pub mod log_redact;
 pub mod meta_tools;
+pub mod metrics;
 pub mod registry;
 pub mod reloader;
 pub mod sanitize;

@@ -120,15 +120,42 @@ pub async fn call(
     cancel: &CancellationToken,
     headers: Option<&http::HeaderMap>,
 ) -> Option<CallToolResponse> {
+    let meta_tool = match request.name.as_ref() {
+        DISCOVER_TOOLS => DISCOVER_TOOLS,
+        GET_TOOL_SCHEMA => GET_TOOL_SCHEMA,
+        EXECUTE_TOOL => EXECUTE_TOOL,
+        REFRESH_REGISTRY => REFRESH_REGISTRY,
+        _ => return None,
+    };
     let arguments = request.arguments.clone().unwrap_or_default();
-    let response = match request.name.as_ref() {
+    let response = match meta_tool {
         DISCOVER_TOOLS => discover::run(gateway, arguments).await.into(),
         GET_TOOL_SCHEMA => schema::run(gateway, arguments).into(),
         EXECUTE_TOOL => execute::run(gateway, request, cancel, headers).await,
-        REFRESH_REGISTRY => refresh::run(gateway, arguments).await.into(),
-        _ => return None,
+        _ => refresh::run(gateway, arguments).await.into(),
     };
+    gateway
+        .metrics()
+        .meta_tool_call(meta_tool, response_outcome(&response));
     Some(response)
+}
+
+/// A call's outcome as a metric label: `ok`, the gateway's error code, `tool_error` (the
+/// upstream tool reported an error), `input_required` or `task`.
+pub(crate) fn response_outcome(response: &CallToolResponse) -> &'static str {
+    match response {
+        CallToolResponse::Complete(result) if result.is_error == Some(true) => result
+            .structured_content
+            .as_ref()
+            .and_then(|s| s.get("code"))
+            .and_then(serde_json::Value::as_str)
+            .and_then(crate::error::known_code)
+            .unwrap_or("tool_error"),
+        CallToolResponse::Complete(_) => "ok",
+        CallToolResponse::InputRequired(_) => "input_required",
+        CallToolResponse::Task(_) => "task",
+        _ => "other",
+    }
 }
 
 /// Converts a gateway outcome to a tool result.

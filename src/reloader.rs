@@ -57,6 +57,11 @@ pub async fn reload_once(gateway: &Arc<Gateway>, loader: &ConfigLoader) -> Reloa
             error.problems.len()
         ),
     };
+    gateway.metrics().reload(match &outcome {
+        ReloadOutcome::Unchanged => "unchanged",
+        ReloadOutcome::Applied { .. } => "applied",
+        ReloadOutcome::Rejected(_) => "rejected",
+    });
     tracing::info!(%status, "reload finished");
     service_notify::ready(&status);
     outcome

@@ -202,7 +202,16 @@ async fn route(
             };
             json_response(status, body)
         }
-        (_, "/healthz" | "/readyz") => json_response(
+        (&Method::GET | &Method::HEAD, "/metrics") => {
+            let text = gateway.metrics_text(in_flight.count.load(Ordering::Acquire));
+            let mut response = Response::new(Full::new(Bytes::from(text)).boxed());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            );
+            response
+        }
+        (_, "/healthz" | "/readyz" | "/metrics") => json_response(
             StatusCode::METHOD_NOT_ALLOWED,
             json!({ "error": "use GET" }),
         ),

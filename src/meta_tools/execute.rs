@@ -47,7 +47,8 @@ async fn execute(
     cancel: &CancellationToken,
     headers: Option<&http::HeaderMap>,
 ) -> Result<CallToolResponse, GatewayError> {
-    let args: Args = parse(EXECUTE_TOOL, request.arguments.unwrap_or_default())?;
+    let mut request = request;
+    let args: Args = parse(EXECUTE_TOOL, request.arguments.take().unwrap_or_default())?;
     // Resolve and clone what the call needs, then drop the snapshot before awaiting.
     let entry: ToolEntry = {
         let registry = gateway.registry();
@@ -67,7 +68,40 @@ async fn execute(
             direct_call: false,
         })?
     };
-    let call_arguments = match args.arguments {
+    let started = std::time::Instant::now();
+    let (outcome, called) = call_entry(&entry, args.arguments, request, cancel, headers).await;
+    let label = match &outcome {
+        Ok(response) => super::response_outcome(response),
+        Err(error) => error.code(),
+    };
+    let elapsed = called.then(|| started.elapsed());
+    gateway
+        .metrics()
+        .tool_call(&entry.domain, &entry.name, label, elapsed);
+    outcome
+}
+
+/// Checks the arguments and calls the upstream; the flag says whether the upstream was called.
+async fn call_entry(
+    entry: &ToolEntry,
+    arguments: Option<Value>,
+    request: CallToolRequestParams,
+    cancel: &CancellationToken,
+    headers: Option<&http::HeaderMap>,
+) -> (Result<CallToolResponse, GatewayError>, bool) {
+    match checked_params(entry, arguments, request) {
+        Ok(params) => (call_upstream(entry, params, cancel, headers).await, true),
+        Err(error) => (Err(error), false),
+    }
+}
+
+/// The upstream request: the arguments checked against the schema, the MRTR fields kept.
+fn checked_params(
+    entry: &ToolEntry,
+    arguments: Option<Value>,
+    request: CallToolRequestParams,
+) -> Result<CallToolRequestParams, GatewayError> {
+    let call_arguments = match arguments {
         None | Some(Value::Null) => Value::Object(JsonObject::new()),
         Some(Value::Object(map)) => Value::Object(map),
         Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
@@ -75,29 +109,38 @@ async fn execute(
             Ok(object @ Value::Object(_)) => object,
             _ => {
                 return Err(invalid(
-                    &entry,
+                    entry,
                     vec!["arguments must be an object, got a string".into()],
                 ));
             }
         },
         Some(other) => {
             return Err(invalid(
-                &entry,
+                entry,
                 vec![format!("arguments must be an object, got {}", kind(&other))],
             ));
         }
     };
     let problems = entry.tool.violations(&entry.domain, &call_arguments);
     if !problems.is_empty() {
-        return Err(invalid(&entry, problems));
+        return Err(invalid(entry, problems));
     }
     let Value::Object(call_arguments) = call_arguments else {
-        return Err(invalid(&entry, vec!["arguments must be an object".into()]));
+        return Err(invalid(entry, vec!["arguments must be an object".into()]));
     };
     let mut params =
         CallToolRequestParams::new(entry.original_name.clone()).with_arguments(call_arguments);
     params.input_responses = request.input_responses;
     params.request_state = request.request_state;
+    Ok(params)
+}
+
+async fn call_upstream(
+    entry: &ToolEntry,
+    params: CallToolRequestParams,
+    cancel: &CancellationToken,
+    headers: Option<&http::HeaderMap>,
+) -> Result<CallToolResponse, GatewayError> {
     entry
         .upstream
         .call_tool(params, cancel, headers)
@@ -106,7 +149,7 @@ async fn execute(
             CallFailure::Rejected {
                 code: INVALID_PARAMS,
                 message,
-            } => invalid(&entry, vec![message]),
+            } => invalid(entry, vec![message]),
             CallFailure::Rejected { code, message } => GatewayError::UpstreamError {
                 tool: entry.name.clone(),
                 domain: entry.domain.clone(),

@@ -19,6 +19,7 @@ mod http;
 mod ingress;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod reload;
 mod sanitize;
 mod schema;
