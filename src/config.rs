@@ -29,6 +29,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// `discover_tools(query=…)` ranking.
     pub search: SearchSettings,
+    /// Logs (and, later, traces).
+    pub telemetry: TelemetrySettings,
     /// The upstream MCP servers, keyed (and sorted) by domain name.
     pub upstreams: BTreeMap<DomainName, UpstreamConfig>,
     /// Where the file layer came from, for logs and `check` output.
@@ -107,6 +109,23 @@ impl Default for Limits {
 pub struct AuthSettings {
     /// Accepted `Authorization: Bearer` tokens; empty means no authentication.
     pub bearer_tokens: Vec<Secret>,
+}
+
+/// The `[telemetry]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TelemetrySettings {
+    /// How log lines are written.
+    pub log_format: LogFormat,
+}
+
+/// `telemetry.log_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line (journald, Loki).
+    Json,
 }
 
 /// The `[search]` table.

@@ -17,7 +17,6 @@ const EXIT_FAILURE: u8 = 70;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init();
     let command = cli.command.unwrap_or(Command::Run);
     let env = EnvLookup::process();
     let config = match Config::load_with(cli.config.as_deref(), &env) {
@@ -31,7 +30,9 @@ fn main() -> ExitCode {
             });
         }
     };
+    // Secrets are known before the first log line; the format comes from the config.
     mcp_gateway::log_redact::protect(&config);
+    telemetry::init(config.telemetry.log_format);
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

@@ -128,16 +128,58 @@ pub async fn call(
         _ => return None,
     };
     let arguments = request.arguments.clone().unwrap_or_default();
+    // For the request log line: the tool an execute_tool call names (bounded in length).
+    let target_tool: Option<String> = (meta_tool == EXECUTE_TOOL)
+        .then(|| {
+            arguments
+                .get("tool_name")
+                .and_then(serde_json::Value::as_str)
+        })
+        .flatten()
+        .map(|name| name.chars().take(128).collect());
+    let started = std::time::Instant::now();
     let response = match meta_tool {
         DISCOVER_TOOLS => discover::run(gateway, arguments).await.into(),
         GET_TOOL_SCHEMA => schema::run(gateway, arguments).into(),
         EXECUTE_TOOL => execute::run(gateway, request, cancel, headers).await,
         _ => refresh::run(gateway, arguments).await.into(),
     };
-    gateway
-        .metrics()
-        .meta_tool_call(meta_tool, response_outcome(&response));
+    let outcome = response_outcome(&response);
+    gateway.metrics().meta_tool_call(meta_tool, outcome);
+    log_request(
+        gateway,
+        meta_tool,
+        target_tool.as_deref(),
+        outcome,
+        started.elapsed(),
+    );
     Some(response)
+}
+
+/// One info line per request: meta-tool, domain and tool (execute_tool), outcome, duration.
+fn log_request(
+    gateway: &Gateway,
+    meta_tool: &str,
+    tool: Option<&str>,
+    outcome: &str,
+    elapsed: std::time::Duration,
+) {
+    let domain = tool.and_then(|name| {
+        let registry = gateway.registry();
+        match registry.lookup(name) {
+            crate::registry::Lookup::Found(index) => registry.tool(index).map(|t| t.domain.clone()),
+            crate::registry::Lookup::Missing(_) => None,
+        }
+    });
+    tracing::info!(
+        target: "mcp_gateway::request",
+        meta_tool,
+        domain = domain.as_deref().unwrap_or(""),
+        tool = tool.unwrap_or(""),
+        outcome,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
 }
 
 /// A call's outcome as a metric label: `ok`, the gateway's error code, `tool_error` (the

@@ -28,8 +28,8 @@ pub fn filter_directive(rust_log: Option<&str>, log_level: Option<&str>) -> Stri
     }
 }
 
-/// Installs the global subscriber; a second call is a no-op.
-pub fn init() {
+/// Installs the global subscriber writing `format`; a second call is a no-op.
+pub fn init(format: crate::config::LogFormat) {
     let directive = filter_directive(
         std::env::var("RUST_LOG").ok().as_deref(),
         std::env::var("LOG_LEVEL").ok().as_deref(),
@@ -37,11 +37,17 @@ pub fn init() {
     let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only on a terminal: journald and log files want plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(crate::log_redact::ScrubbedStderr)
-        .try_init();
+        .with_writer(crate::log_redact::ScrubbedStderr);
+    let _ = match format {
+        crate::config::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        crate::config::LogFormat::Pretty => builder.with_ansi(ansi).try_init(),
+    };
 }
 
 #[cfg(test)]

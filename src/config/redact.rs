@@ -57,6 +57,11 @@ pub fn render_redacted(config: &Config) -> String {
         server.insert("auth".into(), auth.into());
     }
     root.insert("server".into(), server.into());
+    if config.telemetry.log_format == super::LogFormat::Json {
+        let mut telemetry = Table::new();
+        telemetry.insert("log_format".into(), "json".into());
+        root.insert("telemetry".into(), telemetry.into());
+    }
     if let Some(dir) = &config.search.model_dir {
         let mut search = Table::new();
         search.insert("model_dir".into(), dir.display().to_string().into());

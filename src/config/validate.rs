@@ -12,8 +12,9 @@ use figment::value::{Dict, Value};
 
 use super::sources::Loaded;
 use super::{
-    AuthSettings, Config, ConfigError, Curation, Limits, MODEL_FILES, NEVER_FORWARDED, Problem,
-    ProtocolMode, SearchSettings, Secret, ServerSettings, Transport, UpstreamConfig,
+    AuthSettings, Config, ConfigError, Curation, Limits, LogFormat, MODEL_FILES, NEVER_FORWARDED,
+    Problem, ProtocolMode, SearchSettings, Secret, ServerSettings, TelemetrySettings, Transport,
+    UpstreamConfig,
 };
 
 /// Default `server.host`.
@@ -64,6 +65,13 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
         },
         None => SearchSettings::default(),
     };
+    let telemetry = match root.take("telemetry") {
+        Some(value) => match walk.table("telemetry", value) {
+            Some(dict) => walk.telemetry(dict),
+            None => TelemetrySettings::default(),
+        },
+        None => TelemetrySettings::default(),
+    };
     let description_cap = server
         .as_ref()
         .map_or(DEFAULT_MAX_DESCRIPTION_CHARS, |s| s.max_description_chars);
@@ -92,6 +100,7 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
         Some(server) if walk.problems.is_empty() => Ok(Config {
             server,
             search,
+            telemetry,
             upstreams,
             source: loaded.source,
             warnings,
@@ -417,6 +426,25 @@ impl Walk<'_> {
                 None
             }
         }
+    }
+
+    fn telemetry(&mut self, dict: &Dict) -> TelemetrySettings {
+        let mut t = Table::new("telemetry", dict);
+        let raw = t.dict.get("log_format");
+        let log_format = match self.string(&mut t, "log_format").as_deref().map(str::trim) {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                self.report(
+                    "telemetry.log_format",
+                    raw,
+                    format!("expected \"pretty\" or \"json\", got {other:?}"),
+                );
+                LogFormat::Pretty
+            }
+        };
+        self.finish(t);
+        TelemetrySettings { log_format }
     }
 
     fn search(&mut self, dict: &Dict) -> SearchSettings {

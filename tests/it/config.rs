@@ -445,3 +445,24 @@ fn ingress_settings_auth_tokens_and_their_problems() {
         Ok(())
     });
 }
+
+#[test]
+fn log_format_is_pretty_or_json() {
+    Jail::expect_with(|jail| {
+        jail.create_file("gateway.toml", "[telemetry]\nlog_format = \"json\"\n")?;
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        assert_eq!(
+            config.telemetry.log_format,
+            mcp_gateway::config::LogFormat::Json
+        );
+        jail.set_env("GATEWAY_TELEMETRY__LOG_FORMAT", "xml");
+        let problems = load_err(Config::load(Some("gateway.toml".as_ref())));
+        assert_eq!(
+            problems,
+            [
+                "telemetry.log_format: expected \"pretty\" or \"json\", got \"xml\" (from GATEWAY_TELEMETRY__LOG_FORMAT)"
+            ]
+        );
+        Ok(())
+    });
+}

@@ -60,6 +60,13 @@ impl Process {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
                 .expect("listening line");
+            // JSON log lines carry the address as a field.
+            if let Some(addr) = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v["addr"].as_str().map(String::from))
+            {
+                break addr;
+            }
             if let Some(rest) = line.split("addr=").nth(1) {
                 break rest
                     .split_whitespace()
@@ -457,4 +464,42 @@ env = {{ SECRET_KEY = "PLANTED-ENV-7" }}
     assert!(log.contains("dead"), "the dead upstream was logged:\n{log}");
     assert_clean("the log", &log);
     assert!(!log.contains("PLANTED-WRONG-TOKEN"), "{log}");
+}
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_domain_tool_outcome_and_duration() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let (_dir, config) = config_file(&format!(
+        "[telemetry]\nlog_format = \"json\"\n{}",
+        http_table("crm", &up.url())
+    ));
+    let process = Process::start(&config, None);
+    let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
+    assert!(
+        until(10, || async {
+            !domain_tools(&client, "crm").await.is_empty()
+        })
+        .await
+    );
+    call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "echo", "arguments": {"message": "hi"}}),
+    )
+    .await;
+    call(&client, "execute_tool", json!({"tool_name": "nope_nope"})).await;
+    let lines = process.lines_matching("\"request\"", 5);
+    let requests: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["meta_tool"] == "execute_tool")
+        .collect();
+    assert_eq!(requests.len(), 2, "{lines:#?}");
+    assert_eq!(requests[0]["level"], "INFO");
+    assert_eq!(requests[0]["domain"], "crm");
+    assert_eq!(requests[0]["tool"], "echo");
+    assert_eq!(requests[0]["outcome"], "ok");
+    assert!(requests[0]["duration_ms"].as_f64().is_some_and(|d| d > 0.0));
+    assert_eq!(requests[1]["outcome"], "tool_not_found");
+    assert_eq!(requests[1]["domain"], "");
 }
