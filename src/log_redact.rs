@@ -11,6 +11,9 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{Config, REDACTED, all_secrets};
 
+/// Shortest value scrubbed from log lines.
+const MIN_LOGGED_SECRET_LEN: usize = 8;
+
 /// Every secret seen in a loaded configuration, longest first.
 static SECRETS: LazyLock<ArcSwap<Vec<String>>> =
     LazyLock::new(|| ArcSwap::from_pointee(Vec::new()));
@@ -23,7 +26,11 @@ pub fn protect(config: &Config) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut secrets: Vec<String> = SECRETS.load().as_ref().clone();
-    secrets.extend(all_secrets(config));
+    // Short values and plain numbers (a stdio `PORT = "3000"`) would mangle ordinary log text
+    // and JSON syntax; real credentials are longer.
+    secrets.extend(all_secrets(config).into_iter().filter(|s| {
+        s.len() >= MIN_LOGGED_SECRET_LEN && !s.chars().all(|c| c.is_ascii_digit() || c == '.')
+    }));
     secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     secrets.dedup();
     SECRETS.store(Arc::new(secrets));

@@ -26,6 +26,11 @@ pub fn is_hidden(c: char) -> bool {
         '\u{00AD}' | '\u{180E}' | '\u{FFF9}'..='\u{FFFB}' => true,
         // Tag characters: invisible copies of ASCII.
         '\u{E0000}'..='\u{E007F}' => true,
+        // Variation selectors (can encode bytes invisibly), Hangul fillers, shorthand-format and
+        // musical formatting controls.
+        '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' => true,
+        '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' => true,
+        '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' => true,
         _ => false,
     }
 }
@@ -126,6 +131,8 @@ mod tests {
         assert_eq!(clean(hostile), "Adds twosbmun numbers.\n\tDone");
         assert!(matches!(clean("plain text"), std::borrow::Cow::Borrowed(_)));
         assert_eq!(clean("naïve café – ok ✓"), "naïve café – ok ✓");
+        // Variation selectors can smuggle bytes; Hangul fillers look like nothing.
+        assert_eq!(clean("a\u{FE0F}b\u{E0101}c\u{3164}d"), "abcd");
     }
 
     #[test]

@@ -163,8 +163,9 @@ async fn route(
     gateway: &Gateway,
     in_flight: &Arc<InFlight>,
 ) -> Response<Body> {
-    let is_mcp = matches!(request.uri().path(), "/mcp" | "/mcp/");
-    let max_body_bytes = if is_mcp {
+    // /metrics names tools and domains: it is guarded like /mcp (health routes are not).
+    let guarded = matches!(request.uri().path(), "/mcp" | "/mcp/" | "/metrics");
+    let max_body_bytes = if guarded {
         let registry = gateway.registry();
         if let Err(refusal) = ingress::check_headers(&request, registry.settings()) {
             return refusal.into_response();

@@ -357,6 +357,7 @@ impl Upstream {
             connect::open(
                 &self.domain,
                 &self.config,
+                connect_timeout,
                 self.registry_token.as_ref(),
                 self.events.clone(),
             ),
@@ -466,7 +467,11 @@ impl Upstream {
     ) -> Result<CallToolResponse, CallFailure> {
         let limits = self.limits();
         let queued = Instant::now();
-        let Some(_slot) = self.slots.acquire(limits.queue_timeout).await else {
+        let slot = tokio::select! {
+            slot = self.slots.acquire(limits.queue_timeout) => slot,
+            () = cancel.cancelled() => return Err(CallFailure::Cancelled),
+        };
+        let Some(_slot) = slot else {
             return Err(CallFailure::Busy {
                 waited: queued.elapsed(),
                 max_concurrency: limits.max_concurrency,

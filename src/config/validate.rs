@@ -29,6 +29,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Smallest `server.max_header_bytes` the HTTP layer supports.
 const MIN_HEADER_BYTES: usize = 8 * 1024;
+/// Longest duration any setting accepts (a year): later arithmetic never overflows.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Most call slots per upstream.
+const MAX_CONCURRENCY: usize = 1 << 20;
 /// Default `server.max_description_chars`.
 pub const DEFAULT_MAX_DESCRIPTION_CHARS: usize = 10_000;
 /// Default `server.shutdown_timeout`.
@@ -88,6 +92,26 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
                 && name_ok
             {
                 upstreams.insert(domain.clone(), upstream);
+            }
+        }
+    }
+    if let Some(server) = &server
+        && !server.auth.bearer_tokens.is_empty()
+    {
+        for (domain, upstream) in &upstreams {
+            if upstream
+                .forward_headers
+                .iter()
+                .any(|h| h == "authorization")
+            {
+                walk.problems.push(Problem {
+                    path: format!("upstreams.{domain}.forward_headers"),
+                    message:
+                        "authorization cannot be forwarded while [server.auth] is on: callers' \
+                              tokens are the gateway's own"
+                            .into(),
+                    origin: None,
+                });
             }
         }
     }
@@ -526,6 +550,14 @@ impl Walk<'_> {
             other => Err(format!("expected a duration, got {}", kind(other))),
         };
         match parsed {
+            Ok(duration) if duration > MAX_DURATION => {
+                self.report(
+                    &path,
+                    Some(value),
+                    format!("must be at most {} days", MAX_DURATION.as_secs() / 86_400),
+                );
+                None
+            }
             Ok(duration) if duration.is_zero() => {
                 self.report(&path, Some(value), "must be longer than zero");
                 None
@@ -662,6 +694,7 @@ impl Walk<'_> {
                 .unwrap_or(base.call_timeout),
             max_concurrency: self
                 .size(t, "max_concurrency", 1)
+                .map(|n| n.min(MAX_CONCURRENCY))
                 .unwrap_or(base.max_concurrency),
             queue_timeout: self
                 .duration(t, "queue_timeout")

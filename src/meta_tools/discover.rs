@@ -13,6 +13,8 @@ use crate::gateway::Gateway;
 use crate::registry::Registry;
 use crate::signature;
 
+/// Longest query considered, in characters.
+const MAX_QUERY_CHARS: usize = 1000;
 /// Default and largest `limit` of a query.
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
@@ -80,7 +82,8 @@ async fn discover(
     let domain = non_blank(args.domain);
     let group = non_blank(args.group);
     let format = format_of(args.format.as_deref())?;
-    let query = non_blank(args.query);
+    // A query is a task in a few words: the rest of a huge one is not worth tokenising.
+    let query = non_blank(args.query).map(|q| q.chars().take(MAX_QUERY_CHARS).collect::<String>());
     let vector = query_vector(gateway, query.as_deref()).await;
     let registry = gateway.registry();
     if let Some(domain) = &domain

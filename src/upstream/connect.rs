@@ -52,10 +52,17 @@ fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
     }
 }
 
+/// The transport's response size limit: rmcp's default, or room for `max_result_bytes`.
+fn transport_limit(config: &UpstreamConfig) -> usize {
+    const DEFAULT: usize = 16 * 1024 * 1024;
+    DEFAULT.max(config.limits.max_result_bytes.saturating_add(1024 * 1024))
+}
+
 /// Opens a session. Errors may contain secrets (reqwest repeats URLs): the caller scrubs them.
 pub(super) async fn open(
     domain: &str,
     config: &UpstreamConfig,
+    connect_timeout: std::time::Duration,
     registry_token: Option<&Secret>,
     events: Option<EventSender>,
 ) -> Result<Opened, String> {
@@ -73,6 +80,10 @@ pub(super) async fn open(
             }
             let mut transport_config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                 .reinit_on_expired_session(true)
+                // Results up to max_result_bytes must arrive whole, so the gateway can refuse
+                // them itself without losing the session.
+                .max_json_response_size(transport_limit(config))
+                .max_sse_event_size(transport_limit(config))
                 .max_concurrent_requests(MAX_CONCURRENT_REQUESTS);
             if let Some(token) = registry_token
                 && !custom.contains_key(&http::header::AUTHORIZATION)
@@ -81,7 +92,7 @@ pub(super) async fn open(
             }
             let transport_config = transport_config.custom_headers(custom);
             let client = reqwest::Client::builder()
-                .connect_timeout(config.limits.connect_timeout)
+                .connect_timeout(connect_timeout)
                 .build()
                 .map_err(|e| format!("cannot build HTTP client: {e}"))?;
             let transport = StreamableHttpClientTransport::with_client(

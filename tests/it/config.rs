@@ -447,6 +447,29 @@ fn ingress_settings_auth_tokens_and_their_problems() {
 }
 
 #[test]
+fn limits_are_bounded_so_nothing_overflows() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "gateway.toml",
+            "[server]\ncall_timeout = \"500000000000y\"\nmax_concurrency = 9223372036854775807\n",
+        )?;
+        let problems = load_err(Config::load(Some("gateway.toml".as_ref())));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("server.call_timeout: must be at most 365 days"),
+            "{problems:?}"
+        );
+        jail.create_file(
+            "gateway.toml",
+            "[server]\nmax_concurrency = 9223372036854775807\n",
+        )?;
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        assert_eq!(config.server.limits.max_concurrency, 1 << 20);
+        Ok(())
+    });
+}
+
+#[test]
 fn log_format_is_pretty_or_json() {
     Jail::expect_with(|jail| {
         jail.create_file("gateway.toml", "[telemetry]\nlog_format = \"json\"\n")?;

@@ -19,8 +19,7 @@ async fn each_call_forwards_only_its_own_callers_headers() {
     let other = HttpUpstream::start(TestUpstream::with_headers_tool("other")).await;
     let pinned = HttpUpstream::start(TestUpstream::with_headers_tool("pinned")).await;
     let gateway = TestGateway::start(&format!(
-        "[server.auth]\nbearer_tokens = [\"token-alice\", \"token-bob\"]\n\
-         {}forward_headers = [\"Authorization\", \"x-tenant-id\", \"cookie\"]\n\
+        "{}forward_headers = [\"Authorization\", \"x-tenant-id\", \"cookie\"]\n\
          {}\
          {}forward_headers = [\"x-tenant-id\"]\nheaders = {{ x-tenant-id = \"static-tenant\" }}\n",
         http_table("crm", &forwarding.url()),
@@ -82,6 +81,25 @@ async fn each_call_forwards_only_its_own_callers_headers() {
         "{headers}"
     );
     gateway.stop().await;
+}
+
+#[test]
+fn authorization_is_not_forwarded_while_the_gateway_checks_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(
+        &path,
+        "[server.auth]\nbearer_tokens = [\"gateway-token\"]\n\
+         [upstreams.a]\nurl = \"http://127.0.0.1:1/mcp\"\nforward_headers = [\"Authorization\"]\n",
+    )
+    .expect("write");
+    let error = Config::load_with(Some(&path), &EnvLookup::default()).expect_err("refused");
+    assert_eq!(error.problems.len(), 1, "{error}");
+    assert_eq!(error.problems[0].path, "upstreams.a.forward_headers");
+    assert!(
+        error.problems[0].message.contains("[server.auth]"),
+        "{error}"
+    );
 }
 
 #[test]

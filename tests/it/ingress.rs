@@ -204,6 +204,19 @@ async fn bearer_tokens_guard_mcp_and_rotate_on_reload() {
         200
     );
     assert_eq!(get_json(&format!("{}/readyz", gateway.base())).await.0, 200);
+    // /metrics names tools: guarded like /mcp.
+    let metrics = format!("{}/metrics", gateway.base());
+    assert_eq!(
+        reqwest::get(&metrics).await.expect("GET").status().as_u16(),
+        401
+    );
+    let scraped = reqwest::Client::new()
+        .get(&metrics)
+        .bearer_auth("alpha-token")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(scraped.status().as_u16(), 200);
 
     // Either token opens a real MCP session; the gateway works through it.
     for token in ["alpha-token", "beta-token"] {
