@@ -5,7 +5,6 @@
 //! and cosine scales are not comparable. The constants were measured on the tool catalog's query
 //! set (see README "Search quality"), the semantic list weighted higher as it ranks better alone.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::{SearchHit, ToolEntry};
@@ -75,21 +74,14 @@ pub(crate) fn fuse(
     for (rank, &(index, _)) in semantic.iter().enumerate() {
         *scores.entry(index).or_default() += SEMANTIC_WEIGHT / (K + rank as f64 + 1.0);
     }
-    let mut hits: Vec<SearchHit> = scores
+    let hits: Vec<SearchHit> = scores
         .into_iter()
         .map(|(index, score)| SearchHit {
             index,
             score: (score * 10_000.0).round() / 10_000.0,
         })
         .collect();
-    hits.sort_by(|a, b| {
-        b.score
-            .partial_cmp(&a.score)
-            .unwrap_or(Ordering::Equal)
-            .then(a.index.cmp(&b.index))
-    });
-    hits.truncate(limit);
-    hits
+    super::search::best_first(hits, limit)
 }
 
 #[cfg(test)]

@@ -279,7 +279,7 @@ impl SearchIndex {
                 }
             }
         }
-        let mut hits: Vec<SearchHit> = scores
+        let hits: Vec<SearchHit> = scores
             .into_iter()
             .filter(|&(doc, score)| score > 0.0 && keep(doc))
             .map(|(index, score)| SearchHit {
@@ -287,16 +287,20 @@ impl SearchIndex {
                 score: (score * 1000.0).round() / 1000.0,
             })
             .collect();
-        // Index order is name order, so ties fall back to the name.
-        hits.sort_by(|a, b| {
-            b.score
-                .partial_cmp(&a.score)
-                .unwrap_or(Ordering::Equal)
-                .then(a.index.cmp(&b.index))
-        });
-        hits.truncate(limit);
-        hits
+        best_first(hits, limit)
     }
+}
+
+/// `hits` sorted best first, ties by index (index order is name order), cut to `limit`.
+pub(crate) fn best_first(mut hits: Vec<SearchHit>, limit: usize) -> Vec<SearchHit> {
+    hits.sort_by(|a, b| {
+        b.score
+            .partial_cmp(&a.score)
+            .unwrap_or(Ordering::Equal)
+            .then(a.index.cmp(&b.index))
+    });
+    hits.truncate(limit);
+    hits
 }
 
 #[cfg(test)]
