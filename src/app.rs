@@ -13,7 +13,9 @@ use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::reloader::{ConfigLoader, Reloader};
 use crate::semantic::Semantic;
+use crate::telemetry::spans;
 use crate::{background, server, service_notify};
+use tracing::Instrument;
 
 /// A gateway whose listener is bound and whose tasks are running.
 pub struct Running {
@@ -64,12 +66,22 @@ pub async fn start(config: Config, loader: Option<ConfigLoader>) -> std::io::Res
 
     let mut tasks = JoinSet::new();
     let populate = gateway.clone();
-    tasks.spawn(async move {
-        let report = populate.refresh().await;
-        let tools = populate.registry().tools().len();
-        tracing::info!(tools, failed = report.failed.len(), "registry populated");
-        service_notify::ready(&format!("serving {tools} tools"));
-    });
+    let span = spans::populate_all();
+    tasks.spawn(
+        async move {
+            let report = populate.refresh().await;
+            let tools = populate.registry().tools().len();
+            spans::record_count(spans::DOMAIN_COUNT, upstream_count);
+            spans::record_count(spans::TOTAL_TOOLS, tools);
+            spans::record_count(spans::RESULT_COUNT, report.refreshed.len());
+            if !report.failed.is_empty() {
+                spans::fail(&tracing::Span::current(), "upstream_unavailable");
+            }
+            tracing::info!(tools, failed = report.failed.len(), "registry populated");
+            service_notify::ready(&format!("serving {tools} tools"));
+        }
+        .instrument(span),
+    );
     tasks.spawn(background::periodic_refresh(
         gateway.clone(),
         shutdown.clone(),

@@ -11,8 +11,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, RefreshReport};
 use crate::semantic::Semantic;
+use crate::telemetry::spans;
+use tracing::Instrument;
 
 /// Quiet time after the last list_changed of a burst before re-listing.
 pub const LIST_CHANGED_DEBOUNCE: Duration = Duration::from_millis(200);
@@ -44,7 +46,7 @@ pub async fn periodic_refresh(gateway: Arc<Gateway>, shutdown: CancellationToken
             () = shutdown.cancelled() => return,
             () = &mut changed => continue,
             () = due => {
-                let report = gateway.refresh().await;
+                let report = traced_refresh(&gateway, None).await;
                 last_run = Instant::now();
                 tracing::info!(refreshed = report.refreshed.len(), failed = report.failed.len(), "background refresh");
             }
@@ -80,9 +82,37 @@ pub async fn list_changed(gateway: Arc<Gateway>, shutdown: CancellationToken) {
         tracing::info!(?domains, "re-listing after tools/list_changed");
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = gateway.refresh_domains(&domains) => {}
+            _ = traced_refresh(&gateway, Some(&domains)) => {}
         }
     }
+}
+
+/// Re-lists `domains` (all when `None`) inside a `gateway.background_refresh` span.
+async fn traced_refresh(gateway: &Gateway, domains: Option<&[String]>) -> RefreshReport {
+    let span = spans::background_refresh();
+    let report = async {
+        match domains {
+            Some(domains) => gateway.refresh_domains(domains).await,
+            None => gateway.refresh().await,
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    if let [domain] = domains.unwrap_or_default() {
+        spans::set(&span, spans::DOMAIN, domain.clone());
+    }
+    spans::set_count(
+        &span,
+        spans::DOMAIN_COUNT,
+        report.refreshed.len() + report.failed.len(),
+    );
+    let changes: usize = report.refreshed.iter().map(|c| c.change_count()).sum();
+    spans::set_count(&span, spans::RESULT_COUNT, changes);
+    spans::set_count(&span, spans::TOTAL_TOOLS, gateway.registry().tools().len());
+    if !report.failed.is_empty() {
+        spans::fail(&span, "upstream_unavailable");
+    }
+    report
 }
 
 /// The retry delay after `delay` failed: doubled, at most [`RETRY_MAX`].

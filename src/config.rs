@@ -4,6 +4,7 @@
 //! values, then [`validate`] turns those into a [`Config`], reporting every problem at once with
 //! its key path. Nothing outside this module reads raw configuration strings.
 
+mod otel_env;
 mod redact;
 mod secret;
 mod seed_env;
@@ -29,7 +30,7 @@ pub struct Config {
     pub server: ServerSettings,
     /// `discover_tools(query=…)` ranking.
     pub search: SearchSettings,
-    /// Logs (and, later, traces).
+    /// Logs and traces.
     pub telemetry: TelemetrySettings,
     /// The upstream MCP servers, keyed (and sorted) by domain name.
     pub upstreams: BTreeMap<DomainName, UpstreamConfig>,
@@ -111,11 +112,72 @@ pub struct AuthSettings {
     pub bearer_tokens: Vec<Secret>,
 }
 
-/// The `[telemetry]` table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The `[telemetry]` table (and the standard `OTEL_*` variables). Read once at start.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TelemetrySettings {
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// Where spans are exported; `None` (the default) means no tracing at all.
+    pub otlp: Option<OtlpExport>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// Which traces are recorded.
+    pub sampler: TraceSampler,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> TelemetrySettings {
+        TelemetrySettings {
+            log_format: LogFormat::default(),
+            otlp: None,
+            service_name: DEFAULT_SERVICE_NAME.to_string(),
+            sampler: TraceSampler::default(),
+        }
+    }
+}
+
+/// `service.name` when neither `telemetry.service_name` nor `OTEL_SERVICE_NAME` is set.
+pub const DEFAULT_SERVICE_NAME: &str = "mcp-gateway";
+
+/// An OTLP trace exporter's destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpExport {
+    /// The full URL spans are sent to (`…/v1/traces` for HTTP, the collector for gRPC).
+    pub endpoint: url::Url,
+    /// The wire protocol.
+    pub protocol: OtlpProtocol,
+    /// Extra request headers (collector credentials), kept out of logs.
+    pub headers: BTreeMap<String, Secret>,
+    /// How long one export may take.
+    pub timeout: Duration,
+}
+
+/// `telemetry.otlp_protocol` / `OTEL_EXPORTER_OTLP_PROTOCOL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtlpProtocol {
+    /// `http/protobuf` (port 4318).
+    #[default]
+    HttpProtobuf,
+    /// `grpc` (port 4317).
+    Grpc,
+}
+
+/// `telemetry.sampler` / `OTEL_TRACES_SAMPLER` (with `sampler_arg` / `OTEL_TRACES_SAMPLER_ARG`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum TraceSampler {
+    /// Every trace.
+    AlwaysOn,
+    /// None.
+    AlwaysOff,
+    /// This fraction of traces, by trace id.
+    TraceIdRatio(f64),
+    /// Follow the caller's decision; record every trace the gateway starts (the default).
+    #[default]
+    ParentBasedAlwaysOn,
+    /// Follow the caller's decision; record no trace the gateway starts.
+    ParentBasedAlwaysOff,
+    /// Follow the caller's decision; record this fraction of the traces the gateway starts.
+    ParentBasedTraceIdRatio(f64),
 }
 
 /// `telemetry.log_format`.

@@ -64,8 +64,12 @@ impl ServerHandler for GatewayHandler {
             .extensions
             .get::<http::request::Parts>()
             .map(|parts| &parts.headers);
-        if let Some(response) = meta_tools::call(&self.gateway, request, &context.ct, headers).await
-        {
+        let call = meta_tools::CallContext {
+            cancel: &context.ct,
+            headers,
+            meta: &context.meta,
+        };
+        if let Some(response) = meta_tools::call(&self.gateway, request, call).await {
             return Ok(response);
         }
         let name = name.as_str();

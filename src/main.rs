@@ -30,16 +30,6 @@ fn main() -> ExitCode {
             });
         }
     };
-    // Secrets are known before the first log line; the format comes from the config.
-    mcp_gateway::log_redact::protect(&config);
-    telemetry::init(config.telemetry.log_format);
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
-    if command == Command::Check {
-        print!("{}", render_redacted(&config));
-        return ExitCode::SUCCESS;
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,13 +40,31 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
+    // Secrets are known before the first log line; the format comes from the config. Only a
+    // running gateway exports traces; the exporter's batch task lives on the runtime.
+    mcp_gateway::log_redact::protect(&config);
+    let telemetry = {
+        let _inside = runtime.enter();
+        let mut settings = config.telemetry.clone();
+        if command != Command::Run {
+            settings.otlp = None;
+        }
+        telemetry::init(&settings)
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    if command == Command::Check {
+        print!("{}", render_redacted(&config));
+        return ExitCode::SUCCESS;
+    }
     let loader = ConfigLoader {
         path: config.source.path().map(Into::into),
         env,
         sighup: true,
     };
-    runtime.block_on(async move {
-        match command {
+    let code = runtime.block_on(async move {
+        let code = match command {
             Command::Tools { json } => list_tools(config, json).await,
             _ => match app::run(config, Some(loader), shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -69,8 +77,13 @@ fn main() -> ExitCode {
                     })
                 }
             },
-        }
-    })
+        };
+        telemetry.shutdown().await;
+        code
+    });
+    // A trace export stuck on a black-holed collector must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 async fn list_tools(config: Config, json: bool) -> ExitCode {

@@ -16,6 +16,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::gateway::Gateway;
+use crate::telemetry::{spans, trace_context};
+use tracing::Instrument;
 
 /// `discover_tools`.
 pub const DISCOVER_TOOLS: &str = "discover_tools";
@@ -113,23 +115,41 @@ fn definitions() -> Vec<Tool> {
     ]
 }
 
+/// What a meta-tool call brings besides its arguments: cancellation, the HTTP request's headers
+/// (absent on other transports) and the request's `_meta`.
+#[derive(Clone, Copy)]
+pub struct CallContext<'a> {
+    /// Fires when the client cancels the request.
+    pub cancel: &'a CancellationToken,
+    /// The incoming HTTP request's headers.
+    pub headers: Option<&'a http::HeaderMap>,
+    /// The request's `_meta`.
+    pub meta: &'a JsonObject,
+}
+
 /// Runs the meta-tool named in `request`, or returns `None` when there is no such meta-tool.
 pub async fn call(
     gateway: &Arc<Gateway>,
     request: CallToolRequestParams,
-    cancel: &CancellationToken,
-    headers: Option<&http::HeaderMap>,
+    context: CallContext<'_>,
 ) -> Option<CallToolResponse> {
-    let meta_tool = match request.name.as_ref() {
-        DISCOVER_TOOLS => DISCOVER_TOOLS,
-        GET_TOOL_SCHEMA => GET_TOOL_SCHEMA,
-        EXECUTE_TOOL => EXECUTE_TOOL,
-        REFRESH_REGISTRY => REFRESH_REGISTRY,
+    let (meta_tool, span) = match request.name.as_ref() {
+        DISCOVER_TOOLS => (DISCOVER_TOOLS, spans::discover_tools()),
+        GET_TOOL_SCHEMA => (GET_TOOL_SCHEMA, spans::get_tool_schema()),
+        EXECUTE_TOOL => (EXECUTE_TOOL, spans::execute_tool()),
+        REFRESH_REGISTRY => (REFRESH_REGISTRY, spans::refresh_registry()),
         _ => return None,
     };
+    // The caller's trace context: the parent of this call's spans, and passed on upstream.
+    let trace = (spans::enabled() || meta_tool == EXECUTE_TOOL)
+        .then(|| trace_context::incoming(context.meta, context.headers))
+        .flatten();
+    if let Some(parent) = trace.as_ref().filter(|_| !span.is_none()) {
+        spans::set_parent(&span, parent.context());
+    }
     let arguments = request.arguments.clone().unwrap_or_default();
-    // For the request log line: the tool an execute_tool call names (bounded in length).
-    let target_tool: Option<String> = (meta_tool == EXECUTE_TOOL)
+    // For the request log line and the span: the tool the call names (bounded in length).
+    let target_tool: Option<String> = matches!(meta_tool, EXECUTE_TOOL | GET_TOOL_SCHEMA)
         .then(|| {
             arguments
                 .get("tool_name")
@@ -137,19 +157,29 @@ pub async fn call(
         })
         .flatten()
         .map(|name| name.chars().take(128).collect());
+    if let Some(tool) = &target_tool {
+        spans::set(&span, spans::TOOL_NAME, tool.clone());
+    }
     let started = std::time::Instant::now();
-    let response = match meta_tool {
-        DISCOVER_TOOLS => discover::run(gateway, arguments).await.into(),
-        GET_TOOL_SCHEMA => schema::run(gateway, arguments).into(),
-        EXECUTE_TOOL => execute::run(gateway, request, cancel, headers).await,
-        _ => refresh::run(gateway, arguments).await.into(),
-    };
+    let response = async {
+        match meta_tool {
+            DISCOVER_TOOLS => discover::run(gateway, arguments).await.into(),
+            GET_TOOL_SCHEMA => schema::run(gateway, arguments).into(),
+            EXECUTE_TOOL => execute::run(gateway, request, context, trace.as_ref()).await,
+            _ => refresh::run(gateway, arguments).await.into(),
+        }
+    }
+    .instrument(span.clone())
+    .await;
     let outcome = response_outcome(&response);
+    if !matches!(outcome, "ok" | "input_required" | "task") {
+        spans::fail(&span, outcome);
+    }
     gateway.metrics().meta_tool_call(meta_tool, outcome);
     log_request(
         gateway,
         meta_tool,
-        target_tool.as_deref(),
+        target_tool.as_deref().filter(|_| meta_tool == EXECUTE_TOOL),
         outcome,
         started.elapsed(),
     );

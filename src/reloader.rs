@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, EnvLookup};
 use crate::gateway::{Gateway, ReloadOutcome};
+use crate::telemetry::spans;
 use crate::{service_notify, watch};
+use tracing::Instrument;
 
 /// How to read the configuration again: the file chosen at start and the environment the
 /// process started with (changing `GATEWAY_*` variables needs a restart).
@@ -34,23 +36,48 @@ impl ConfigLoader {
 /// Loads the configuration and applies it (or records its rejection).
 pub async fn reload_once(gateway: &Arc<Gateway>, loader: &ConfigLoader) -> ReloadOutcome {
     service_notify::reloading();
-    let outcome = match loader.load() {
-        Ok(config) => {
-            crate::log_redact::protect(&config);
-            for warning in &config.warnings {
-                tracing::warn!("{warning}");
+    let span = spans::reload();
+    let outcome = async {
+        match loader.load() {
+            Ok(config) => {
+                crate::log_redact::protect(&config);
+                for warning in &config.warnings {
+                    tracing::warn!("{warning}");
+                }
+                gateway.reload(config).await
             }
-            gateway.reload(config).await
+            Err(error) => gateway.reject(&error),
         }
-        Err(error) => gateway.reject(&error),
-    };
+    }
+    .instrument(span.clone())
+    .await;
+    let generation = gateway.config_status().generation;
+    spans::set(
+        &span,
+        spans::CONFIG_GENERATION,
+        i64::try_from(generation).unwrap_or(i64::MAX),
+    );
+    match &outcome {
+        ReloadOutcome::Applied {
+            added,
+            removed,
+            reconnected,
+            ..
+        } => spans::set_count(
+            &span,
+            spans::RESULT_COUNT,
+            added.len() + removed.len() + reconnected.len(),
+        ),
+        ReloadOutcome::Rejected(error) => {
+            spans::set_count(&span, spans::RESULT_COUNT, error.problems.len());
+            spans::fail(&span, "config_rejected");
+        }
+        ReloadOutcome::Unchanged => spans::set_count(&span, spans::RESULT_COUNT, 0),
+    }
     let status = match &outcome {
         ReloadOutcome::Unchanged => "config reloaded: unchanged".to_string(),
         ReloadOutcome::Applied { .. } => {
-            format!(
-                "config generation {} applied",
-                gateway.config_status().generation
-            )
+            format!("config generation {generation} applied")
         }
         ReloadOutcome::Rejected(error) => format!(
             "config rejected ({} problems), previous config serving",

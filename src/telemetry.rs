@@ -1,9 +1,24 @@
-//! Logging through tracing-subscriber, to stderr (journald picks it up under systemd), with the
-//! configuration's secrets scrubbed from every line (`log_redact`).
+//! Logs and traces. Logs go through tracing-subscriber to stderr (journald picks them up under
+//! systemd), with the configuration's secrets scrubbed from every line (`log_redact`).
 //! `RUST_LOG` wins; otherwise fastmcp-gateway's `LOG_LEVEL` (DEBUG, INFO, WARNING, ERROR, …).
+//! Traces are exported over OTLP only when an endpoint is configured ([`otlp`]); the span names
+//! and attributes are in [`spans`], trace context in and out in [`trace_context`].
 
-use tracing_subscriber::EnvFilter;
+mod otlp;
+pub mod spans;
+pub mod trace_context;
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Subscriber;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
+use crate::config::{LogFormat, TelemetrySettings};
+
+/// How long shutdown waits for the last spans to be exported.
+pub const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Level used when neither variable is set.
 const DEFAULT_LEVEL: &str = "info";
 
@@ -28,26 +43,110 @@ pub fn filter_directive(rust_log: Option<&str>, log_level: Option<&str>) -> Stri
     }
 }
 
-/// Installs the global subscriber writing `format`; a second call is a no-op.
-pub fn init(format: crate::config::LogFormat) {
+/// The installed telemetry; [`Telemetry::shutdown`] exports the spans still buffered.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Whether spans are exported.
+    pub fn traces_exported(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Flushes and stops the exporter (bounded by [`FLUSH_TIMEOUT`]); a no-op without one.
+    pub async fn shutdown(self) {
+        let Some(provider) = self.provider else {
+            return;
+        };
+        // The SDK blocks while the batch task (on this runtime) exports: keep it off the workers.
+        let stopping =
+            tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(FLUSH_TIMEOUT));
+        match tokio::time::timeout(FLUSH_TIMEOUT + FLUSH_TIMEOUT, stopping).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "trace export did not finish"),
+            Ok(Err(error)) => tracing::warn!(%error, "trace export shutdown failed"),
+            Err(_) => tracing::warn!("trace export did not finish in time"),
+        }
+    }
+}
+
+/// Installs the global subscriber: log lines in `settings.log_format`, and the OTLP exporter when
+/// an endpoint is configured. Call it inside the tokio runtime (the exporter's batch task runs
+/// there). A second call is a no-op.
+pub fn init(settings: &TelemetrySettings) -> Telemetry {
     let directive = filter_directive(
         std::env::var("RUST_LOG").ok().as_deref(),
         std::env::var("LOG_LEVEL").ok().as_deref(),
     );
     let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut failure = None;
+    let provider =
+        settings
+            .otlp
+            .as_ref()
+            .and_then(|export| match otlp::provider(settings, export) {
+                Ok(provider) => Some(provider),
+                Err(error) => {
+                    failure = Some(error);
+                    None
+                }
+            });
+    let traces = provider.as_ref().map(trace_layer);
+    let installed = tracing_subscriber::registry()
+        .with(log_layer(settings.log_format).with_filter(filter))
+        .with(traces)
+        .try_init()
+        .is_ok();
+    if let Some(error) = failure {
+        tracing::error!(%error, "traces are not exported");
+    }
+    match (&settings.otlp, &provider) {
+        (Some(export), Some(_)) if installed => tracing::info!(
+            endpoint = %crate::config::display_url(&export.endpoint),
+            service = %settings.service_name,
+            "exporting traces over OTLP"
+        ),
+        _ => {}
+    }
+    Telemetry {
+        provider: provider.filter(|_| installed),
+    }
+}
+
+/// The log line layer, in `format`.
+fn log_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
     // Colours only on a terminal: journald and log files want plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(crate::log_redact::ScrubbedStderr);
-    let _ = match format {
-        crate::config::LogFormat::Json => builder
+    let layer = tracing_subscriber::fmt::layer().with_writer(crate::log_redact::ScrubbedStderr);
+    match format {
+        LogFormat::Json => layer
             .json()
             .flatten_event(true)
             .with_current_span(false)
-            .try_init(),
-        crate::config::LogFormat::Pretty => builder.with_ansi(ansi).try_init(),
-    };
+            .with_span_list(false)
+            .boxed(),
+        LogFormat::Pretty => layer.with_ansi(ansi).boxed(),
+    }
+}
+
+/// The layer that turns the gateway's spans (and its events inside them) into OpenTelemetry
+/// spans of `provider`, and switches span recording on. Public so that tests can install it
+/// with an in-memory exporter.
+pub fn trace_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + Send + Sync + use<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    spans::enable();
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("mcp-gateway"))
+        .with_location(false)
+        .with_threads(false)
+        .with_filter(Targets::new().with_target("mcp_gateway", tracing::Level::INFO))
 }
 
 #[cfg(test)]

@@ -26,14 +26,18 @@ use rmcp::model::{
 use rmcp::service::{PeerRequestOptions, RunningService, ServiceError};
 use rmcp::{Peer, RoleClient};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 pub use client::{EventSender, ToolChanges};
 
 use crate::config::{Limits, Secret, UpstreamConfig};
 use crate::sanitize;
+use crate::telemetry::spans;
+use crate::telemetry::trace_context::TraceHeaders;
 use crate::validation::ListedTool;
 use scrub::Scrubber;
 use slots::CallSlots;
+use tracing::Instrument;
 
 /// Most `tools/list` pages read from one upstream: a hostile cursor loop ends here.
 pub const MAX_LIST_PAGES: usize = 1000;
@@ -253,6 +257,11 @@ impl Upstream {
         &self.domain
     }
 
+    /// Whether it is reached over streamable HTTP (not a stdio child).
+    pub fn is_http(&self) -> bool {
+        matches!(self.config.transport, crate::config::Transport::Http { .. })
+    }
+
     /// The timeouts and limits in force.
     pub fn limits(&self) -> Limits {
         **self.limits.load()
@@ -352,16 +361,18 @@ impl Upstream {
             old.close().await;
         }
         let connect_timeout = self.limits().connect_timeout;
-        let connecting = tokio::time::timeout(
-            connect_timeout,
-            connect::open(
-                &self.domain,
-                &self.config,
-                connect_timeout,
-                self.registry_token.as_ref(),
-                self.events.clone(),
-            ),
-        );
+        let (domain, config) = (self.domain.clone(), self.config.clone());
+        let (token, events) = (self.registry_token.clone(), self.events.clone());
+        // On a task of its own: rmcp's session task adopts the current span, which would then
+        // stay open as long as the session. A session belongs to no request's trace.
+        let opening = AbortOnDropHandle::new(tokio::spawn(async move {
+            connect::open(&domain, &config, connect_timeout, token.as_ref(), events).await
+        }));
+        let connecting = tokio::time::timeout(connect_timeout, async {
+            opening
+                .await
+                .unwrap_or_else(|error| Err(format!("the connect task failed: {error}")))
+        });
         let opened = tokio::select! {
             opened = connecting => opened
                 .unwrap_or_else(|_| Err(format!("no session within {}", humantime::format_duration(connect_timeout)))),
@@ -401,8 +412,20 @@ impl Upstream {
         }
     }
 
-    /// Connects if needed and lists every tool (all pages), recording the outcome.
+    /// Connects if needed and lists every tool (all pages), recording the outcome, inside a
+    /// `gateway.upstream.list` span.
     pub async fn refresh_tools(&self) -> Result<Arc<Vec<Arc<ListedTool>>>, String> {
+        let span = spans::upstream_list();
+        spans::set(&span, spans::DOMAIN, self.domain.clone());
+        let outcome = self.list_and_record().instrument(span.clone()).await;
+        match &outcome {
+            Ok(tools) => spans::set_count(&span, spans::RESULT_COUNT, tools.len()),
+            Err(_) => spans::fail(&span, "upstream_unavailable"),
+        }
+        outcome
+    }
+
+    async fn list_and_record(&self) -> Result<Arc<Vec<Arc<ListedTool>>>, String> {
         let discovery_timeout = self.limits().discovery_timeout;
         let outcome = tokio::time::timeout(discovery_timeout, async {
             let conn = self.connection(true).await?;
@@ -464,6 +487,7 @@ impl Upstream {
         params: CallToolRequestParams,
         cancel: &CancellationToken,
         incoming: Option<&http::HeaderMap>,
+        trace: Option<&TraceHeaders>,
     ) -> Result<CallToolResponse, CallFailure> {
         let limits = self.limits();
         let queued = Instant::now();
@@ -481,14 +505,22 @@ impl Upstream {
             .connection(false)
             .await
             .map_err(CallFailure::Unavailable)?;
+        let mut params = params;
+        if let Some(trace) = trace {
+            // SEP-414: the trace context rides in `_meta` on every transport.
+            trace.write_meta(&mut params.meta.get_or_insert_with(Default::default).0.0);
+        }
         let mut call = CallToolRequest::new(params);
-        if let Some(incoming) = incoming.filter(|_| !self.forward.is_empty()) {
+        let mut forwarded = match incoming {
+            Some(incoming) if !self.forward.is_empty() => forward::select(incoming, &self.forward),
+            _ => http::HeaderMap::new(),
+        };
+        if let Some(trace) = trace.filter(|_| self.is_http()) {
+            trace.write_headers(&mut forwarded);
+        }
+        if !forwarded.is_empty() {
             // Rides in the request's extensions to this one POST; never serialised.
-            call.extensions
-                .insert(forward::ForwardedHeaders(forward::select(
-                    incoming,
-                    &self.forward,
-                )));
+            call.extensions.insert(forward::ForwardedHeaders(forwarded));
         }
         let request = ClientRequest::CallToolRequest(call);
         let mut handle = match conn

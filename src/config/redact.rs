@@ -57,9 +57,8 @@ pub fn render_redacted(config: &Config) -> String {
         server.insert("auth".into(), auth.into());
     }
     root.insert("server".into(), server.into());
-    if config.telemetry.log_format == super::LogFormat::Json {
-        let mut telemetry = Table::new();
-        telemetry.insert("log_format".into(), "json".into());
+    let telemetry = render_telemetry(&config.telemetry);
+    if !telemetry.is_empty() {
         root.insert("telemetry".into(), telemetry.into());
     }
     if let Some(dir) = &config.search.model_dir {
@@ -135,6 +134,51 @@ pub fn render_redacted(config: &Config) -> String {
 
 fn strings<'a>(items: impl Iterator<Item = &'a String>) -> Value {
     Value::Array(items.map(|s| Value::from(s.clone())).collect())
+}
+
+/// The `[telemetry]` keys that differ from the defaults.
+fn render_telemetry(t: &super::TelemetrySettings) -> Table {
+    use super::{OtlpProtocol, TraceSampler};
+    let mut table = Table::new();
+    if t.log_format == super::LogFormat::Json {
+        table.insert("log_format".into(), "json".into());
+    }
+    if let Some(otlp) = &t.otlp {
+        table.insert(
+            "otlp_endpoint".into(),
+            super::display_url(&otlp.endpoint).into(),
+        );
+        let protocol = match otlp.protocol {
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+            OtlpProtocol::Grpc => "grpc",
+        };
+        table.insert("otlp_protocol".into(), protocol.into());
+        table.insert(
+            "otlp_timeout".into(),
+            humantime::format_duration(otlp.timeout).to_string().into(),
+        );
+        if !otlp.headers.is_empty() {
+            table.insert("otlp_headers".into(), redacted_map(otlp.headers.keys()));
+        }
+    }
+    if t.service_name != super::DEFAULT_SERVICE_NAME {
+        table.insert("service_name".into(), t.service_name.clone().into());
+    }
+    if t.sampler != TraceSampler::default() {
+        let (name, arg) = match t.sampler {
+            TraceSampler::AlwaysOn => ("always_on", None),
+            TraceSampler::AlwaysOff => ("always_off", None),
+            TraceSampler::TraceIdRatio(r) => ("traceidratio", Some(r)),
+            TraceSampler::ParentBasedAlwaysOn => ("parentbased_always_on", None),
+            TraceSampler::ParentBasedAlwaysOff => ("parentbased_always_off", None),
+            TraceSampler::ParentBasedTraceIdRatio(r) => ("parentbased_traceidratio", Some(r)),
+        };
+        table.insert("sampler".into(), name.into());
+        if let Some(arg) = arg {
+            table.insert("sampler_arg".into(), arg.into());
+        }
+    }
+    table
 }
 
 fn redacted_map<'a>(keys: impl Iterator<Item = &'a String>) -> Value {

@@ -110,6 +110,10 @@ pub fn all_secrets(config: &Config) -> Vec<String> {
             .iter()
             .map(|t| t.expose().to_string()),
     );
+    if let Some(otlp) = &config.telemetry.otlp {
+        secrets.extend(otlp.headers.values().map(|v| v.expose().to_string()));
+        secrets.extend(otlp.endpoint.password().map(str::to_string));
+    }
     tidy(secrets)
 }
 

@@ -128,6 +128,7 @@ pub(crate) fn read(env: &EnvLookup) -> SeedEnv {
             "an object of header names to string values",
         );
     }
+    seed.layers.extend(super::otel_env::layers(env));
     for (name, _) in env.with_prefix(PREFIX) {
         if name.contains("__") || name == CONFIG_VAR {
             continue;

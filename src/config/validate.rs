@@ -11,10 +11,11 @@ use figment::Figment;
 use figment::value::{Dict, Value};
 
 use super::sources::Loaded;
+
+mod telemetry;
 use super::{
-    AuthSettings, Config, ConfigError, Curation, Limits, LogFormat, MODEL_FILES, NEVER_FORWARDED,
-    Problem, ProtocolMode, SearchSettings, Secret, ServerSettings, TelemetrySettings, Transport,
-    UpstreamConfig,
+    AuthSettings, Config, ConfigError, Curation, Limits, MODEL_FILES, NEVER_FORWARDED, Problem,
+    ProtocolMode, SearchSettings, Secret, ServerSettings, Transport, UpstreamConfig,
 };
 
 /// Default `server.host`.
@@ -72,9 +73,9 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
     let telemetry = match root.take("telemetry") {
         Some(value) => match walk.table("telemetry", value) {
             Some(dict) => walk.telemetry(dict),
-            None => TelemetrySettings::default(),
+            None => super::TelemetrySettings::default(),
         },
-        None => TelemetrySettings::default(),
+        None => super::TelemetrySettings::default(),
     };
     let description_cap = server
         .as_ref()
@@ -450,25 +451,6 @@ impl Walk<'_> {
                 None
             }
         }
-    }
-
-    fn telemetry(&mut self, dict: &Dict) -> TelemetrySettings {
-        let mut t = Table::new("telemetry", dict);
-        let raw = t.dict.get("log_format");
-        let log_format = match self.string(&mut t, "log_format").as_deref().map(str::trim) {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                self.report(
-                    "telemetry.log_format",
-                    raw,
-                    format!("expected \"pretty\" or \"json\", got {other:?}"),
-                );
-                LogFormat::Pretty
-            }
-        };
-        self.finish(t);
-        TelemetrySettings { log_format }
     }
 
     fn search(&mut self, dict: &Dict) -> SearchSettings {

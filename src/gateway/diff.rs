@@ -22,6 +22,13 @@ pub struct DomainChange {
     pub tool_count: usize,
 }
 
+impl DomainChange {
+    /// Tools added, removed and renamed.
+    pub fn change_count(&self) -> usize {
+        self.added.len() + self.removed.len() + self.renamed.len()
+    }
+}
+
 /// One tool whose exposed name changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rename {

@@ -8,6 +8,8 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
+use tracing::Instrument;
+
 use super::Gateway;
 use crate::config::{Config, ConfigError};
 use crate::upstream::Upstream;
@@ -98,6 +100,11 @@ impl Gateway {
             restart_required.push("server.max_header_bytes");
             new.server.max_header_bytes = old.server.max_header_bytes;
         }
+        if new.telemetry != old.telemetry {
+            // The subscriber and the exporter are installed once, at start.
+            restart_required.push("telemetry");
+            new.telemetry.clone_from(&old.telemetry);
+        }
         if new.search != old.search {
             // The model is loaded once at start (≈ 90 MB): not swapped under running queries.
             restart_required.push("search.model_dir");
@@ -152,11 +159,14 @@ impl Gateway {
             .iter()
             .map(|upstream| {
                 let (upstream, gateway) = (upstream.clone(), self.clone());
-                tokio::spawn(async move {
-                    if upstream.refresh_tools().await.is_ok() {
-                        gateway.republish();
+                tokio::spawn(
+                    async move {
+                        if upstream.refresh_tools().await.is_ok() {
+                            gateway.republish();
+                        }
                     }
-                })
+                    .in_current_span(),
+                )
             })
             .collect();
         let _ =

@@ -12,6 +12,7 @@ use crate::error::{GatewayError, json_result};
 use crate::gateway::Gateway;
 use crate::registry::Registry;
 use crate::signature;
+use crate::telemetry::spans;
 
 /// Longest query considered, in characters.
 const MAX_QUERY_CHARS: usize = 1000;
@@ -84,6 +85,18 @@ async fn discover(
     let format = format_of(args.format.as_deref())?;
     // A query is a task in a few words: the rest of a huge one is not worth tokenising.
     let query = non_blank(args.query).map(|q| q.chars().take(MAX_QUERY_CHARS).collect::<String>());
+    if let Some(domain) = &domain {
+        spans::record(spans::DOMAIN, domain.clone());
+    }
+    if let Some(query) = &query {
+        spans::record(
+            spans::QUERY,
+            query
+                .chars()
+                .take(spans::MAX_QUERY_CHARS)
+                .collect::<String>(),
+        );
+    }
     let vector = query_vector(gateway, query.as_deref()).await;
     let registry = gateway.registry();
     if let Some(domain) = &domain
@@ -153,6 +166,7 @@ fn summary(registry: &Registry) -> Value {
             value
         })
         .collect();
+    spans::record_count(spans::RESULT_COUNT, domains.len());
     json!({ "domains": domains, "total_tools": registry.tools().len() })
 }
 
@@ -188,6 +202,7 @@ fn domain_tools(
             (Format::Json, Some(_)) => json!({ "name": t.name, "description": t.description() }),
         })
         .collect();
+    spans::record_count(spans::RESULT_COUNT, tools.len());
     Ok(match group {
         None => json!({ "domain": domain, "tools": tools }),
         Some(group) => json!({ "domain": domain, "group": group, "tools": tools }),
@@ -213,6 +228,7 @@ fn search(
             }),
         })
         .collect();
+    spans::record_count(spans::RESULT_COUNT, results.len());
     let ranker = if vector.is_some() {
         "hybrid"
     } else {

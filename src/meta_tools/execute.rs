@@ -8,13 +8,16 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::EXECUTE_TOOL;
 use super::args::parse;
+use super::{CallContext, EXECUTE_TOOL};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::registry::{Lookup, ToolEntry};
 use crate::signature;
+use crate::telemetry::spans;
+use crate::telemetry::trace_context::TraceHeaders;
 use crate::upstream::CallFailure;
+use tracing::Instrument;
 
 /// JSON-RPC "invalid params": the upstream rejected the arguments.
 const INVALID_PARAMS: i32 = -32602;
@@ -32,20 +35,33 @@ struct Args {
 pub(super) async fn run(
     gateway: &Arc<Gateway>,
     request: CallToolRequestParams,
-    cancel: &CancellationToken,
-    headers: Option<&http::HeaderMap>,
+    context: CallContext<'_>,
+    trace: Option<&TraceHeaders>,
 ) -> CallToolResponse {
-    match execute(gateway, request, cancel, headers).await {
+    let route = Route {
+        cancel: context.cancel,
+        headers: context.headers,
+        trace,
+    };
+    match execute(gateway, request, route).await {
         Ok(response) => response,
         Err(error) => error.into_result().into(),
     }
 }
 
+/// What travels with the call to the upstream besides its parameters.
+#[derive(Clone, Copy)]
+struct Route<'a> {
+    cancel: &'a CancellationToken,
+    headers: Option<&'a http::HeaderMap>,
+    /// The caller's trace context, passed on when the gateway records no spans of its own.
+    trace: Option<&'a TraceHeaders>,
+}
+
 async fn execute(
     gateway: &Arc<Gateway>,
     request: CallToolRequestParams,
-    cancel: &CancellationToken,
-    headers: Option<&http::HeaderMap>,
+    route: Route<'_>,
 ) -> Result<CallToolResponse, GatewayError> {
     let mut request = request;
     let args: Args = parse(EXECUTE_TOOL, request.arguments.take().unwrap_or_default())?;
@@ -68,8 +84,9 @@ async fn execute(
             direct_call: false,
         })?
     };
+    spans::record(spans::DOMAIN, entry.domain.clone());
     let started = std::time::Instant::now();
-    let (outcome, called) = call_entry(&entry, args.arguments, request, cancel, headers).await;
+    let (outcome, called) = call_entry(&entry, args.arguments, request, route).await;
     let label = match &outcome {
         Ok(response) => super::response_outcome(response),
         Err(error) => error.code(),
@@ -86,11 +103,10 @@ async fn call_entry(
     entry: &ToolEntry,
     arguments: Option<Value>,
     request: CallToolRequestParams,
-    cancel: &CancellationToken,
-    headers: Option<&http::HeaderMap>,
+    route: Route<'_>,
 ) -> (Result<CallToolResponse, GatewayError>, bool) {
     match checked_params(entry, arguments, request) {
-        Ok(params) => (call_upstream(entry, params, cancel, headers).await, true),
+        Ok(params) => (call_upstream(entry, params, route).await, true),
         Err(error) => (Err(error), false),
     }
 }
@@ -135,58 +151,76 @@ fn checked_params(
     Ok(params)
 }
 
+/// Calls the upstream inside a `gateway.upstream.call` span, whose context the upstream receives.
 async fn call_upstream(
     entry: &ToolEntry,
     params: CallToolRequestParams,
-    cancel: &CancellationToken,
-    headers: Option<&http::HeaderMap>,
+    route: Route<'_>,
 ) -> Result<CallToolResponse, GatewayError> {
-    entry
+    let span = spans::upstream_call();
+    spans::set(&span, spans::DOMAIN, entry.domain.clone());
+    spans::set(&span, spans::TOOL_NAME, entry.name.clone());
+    let trace = TraceHeaders::of_span(&span).or_else(|| route.trace.cloned());
+    let outcome = entry
         .upstream
-        .call_tool(params, cancel, headers)
+        .call_tool(params, route.cancel, route.headers, trace.as_ref())
+        .instrument(span.clone())
         .await
-        .map_err(|failure| match failure {
-            CallFailure::Rejected {
-                code: INVALID_PARAMS,
-                message,
-            } => invalid(entry, vec![message]),
-            CallFailure::Rejected { code, message } => GatewayError::UpstreamError {
-                tool: entry.name.clone(),
-                domain: entry.domain.clone(),
-                upstream_code: code,
-                upstream_message: message,
-            },
-            CallFailure::Unavailable(reason) => GatewayError::UpstreamUnavailable {
-                tool: Some(entry.name.clone()),
-                domain: entry.domain.clone(),
-                reason,
-            },
-            CallFailure::TimedOut(elapsed) => GatewayError::UpstreamTimeout {
-                tool: entry.name.clone(),
-                domain: entry.domain.clone(),
-                elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-            },
-            CallFailure::Busy {
-                waited,
-                max_concurrency,
-            } => GatewayError::UpstreamBusy {
-                tool: entry.name.clone(),
-                domain: entry.domain.clone(),
-                waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
-                max_concurrency,
-            },
-            CallFailure::TooLarge { bytes, limit } => GatewayError::ResultTooLarge {
-                tool: entry.name.clone(),
-                domain: entry.domain.clone(),
-                bytes,
-                limit,
-            },
-            CallFailure::Cancelled => GatewayError::UpstreamUnavailable {
-                tool: Some(entry.name.clone()),
-                domain: entry.domain.clone(),
-                reason: "the call was cancelled by the client".into(),
-            },
-        })
+        .map_err(|failure| failure_error(entry, failure));
+    match &outcome {
+        Err(error) => spans::fail(&span, error.code()),
+        Ok(response) => match super::response_outcome(response) {
+            "ok" | "input_required" | "task" => {}
+            other => spans::fail(&span, other),
+        },
+    }
+    outcome
+}
+
+/// The gateway error for an upstream call that produced no tool result.
+fn failure_error(entry: &ToolEntry, failure: CallFailure) -> GatewayError {
+    match failure {
+        CallFailure::Rejected {
+            code: INVALID_PARAMS,
+            message,
+        } => invalid(entry, vec![message]),
+        CallFailure::Rejected { code, message } => GatewayError::UpstreamError {
+            tool: entry.name.clone(),
+            domain: entry.domain.clone(),
+            upstream_code: code,
+            upstream_message: message,
+        },
+        CallFailure::Unavailable(reason) => GatewayError::UpstreamUnavailable {
+            tool: Some(entry.name.clone()),
+            domain: entry.domain.clone(),
+            reason,
+        },
+        CallFailure::TimedOut(elapsed) => GatewayError::UpstreamTimeout {
+            tool: entry.name.clone(),
+            domain: entry.domain.clone(),
+            elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        },
+        CallFailure::Busy {
+            waited,
+            max_concurrency,
+        } => GatewayError::UpstreamBusy {
+            tool: entry.name.clone(),
+            domain: entry.domain.clone(),
+            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            max_concurrency,
+        },
+        CallFailure::TooLarge { bytes, limit } => GatewayError::ResultTooLarge {
+            tool: entry.name.clone(),
+            domain: entry.domain.clone(),
+            bytes,
+            limit,
+        },
+        CallFailure::Cancelled => GatewayError::UpstreamUnavailable {
+            tool: Some(entry.name.clone()),
+            domain: entry.domain.clone(),
+            reason: "the call was cancelled by the client".into(),
+        },
+    }
 }
 
 fn invalid(entry: &ToolEntry, problems: Vec<String>) -> GatewayError {

@@ -10,6 +10,7 @@ use super::args::parse;
 use super::{REFRESH_REGISTRY, finish};
 use crate::error::{GatewayError, json_result};
 use crate::gateway::Gateway;
+use crate::telemetry::spans;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +20,7 @@ pub(super) async fn run(gateway: &Arc<Gateway>, arguments: JsonObject) -> CallTo
     let outcome = async {
         let _args: Args = parse(REFRESH_REGISTRY, arguments)?;
         let report = gateway.refresh().await;
+        record_report(&report);
         if report.refreshed.is_empty() && !report.failed.is_empty() {
             return Err(GatewayError::RefreshError {
                 message: "no upstream answered; the previous tools keep serving".into(),
@@ -37,4 +39,17 @@ pub(super) async fn run(gateway: &Arc<Gateway>, arguments: JsonObject) -> CallTo
             })
     };
     finish(outcome.await)
+}
+
+/// Puts a refresh's figures on the current span: upstreams covered, changes, tools after it.
+pub(crate) fn record_report(report: &crate::gateway::RefreshReport) {
+    if !spans::enabled() {
+        return;
+    }
+    spans::record_count(
+        spans::DOMAIN_COUNT,
+        report.refreshed.len() + report.failed.len(),
+    );
+    let changes: usize = report.refreshed.iter().map(|c| c.change_count()).sum();
+    spans::record_count(spans::RESULT_COUNT, changes);
 }

@@ -11,6 +11,7 @@ use super::{GET_TOOL_SCHEMA, finish};
 use crate::error::{GatewayError, json_result};
 use crate::gateway::Gateway;
 use crate::registry::Lookup;
+use crate::telemetry::spans;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +43,7 @@ fn schema(gateway: &Arc<Gateway>, arguments: JsonObject) -> Result<CallToolResul
             direct_call: false,
         });
     };
+    spans::record(spans::DOMAIN, tool.domain.clone());
     Ok(json_result(json!({
         "name": tool.name,
         "domain": tool.domain,

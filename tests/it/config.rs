@@ -489,3 +489,138 @@ fn log_format_is_pretty_or_json() {
         Ok(())
     });
 }
+
+#[test]
+fn trace_export_is_off_unless_an_endpoint_is_set() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "gateway.toml",
+            "[telemetry]\nservice_name = \"edge-gw\"\nsampler = \"traceidratio\"\nsampler_arg = 0.25\n",
+        )?;
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        assert_eq!(config.telemetry.otlp, None, "no endpoint, no exporter");
+        assert_eq!(config.telemetry.service_name, "edge-gw");
+        assert_eq!(
+            config.telemetry.sampler,
+            mcp_gateway::config::TraceSampler::TraceIdRatio(0.25)
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn the_standard_otel_variables_configure_the_exporter() {
+    use mcp_gateway::config::{OtlpProtocol, TraceSampler};
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "gateway.toml",
+            "[telemetry]\notlp_endpoint = \"http://file-collector:4318\"\nservice_name = \"from-file\"\n",
+        )?;
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        let otlp = config.telemetry.otlp.expect("exporter");
+        assert_eq!(
+            otlp.endpoint.as_str(),
+            "http://file-collector:4318/v1/traces"
+        );
+        assert_eq!(otlp.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(otlp.timeout, Duration::from_secs(10));
+
+        jail.set_env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317");
+        jail.set_env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+        jail.set_env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-api-key=s3cr3t%20value,x-team=gw",
+        );
+        jail.set_env("OTEL_EXPORTER_OTLP_TIMEOUT", "2500");
+        jail.set_env("OTEL_SERVICE_NAME", "from-env");
+        jail.set_env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio");
+        jail.set_env("OTEL_TRACES_SAMPLER_ARG", "0.1");
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        let telemetry = &config.telemetry;
+        let otlp = telemetry.otlp.clone().expect("exporter");
+        assert_eq!(
+            otlp.endpoint.as_str(),
+            "http://127.0.0.1:4317/",
+            "gRPC: no path added"
+        );
+        assert_eq!(otlp.protocol, OtlpProtocol::Grpc);
+        assert_eq!(otlp.timeout, Duration::from_millis(2500));
+        assert_eq!(
+            otlp.headers.get("x-api-key").map(|s| s.expose()),
+            Some("s3cr3t value")
+        );
+        assert_eq!(telemetry.service_name, "from-env");
+        assert_eq!(
+            telemetry.sampler,
+            TraceSampler::ParentBasedTraceIdRatio(0.1)
+        );
+        // The collector's credentials are secrets: redacted in `check`, scrubbed from logs.
+        let shown = render_redacted(&config);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("x-api-key = \"<redacted>\""), "{shown}");
+        assert!(
+            mcp_gateway::config::all_secrets(&config)
+                .iter()
+                .any(|s| s == "s3cr3t value")
+        );
+
+        // The signal-specific endpoint is used as it is; GATEWAY_TELEMETRY__* wins over OTEL_*.
+        jail.set_env(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://traces:9999/custom",
+        );
+        jail.set_env("GATEWAY_TELEMETRY__SERVICE_NAME", "from-gateway-var");
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        let otlp = config.telemetry.otlp.clone().expect("exporter");
+        assert_eq!(otlp.endpoint.as_str(), "http://traces:9999/custom");
+        assert_eq!(config.telemetry.service_name, "from-gateway-var");
+
+        // Switched off by the standard variables.
+        jail.set_env("OTEL_TRACES_EXPORTER", "none");
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        assert_eq!(config.telemetry.otlp, None);
+        Ok(())
+    });
+}
+
+#[test]
+fn telemetry_problems_are_reported_with_their_variable() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "gateway.toml",
+            "[telemetry]\notlp_endpoint = \"ftp://collector\"\nsampler_arg = 2\nexporter = \"x\"\n",
+        )?;
+        jail.set_env("OTEL_TRACES_SAMPLER", "sometimes");
+        jail.set_env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
+        jail.set_env("OTEL_EXPORTER_OTLP_TIMEOUT", "soon");
+        let problems = load_err(Config::load(Some("gateway.toml".as_ref())));
+        let expect = [
+            "telemetry.otlp_endpoint: expected an http:// or https:// URL",
+            "telemetry.sampler_arg: expected a ratio from 0 to 1",
+            "telemetry.exporter: unknown key",
+            "telemetry.sampler: unknown sampler \"sometimes\"",
+            "telemetry.otlp_protocol: expected \"http/protobuf\" or \"grpc\", got \"http/json\"",
+            "telemetry.otlp_timeout: expected a duration",
+        ];
+        for fragment in expect {
+            assert!(
+                problems.iter().any(|p| p.starts_with(fragment)),
+                "missing {fragment:?} in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+        for (fragment, var) in [
+            ("telemetry.sampler:", "OTEL_TRACES_SAMPLER"),
+            ("telemetry.otlp_protocol:", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+            ("telemetry.otlp_timeout:", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+        ] {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(fragment) && p.contains(&format!("(from {var})"))),
+                "{fragment} names {var}: {problems:#?}"
+            );
+        }
+        Ok(())
+    });
+}

@@ -26,4 +26,5 @@ mod schema;
 mod search;
 mod semantic;
 mod service;
+mod traces;
 mod validation;

@@ -503,3 +503,164 @@ async fn json_logs_have_one_line_per_request_with_domain_tool_outcome_and_durati
     assert_eq!(requests[1]["outcome"], "tool_not_found");
     assert_eq!(requests[1]["domain"], "");
 }
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Runs the binary on one upstream with `env`, makes one traced `execute_tool` call, sends
+/// SIGTERM, and waits for the exit.
+async fn traced_run(env: &[(&str, &str)], trace_id: &str) {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let (_dir, config) = config_file(&http_table("crm", &up.url()));
+    let mut process = Process::start_with(&config, None, env);
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let client = connect_with_headers(&process.url, "unused", &[("traceparent", &traceparent)])
+        .await
+        .expect("connect");
+    assert!(
+        until(10, || async {
+            !domain_tools(&client, "crm").await.is_empty()
+        })
+        .await,
+        "the upstream's tools appear"
+    );
+    let result = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "echo", "arguments": {"message": "traced"}}),
+    )
+    .await;
+    assert_eq!(text_of(&result), "traced");
+    process.signal("TERM");
+    assert_eq!(process.wait_exit(20), Some(0), "clean exit after the flush");
+}
+
+// Multi-threaded: the collector must answer while this thread waits for the exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_an_otlp_collector_and_are_flushed_on_sigterm() {
+    let collector = collector::Collector::start().await;
+    let endpoint = format!("http://{}", collector.addr);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    traced_run(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SERVICE_NAME", "gateway-under-test"),
+        ],
+        trace_id,
+    )
+    .await;
+    let received = collector.received();
+    assert!(!received.is_empty(), "spans were exported before the exit");
+    for request in &received {
+        assert_eq!(request.path, "/v1/traces");
+        assert_eq!(request.content_type, "application/x-protobuf");
+    }
+    let body: Vec<u8> = received.iter().flat_map(|r| r.body.clone()).collect();
+    for name in [
+        "gateway.populate_all",
+        "gateway.upstream.list",
+        "gateway.execute_tool",
+        "gateway.upstream.call",
+        "gateway-under-test",
+    ] {
+        assert!(contains(&body, name.as_bytes()), "{name} was exported");
+    }
+    // The caller's trace id (16 raw bytes in OTLP protobuf): the gateway joined its trace.
+    assert!(
+        contains(&body, &hex_bytes(trace_id)),
+        "the caller's trace id"
+    );
+}
+
+// Multi-threaded: the collector must answer while this thread waits for the exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_otlp_endpoint_nothing_tries_to_connect() {
+    // The default OTLP/HTTP port: a gateway falling back to the SDK's default would come here.
+    let default_port = tokio::net::TcpListener::bind("127.0.0.1:4318")
+        .await
+        .ok()
+        .map(collector::Collector::serve);
+    let switched_off = collector::Collector::start().await;
+    let endpoint = format!("http://{}", switched_off.addr);
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    // Service name and sampler alone enable nothing; an endpoint with the exporter set to
+    // `none` (or the SDK disabled) sends nothing either.
+    let runs: [&[(&str, &str)]; 3] = [
+        &[
+            ("OTEL_SERVICE_NAME", "quiet"),
+            ("OTEL_TRACES_SAMPLER", "always_on"),
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_TRACES_EXPORTER", "none"),
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SDK_DISABLED", "true"),
+        ],
+    ];
+    for env in runs {
+        traced_run(env, trace_id).await;
+    }
+    assert_eq!(switched_off.connections(), 0);
+    match default_port {
+        Some(collector) => assert_eq!(collector.connections(), 0),
+        None => eprintln!("127.0.0.1:4318 is in use here: the default-port check is skipped"),
+    }
+}
+
+// Multi-threaded: the process helpers block this thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_collector_fails_no_request_and_does_not_hold_the_exit() {
+    let dead = format!("http://{}", free_addr());
+    let started = std::time::Instant::now();
+    traced_run(
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &dead)],
+        "5bf92f3577b34da6a3ce929d0e0e4736",
+    )
+    .await;
+    eprintln!("run with a dead collector took {:?}", started.elapsed());
+}
+
+// Multi-threaded: the process helpers block this thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_export_speaks_http2_to_the_collector() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let preface = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut stream, _) = listener.accept().await.ok()?;
+        let mut bytes = vec![0u8; 24];
+        stream.read_exact(&mut bytes).await.ok()?;
+        Some(bytes)
+    });
+    traced_run(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+        ],
+        "6bf92f3577b34da6a3ce929d0e0e4736",
+    )
+    .await;
+    let received = tokio::time::timeout(Duration::from_secs(5), preface)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+    assert_eq!(
+        received.as_deref(),
+        Some(&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..]),
+        "the exporter opened an HTTP/2 (gRPC) connection"
+    );
+}

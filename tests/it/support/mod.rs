@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod catalog;
+pub mod collector;
 pub mod upstream;
 
 use std::net::SocketAddr;

@@ -319,26 +319,38 @@ impl TestUpstream {
             "whoami" => text(self.name.clone()),
             // Listed only by tests that need it: the request headers this call arrived with.
             "headers" if self.listing().iter().any(|t| t.name == "headers") => {
-                let seen: serde_json::Map<String, Value> = context
+                let mut seen: serde_json::Map<String, Value> = context
                     .extensions
                     .get::<http::request::Parts>()
                     .map(|parts| {
-                        ["authorization", "x-tenant-id", "cookie", "x-static"]
-                            .into_iter()
-                            .filter_map(|name| {
-                                let values: Vec<Value> = parts
-                                    .headers
-                                    .get_all(name)
-                                    .iter()
-                                    .filter_map(|v| v.to_str().ok())
-                                    .map(|v| json!(v))
-                                    .collect();
-                                (!values.is_empty())
-                                    .then(|| (name.to_string(), Value::Array(values)))
-                            })
-                            .collect()
+                        [
+                            "authorization",
+                            "x-tenant-id",
+                            "cookie",
+                            "x-static",
+                            "traceparent",
+                            "tracestate",
+                        ]
+                        .into_iter()
+                        .filter_map(|name| {
+                            let values: Vec<Value> = parts
+                                .headers
+                                .get_all(name)
+                                .iter()
+                                .filter_map(|v| v.to_str().ok())
+                                .map(|v| json!(v))
+                                .collect();
+                            (!values.is_empty()).then(|| (name.to_string(), Value::Array(values)))
+                        })
+                        .collect()
                     })
                     .unwrap_or_default();
+                // The request's `_meta` trace context (SEP-414), on every transport.
+                let meta: serde_json::Map<String, Value> = ["traceparent", "tracestate"]
+                    .into_iter()
+                    .filter_map(|key| Some((key.to_string(), context.meta.get(key)?.clone())))
+                    .collect();
+                seen.insert("_meta".into(), Value::Object(meta));
                 text(Value::Object(seen).to_string())
             }
             "pid" => text(std::process::id().to_string()),
