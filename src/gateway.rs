@@ -163,14 +163,15 @@ impl Gateway {
         let current = self.registry.load_full();
         let (config, upstreams) = next(&current);
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let registry = Arc::new(registry::build(BuildInput {
+        let input = BuildInput {
             generation,
             config,
             upstreams,
             // Names seen during the first population were never settled: only carry aliases
             // from snapshots clients could have learned names from.
             previous: self.is_populated().then_some(current),
-        }));
+        };
+        let registry = Arc::new(off_the_workers(|| registry::build(input)));
         self.registry.store(registry.clone());
         self.published.notify_one();
         registry
@@ -321,5 +322,18 @@ impl Gateway {
         let upstreams: Vec<Arc<Upstream>> =
             self.registry.load().upstreams().values().cloned().collect();
         futures::future::join_all(upstreams.iter().map(|u| u.close())).await;
+    }
+}
+
+/// Runs `work` (CPU-bound, tens of milliseconds for a large registry) without holding up the
+/// requests queued on this runtime worker: on a multi-threaded runtime the worker hands its
+/// queue to another thread first. Elsewhere it simply runs.
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }

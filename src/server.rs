@@ -109,6 +109,8 @@ pub async fn serve(
                 }
             },
         };
+        // Small request/response messages and SSE events: never wait for Nagle.
+        let _ = stream.set_nodelay(true);
         let (mcp, gateway, in_flight) = (mcp.clone(), gateway.clone(), in_flight.clone());
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let (mcp, gateway, in_flight) = (mcp.clone(), gateway.clone(), in_flight.clone());

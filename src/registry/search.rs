@@ -7,6 +7,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 
@@ -121,14 +122,21 @@ fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
 pub(crate) struct SearchIndex {
     /// Term → (tool index, weighted term frequency).
     postings: HashMap<String, Vec<(usize, f64)>>,
-    /// Weighted length of each tool's document.
-    lengths: Vec<f64>,
-    average_length: f64,
-    /// Folded exposed and original names, for the exact-name bonus.
-    folded: Vec<[String; 2]>,
+    /// BM25's length normalisation of each tool's document, computed once.
+    norms: Vec<f64>,
+    /// Folded exposed and original names → tools, for the exact-name bonus.
+    folded: HashMap<String, Vec<usize>>,
     /// Every term, for prefix and typo expansion.
     vocabulary: Vec<String>,
 }
+
+/// The synonym groups, stemmed once.
+static STEMMED_SYNONYMS: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
+    SYNONYMS
+        .iter()
+        .map(|group| group.iter().map(|w| stem(w)).collect())
+        .collect()
+});
 
 /// One search result.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +154,7 @@ impl SearchIndex {
         domains: &BTreeMap<String, DomainEntry>,
     ) -> SearchIndex {
         let mut index = SearchIndex::default();
+        let mut lengths = Vec::with_capacity(tools.len());
         for (doc, entry) in tools.iter().enumerate() {
             let mut tf: HashMap<String, f64> = HashMap::new();
             let mut length = 0.0;
@@ -185,13 +194,20 @@ impl SearchIndex {
                     .or_default()
                     .push((doc, frequency));
             }
-            index.lengths.push(length);
-            index
-                .folded
-                .push([names::fold(&entry.name), names::fold(&entry.original_name)]);
+            lengths.push(length);
+            let exposed = names::fold(&entry.name);
+            let original = names::fold(&entry.original_name);
+            if original != exposed {
+                index.folded.entry(original).or_default().push(doc);
+            }
+            index.folded.entry(exposed).or_default().push(doc);
         }
-        let docs = index.lengths.len().max(1) as f64;
-        index.average_length = index.lengths.iter().sum::<f64>() / docs;
+        let docs = lengths.len().max(1) as f64;
+        let average = (lengths.iter().sum::<f64>() / docs).max(1e-9);
+        index.norms = lengths
+            .iter()
+            .map(|length| K1 * (1.0 - B + B * length / average))
+            .collect();
         index.vocabulary = index.postings.keys().cloned().collect();
         index.vocabulary.sort();
         index
@@ -203,12 +219,12 @@ impl SearchIndex {
         if let Some((key, _)) = self.postings.get_key_value(term) {
             matches.push((key.as_str(), 1.0));
         }
-        for group in SYNONYMS
+        for group in STEMMED_SYNONYMS
             .iter()
-            .filter(|g| g.iter().any(|w| stem(w) == term))
+            .filter(|g| g.iter().any(|w| w == term))
         {
-            for word in group.iter().map(|w| stem(w)).filter(|w| w != term) {
-                if let Some((key, _)) = self.postings.get_key_value(&word) {
+            for word in group.iter().filter(|w| *w != term) {
+                if let Some((key, _)) = self.postings.get_key_value(word) {
                     matches.push((key.as_str(), SYNONYM_CREDIT));
                 }
             }
@@ -246,41 +262,44 @@ impl SearchIndex {
         limit: usize,
         keep: impl Fn(usize) -> bool,
     ) -> Vec<SearchHit> {
-        let docs = self.lengths.len() as f64;
-        let mut scores: HashMap<usize, f64> = HashMap::new();
+        let docs = self.norms.len();
+        // Dense per-tool scores: one pass over each posting list, no hashing.
+        let mut scores = vec![0.0f64; docs];
+        let mut best = vec![0.0f64; docs];
+        let mut touched: Vec<usize> = Vec::new();
         let mut query_terms: Vec<String> = terms(query).collect();
         query_terms.dedup();
         for term in &query_terms {
             // Each document is credited once per query term, by its best-matching variant.
-            let mut best: HashMap<usize, f64> = HashMap::new();
+            touched.clear();
             for (word, credit) in self.expand(term) {
                 let Some(postings) = self.postings.get(word) else {
                     continue;
                 };
                 let df = postings.len() as f64;
-                let idf = ((docs - df + 0.5) / (df + 0.5) + 1.0).ln();
+                let idf = ((docs as f64 - df + 0.5) / (df + 0.5) + 1.0).ln();
                 for &(doc, tf) in postings {
-                    let norm =
-                        K1 * (1.0 - B + B * self.lengths[doc] / self.average_length.max(1e-9));
-                    let score = credit * idf * tf * (K1 + 1.0) / (tf + norm);
-                    let slot = best.entry(doc).or_default();
-                    *slot = slot.max(score);
+                    let score = credit * idf * tf * (K1 + 1.0) / (tf + self.norms[doc]);
+                    if best[doc] == 0.0 {
+                        touched.push(doc);
+                    }
+                    best[doc] = best[doc].max(score);
                 }
             }
-            for (doc, score) in best {
-                *scores.entry(doc).or_default() += score;
+            for &doc in &touched {
+                scores[doc] += best[doc];
+                best[doc] = 0.0;
             }
         }
         let folded_query = names::fold(query);
-        if !folded_query.is_empty() {
-            for (doc, names) in self.folded.iter().enumerate() {
-                if names.contains(&folded_query) {
-                    *scores.entry(doc).or_default() += EXACT_NAME_BONUS;
-                }
+        if let Some(named) = self.folded.get(&folded_query) {
+            for &doc in named {
+                scores[doc] += EXACT_NAME_BONUS;
             }
         }
         let hits: Vec<SearchHit> = scores
             .into_iter()
+            .enumerate()
             .filter(|&(doc, score)| score > 0.0 && keep(doc))
             .map(|(index, score)| SearchHit {
                 index,
@@ -293,12 +312,18 @@ impl SearchIndex {
 
 /// `hits` sorted best first, ties by index (index order is name order), cut to `limit`.
 pub(crate) fn best_first(mut hits: Vec<SearchHit>, limit: usize) -> Vec<SearchHit> {
-    hits.sort_by(|a, b| {
+    let order = |a: &SearchHit, b: &SearchHit| {
         b.score
             .partial_cmp(&a.score)
             .unwrap_or(Ordering::Equal)
             .then(a.index.cmp(&b.index))
-    });
+    };
+    // Only the best `limit` need sorting: select them first (linear), then sort those.
+    if limit > 0 && hits.len() > limit {
+        hits.select_nth_unstable_by(limit - 1, order);
+        hits.truncate(limit);
+    }
+    hits.sort_by(order);
     hits.truncate(limit);
     hits
 }
