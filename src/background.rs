@@ -99,7 +99,7 @@ async fn traced_refresh(gateway: &Gateway, domains: Option<&[String]>) -> Refres
     .instrument(span.clone())
     .await;
     if let [domain] = domains.unwrap_or_default() {
-        spans::set(&span, spans::DOMAIN, domain.clone());
+        spans::set(&span, spans::DOMAIN, || domain.clone());
     }
     spans::set_count(
         &span,
@@ -165,7 +165,7 @@ pub async fn recover(gateway: Arc<Gateway>, shutdown: CancellationToken) {
             busy.insert(domain.clone());
             let gateway = gateway.clone();
             running.spawn(async move {
-                let report = gateway.refresh_domains(std::slice::from_ref(&domain)).await;
+                let report = traced_refresh(&gateway, Some(std::slice::from_ref(&domain))).await;
                 let answered = report.failed.is_empty();
                 (domain, answered)
             });

@@ -113,30 +113,21 @@ pub struct AuthSettings {
 }
 
 /// The `[telemetry]` table (and the standard `OTEL_*` variables). Read once at start.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TelemetrySettings {
     /// How log lines are written.
     pub log_format: LogFormat,
     /// Where spans are exported; `None` (the default) means no tracing at all.
     pub otlp: Option<OtlpExport>,
-    /// `service.name` of the exported spans.
-    pub service_name: String,
+    /// `service.name` of the exported spans; unset: `OTEL_RESOURCE_ATTRIBUTES`' or
+    /// [`DEFAULT_SERVICE_NAME`].
+    pub service_name: Option<String>,
     /// Which traces are recorded.
     pub sampler: TraceSampler,
 }
 
-impl Default for TelemetrySettings {
-    fn default() -> TelemetrySettings {
-        TelemetrySettings {
-            log_format: LogFormat::default(),
-            otlp: None,
-            service_name: DEFAULT_SERVICE_NAME.to_string(),
-            sampler: TraceSampler::default(),
-        }
-    }
-}
-
-/// `service.name` when neither `telemetry.service_name` nor `OTEL_SERVICE_NAME` is set.
+/// `service.name` when neither `telemetry.service_name`, `OTEL_SERVICE_NAME` nor
+/// `OTEL_RESOURCE_ATTRIBUTES` names the service.
 pub const DEFAULT_SERVICE_NAME: &str = "mcp-gateway";
 
 /// An OTLP trace exporter's destination.

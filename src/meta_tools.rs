@@ -147,25 +147,30 @@ pub async fn call(
     if let Some(parent) = trace.as_ref().filter(|_| !span.is_none()) {
         spans::set_parent(&span, parent.context());
     }
-    let arguments = request.arguments.clone().unwrap_or_default();
     // For the request log line and the span: the tool the call names (bounded in length).
-    let target_tool: Option<String> = matches!(meta_tool, EXECUTE_TOOL | GET_TOOL_SCHEMA)
+    let named_tool = meta_tool == EXECUTE_TOOL || (meta_tool == GET_TOOL_SCHEMA && !span.is_none());
+    let target_tool: Option<String> = named_tool
         .then(|| {
-            arguments
+            request
+                .arguments
+                .as_ref()?
                 .get("tool_name")
                 .and_then(serde_json::Value::as_str)
         })
         .flatten()
         .map(|name| name.chars().take(128).collect());
     if let Some(tool) = &target_tool {
-        spans::set(&span, spans::TOOL_NAME, tool.clone());
+        spans::set(&span, spans::TOOL_NAME, || tool.clone());
     }
     let started = std::time::Instant::now();
     let response = async {
+        if meta_tool == EXECUTE_TOOL {
+            return execute::run(gateway, request, context, trace.as_ref()).await;
+        }
+        let arguments = request.arguments.unwrap_or_default();
         match meta_tool {
             DISCOVER_TOOLS => discover::run(gateway, arguments).await.into(),
             GET_TOOL_SCHEMA => schema::run(gateway, arguments).into(),
-            EXECUTE_TOOL => execute::run(gateway, request, context, trace.as_ref()).await,
             _ => refresh::run(gateway, arguments).await.into(),
         }
     }

@@ -52,11 +52,9 @@ pub async fn reload_once(gateway: &Arc<Gateway>, loader: &ConfigLoader) -> Reloa
     .instrument(span.clone())
     .await;
     let generation = gateway.config_status().generation;
-    spans::set(
-        &span,
-        spans::CONFIG_GENERATION,
-        i64::try_from(generation).unwrap_or(i64::MAX),
-    );
+    spans::set(&span, spans::CONFIG_GENERATION, || {
+        i64::try_from(generation).unwrap_or(i64::MAX)
+    });
     match &outcome {
         ReloadOutcome::Applied {
             added,

@@ -11,7 +11,7 @@ pub mod trace_context;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -63,7 +63,8 @@ impl Telemetry {
         // The SDK blocks while the batch task (on this runtime) exports: keep it off the workers.
         let stopping =
             tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(FLUSH_TIMEOUT));
-        match tokio::time::timeout(FLUSH_TIMEOUT + FLUSH_TIMEOUT, stopping).await {
+        // The SDK ignores its own timeout here: bound the wait, and leave a stuck export behind.
+        match tokio::time::timeout(FLUSH_TIMEOUT, stopping).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(error))) => tracing::warn!(%error, "trace export did not finish"),
             Ok(Err(error)) => tracing::warn!(%error, "trace export shutdown failed"),
@@ -105,7 +106,7 @@ pub fn init(settings: &TelemetrySettings) -> Telemetry {
     match (&settings.otlp, &provider) {
         (Some(export), Some(_)) if installed => tracing::info!(
             endpoint = %crate::config::display_url(&export.endpoint),
-            service = %settings.service_name,
+            service = settings.service_name.as_deref().unwrap_or(crate::config::DEFAULT_SERVICE_NAME),
             "exporting traces over OTLP"
         ),
         _ => {}
@@ -146,7 +147,13 @@ where
         .with_tracer(provider.tracer("mcp-gateway"))
         .with_location(false)
         .with_threads(false)
-        .with_filter(Targets::new().with_target("mcp_gateway", tracing::Level::INFO))
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        // The gateway's own spans only: log events never leave through the exporter (they are
+        // scrubbed on the way to stderr; span attributes carry no secrets).
+        .with_filter(filter::filter_fn(|meta| {
+            meta.is_span() && meta.target() == spans::TARGET
+        }))
 }
 
 #[cfg(test)]

@@ -416,7 +416,7 @@ impl Upstream {
     /// `gateway.upstream.list` span.
     pub async fn refresh_tools(&self) -> Result<Arc<Vec<Arc<ListedTool>>>, String> {
         let span = spans::upstream_list();
-        spans::set(&span, spans::DOMAIN, self.domain.clone());
+        spans::set(&span, spans::DOMAIN, || self.domain.clone());
         let outcome = self.list_and_record().instrument(span.clone()).await;
         match &outcome {
             Ok(tools) => spans::set_count(&span, spans::RESULT_COUNT, tools.len()),

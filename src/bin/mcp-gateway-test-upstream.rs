@@ -1,57 +1,115 @@
 //! A small MCP server used by the tests and benchmarks (the same code the tests run in-process):
-//! `mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool]` serves over stdio.
+//! `mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool] [--http ADDR]`
+//! serves over stdio, or with `--http` over streamable HTTP on ADDR (printing
+//! `listening http://ADDR/mcp` on stdout) until stdin closes.
 
 #[path = "../../tests/it/support/upstream.rs"]
 mod upstream;
 
+use std::process::ExitCode;
+
 use rmcp::ServiceExt;
 
-fn main() -> std::process::ExitCode {
-    let mut name = "stdio".to_string();
-    let mut synthetic = 0usize;
-    let mut headers_tool = false;
+const USAGE: &str =
+    "usage: mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool] [--http ADDR]";
+
+/// The command line.
+struct Options {
+    name: String,
+    synthetic: usize,
+    headers_tool: bool,
+    http: Option<String>,
+}
+
+fn options() -> Option<Options> {
+    let mut options = Options {
+        name: "stdio".to_string(),
+        synthetic: 0,
+        headers_tool: false,
+        http: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--headers-tool" {
-            headers_tool = true;
+            options.headers_tool = true;
             continue;
         }
         match (arg.as_str(), args.next()) {
-            ("--name", Some(value)) => name = value,
-            ("--synthetic", Some(value)) => synthetic = value.parse().unwrap_or(0),
-            _ => {
-                eprintln!(
-                    "usage: mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool]"
-                );
-                return std::process::ExitCode::from(64);
-            }
+            ("--name", Some(value)) => options.name = value,
+            ("--synthetic", Some(value)) => options.synthetic = value.parse().ok()?,
+            ("--http", Some(value)) => options.http = Some(value),
+            _ => return None,
         }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    Some(options)
+}
+
+fn main() -> ExitCode {
+    let Some(options) = options() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(64);
+    };
+    let runtime = match options.http {
+        // HTTP: as many workers as a real server would use; stdio: one stream, one thread.
+        Some(_) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("cannot start runtime: {error}");
-            return std::process::ExitCode::from(70);
+            return ExitCode::from(70);
         }
     };
     runtime.block_on(async move {
-        let server = if headers_tool {
-            upstream::TestUpstream::with_headers_tool(&name)
+        let server = if options.headers_tool {
+            upstream::TestUpstream::with_headers_tool(&options.name)
         } else {
-            upstream::TestUpstream::with_synthetic(&name, synthetic)
+            upstream::TestUpstream::with_synthetic(&options.name, options.synthetic)
         };
-        match server.serve(rmcp::transport::stdio()).await {
-            Ok(running) => {
-                let _ = running.waiting().await;
-                std::process::ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("stdio server failed: {error}");
-                std::process::ExitCode::from(70)
-            }
+        match options.http {
+            Some(addr) => serve_http(&addr, server).await,
+            None => serve_stdio(server).await,
         }
     })
+}
+
+async fn serve_stdio(server: upstream::TestUpstream) -> ExitCode {
+    match server.serve(rmcp::transport::stdio()).await {
+        Ok(running) => {
+            let _ = running.waiting().await;
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("stdio server failed: {error}");
+            ExitCode::from(70)
+        }
+    }
+}
+
+/// Serves HTTP until stdin reaches EOF (the parent closed it or exited).
+async fn serve_http(addr: &str, server: upstream::TestUpstream) -> ExitCode {
+    use tokio::io::AsyncReadExt;
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("cannot bind {addr}: {error}");
+            return ExitCode::from(70);
+        }
+    };
+    let Ok(bound) = listener.local_addr() else {
+        return ExitCode::from(70);
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    upstream::serve_http(listener, server, stop.clone());
+    println!("listening http://{bound}/mcp");
+    let mut stdin = tokio::io::stdin();
+    let mut buffer = [0u8; 64];
+    while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
+    stop.cancel();
+    ExitCode::SUCCESS
 }

@@ -17,7 +17,6 @@ const TEXT_VARS: &[(&str, &str)] = &[
     ("OTEL_SERVICE_NAME", "service_name"),
     ("OTEL_TRACES_SAMPLER", "sampler"),
     ("OTEL_TRACES_SAMPLER_ARG", "sampler_arg"),
-    ("OTEL_TRACES_EXPORTER", "traces_exporter"),
 ];
 
 /// Header lists (`key=value,key2=value2`, values percent-encoded).
@@ -48,6 +47,22 @@ pub(crate) fn layers(env: &EnvLookup) -> Vec<VarLayer> {
         if let Some(raw) = set(var) {
             push(var, key, Value::from(raw.to_string()));
         }
+    }
+    if let Some(raw) = set("OTEL_TRACES_EXPORTER") {
+        // A list (`otlp,console`): OTLP is the one exporter this gateway has.
+        let names: Vec<&str> = raw.split(',').map(str::trim).collect();
+        let value = if names.contains(&"otlp") {
+            "otlp"
+        } else if names.contains(&"none") {
+            "none"
+        } else {
+            raw
+        };
+        push(
+            "OTEL_TRACES_EXPORTER",
+            "traces_exporter",
+            Value::from(value),
+        );
     }
     for &var in HEADER_VARS {
         if let Some(raw) = set(var) {

@@ -144,8 +144,9 @@ fn render_telemetry(t: &super::TelemetrySettings) -> Table {
         table.insert("log_format".into(), "json".into());
     }
     if let Some(otlp) = &t.otlp {
+        // The resolved URL spans go to (a base `otlp_endpoint` has its path added already).
         table.insert(
-            "otlp_endpoint".into(),
+            "otlp_traces_endpoint".into(),
             super::display_url(&otlp.endpoint).into(),
         );
         let protocol = match otlp.protocol {
@@ -161,8 +162,8 @@ fn render_telemetry(t: &super::TelemetrySettings) -> Table {
             table.insert("otlp_headers".into(), redacted_map(otlp.headers.keys()));
         }
     }
-    if t.service_name != super::DEFAULT_SERVICE_NAME {
-        table.insert("service_name".into(), t.service_name.clone().into());
+    if let Some(name) = &t.service_name {
+        table.insert("service_name".into(), name.clone().into());
     }
     if t.sampler != TraceSampler::default() {
         let (name, arg) = match t.sampler {

@@ -68,22 +68,9 @@ pub fn upstream_secrets(config: &UpstreamConfig, token: Option<&Secret>) -> Vec<
     let mut secrets: Vec<String> = token.map(|t| t.expose().to_string()).into_iter().collect();
     match &config.transport {
         Transport::Http { url, headers } => {
-            if let Some(password) = url.password() {
-                secrets.push(password.to_string());
-            }
-            if let Some(query) = url.query() {
-                secrets.push(query.to_string());
-            }
-            for (_, value) in url.query_pairs() {
-                secrets.push(value.into_owned());
-            }
+            url_secrets(url, &mut secrets);
             for value in headers.values() {
-                let value = value.expose();
-                secrets.push(value.to_string());
-                // `Bearer abc` is also printed as just `abc` by some errors.
-                if let Some((_, token)) = value.split_once(' ') {
-                    secrets.push(token.to_string());
-                }
+                header_secrets(value.expose(), &mut secrets);
             }
         }
         Transport::Stdio { env, .. } => {
@@ -111,10 +98,33 @@ pub fn all_secrets(config: &Config) -> Vec<String> {
             .map(|t| t.expose().to_string()),
     );
     if let Some(otlp) = &config.telemetry.otlp {
-        secrets.extend(otlp.headers.values().map(|v| v.expose().to_string()));
-        secrets.extend(otlp.endpoint.password().map(str::to_string));
+        for value in otlp.headers.values() {
+            header_secrets(value.expose(), &mut secrets);
+        }
+        url_secrets(&otlp.endpoint, &mut secrets);
     }
     tidy(secrets)
+}
+
+/// A URL's password and query values (and the whole query).
+fn url_secrets(url: &url::Url, secrets: &mut Vec<String>) {
+    if let Some(password) = url.password() {
+        secrets.push(password.to_string());
+    }
+    if let Some(query) = url.query() {
+        secrets.push(query.to_string());
+    }
+    for (_, value) in url.query_pairs() {
+        secrets.push(value.into_owned());
+    }
+}
+
+/// A header value, and the token of `Bearer <token>` (some errors print just the token).
+fn header_secrets(value: &str, secrets: &mut Vec<String>) {
+    secrets.push(value.to_string());
+    if let Some((_, token)) = value.split_once(' ') {
+        secrets.push(token.to_string());
+    }
 }
 
 fn tidy(mut secrets: Vec<String>) -> Vec<String> {

@@ -118,6 +118,13 @@ pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {
     }
     walk.finish(root);
     let mut warnings = loaded.warnings;
+    // The standard OTEL_* variables are often set for every process on a host: a value the
+    // gateway does not support is ignored with a warning (the OpenTelemetry rule), not fatal.
+    let (ignored, problems): (Vec<Problem>, Vec<Problem>) = std::mem::take(&mut walk.problems)
+        .into_iter()
+        .partition(|p| p.origin.as_deref().is_some_and(|o| o.starts_with("OTEL_")));
+    walk.problems = problems;
+    warnings.extend(ignored.iter().map(|p| format!("ignored: {p}")));
     if upstreams.is_empty() && walk.problems.is_empty() {
         warnings.push("no upstreams are configured: the gateway will expose no tools".into());
     }

@@ -86,16 +86,17 @@ async fn discover(
     // A query is a task in a few words: the rest of a huge one is not worth tokenising.
     let query = non_blank(args.query).map(|q| q.chars().take(MAX_QUERY_CHARS).collect::<String>());
     if let Some(domain) = &domain {
-        spans::record(spans::DOMAIN, domain.clone());
+        spans::record(spans::DOMAIN, || {
+            domain.chars().take(128).collect::<String>()
+        });
     }
     if let Some(query) = &query {
-        spans::record(
-            spans::QUERY,
+        spans::record(spans::QUERY, || {
             query
                 .chars()
                 .take(spans::MAX_QUERY_CHARS)
-                .collect::<String>(),
-        );
+                .collect::<String>()
+        });
     }
     let vector = query_vector(gateway, query.as_deref()).await;
     let registry = gateway.registry();

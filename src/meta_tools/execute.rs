@@ -84,7 +84,7 @@ async fn execute(
             direct_call: false,
         })?
     };
-    spans::record(spans::DOMAIN, entry.domain.clone());
+    spans::record(spans::DOMAIN, || entry.domain.clone());
     let started = std::time::Instant::now();
     let (outcome, called) = call_entry(&entry, args.arguments, request, route).await;
     let label = match &outcome {
@@ -158,8 +158,8 @@ async fn call_upstream(
     route: Route<'_>,
 ) -> Result<CallToolResponse, GatewayError> {
     let span = spans::upstream_call();
-    spans::set(&span, spans::DOMAIN, entry.domain.clone());
-    spans::set(&span, spans::TOOL_NAME, entry.name.clone());
+    spans::set(&span, spans::DOMAIN, || entry.domain.clone());
+    spans::set(&span, spans::TOOL_NAME, || entry.name.clone());
     let trace = TraceHeaders::of_span(&span).or_else(|| route.trace.cloned());
     let outcome = entry
         .upstream

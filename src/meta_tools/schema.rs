@@ -43,7 +43,7 @@ fn schema(gateway: &Arc<Gateway>, arguments: JsonObject) -> Result<CallToolResul
             direct_call: false,
         });
     };
-    spans::record(spans::DOMAIN, tool.domain.clone());
+    spans::record(spans::DOMAIN, || tool.domain.clone());
     Ok(json_result(json!({
         "name": tool.name,
         "domain": tool.domain,

@@ -106,10 +106,14 @@ constructor!(
     /// A `gateway.upstream.list` span.
     upstream_list, UPSTREAM_LIST, "client");
 
-/// Sets one attribute on `span` (nothing when it is disabled).
-pub fn set(span: &Span, key: &'static str, value: impl Into<opentelemetry::Value>) {
+/// Sets one attribute on `span`; `value` is only computed when the span is recorded.
+pub fn set<V: Into<opentelemetry::Value>>(
+    span: &Span,
+    key: &'static str,
+    value: impl FnOnce() -> V,
+) {
     if !span.is_none() {
-        span.set_attribute(key, value);
+        span.set_attribute(key, value());
     }
 }
 
@@ -136,8 +140,8 @@ pub fn set_parent(span: &Span, parent: opentelemetry::Context) {
     }
 }
 
-/// Sets one attribute on the current span, when spans are on.
-pub fn record(key: &'static str, value: impl Into<opentelemetry::Value>) {
+/// Sets one attribute on the current span; `value` is only computed when spans are on.
+pub fn record<V: Into<opentelemetry::Value>>(key: &'static str, value: impl FnOnce() -> V) {
     if enabled() {
         set(&Span::current(), key, value);
     }

@@ -18,6 +18,9 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The `tracestate` header and `_meta` key.
 pub const TRACESTATE: &str = "tracestate";
 
+/// Longest `traceparent` considered (version 00 is 55 characters; later versions may add).
+const MAX_TRACEPARENT_LEN: usize = 256;
+
 /// A valid W3C trace context as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceHeaders {
@@ -57,21 +60,27 @@ impl TraceHeaders {
         TraceContextPropagator::new().extract(self)
     }
 
-    /// Headers from text, or `None` when `traceparent` is not a valid W3C value.
+    /// Headers from text, or `None` when `traceparent` is not a valid W3C value. `tracestate`
+    /// is kept as the propagator re-serialises it (invalid entries dropped, at most 32).
     pub fn parse(traceparent: &str, tracestate: Option<&str>) -> Option<TraceHeaders> {
-        let headers = TraceHeaders {
+        if traceparent.len() > MAX_TRACEPARENT_LEN {
+            return None;
+        }
+        let raw = TraceHeaders {
             traceparent: traceparent.trim().to_string(),
-            tracestate: tracestate
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            tracestate: tracestate.map(str::trim).map(str::to_string),
         };
-        headers
-            .context()
-            .span()
-            .span_context()
-            .is_valid()
-            .then_some(headers)
+        let context = raw.context();
+        let span = context.span();
+        let span_context = span.span_context();
+        if !span_context.is_valid() {
+            return None;
+        }
+        let state = span_context.trace_state().header();
+        Some(TraceHeaders {
+            traceparent: raw.traceparent,
+            tracestate: (!state.is_empty()).then_some(state),
+        })
     }
 
     /// The context of `span` as headers, when it has one.

@@ -515,10 +515,10 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Runs the binary on one upstream with `env`, makes one traced `execute_tool` call, sends
-/// SIGTERM, and waits for the exit.
-async fn traced_run(env: &[(&str, &str)], trace_id: &str) {
-    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+/// Runs the binary on one upstream with `env`, makes traced `execute_tool` calls, sends
+/// SIGTERM, waits for the exit, and returns what the upstream's `headers` tool saw.
+async fn traced_run(env: &[(&str, &str)], trace_id: &str) -> serde_json::Value {
+    let up = HttpUpstream::start(TestUpstream::with_headers_tool("crm")).await;
     let (_dir, config) = config_file(&http_table("crm", &up.url()));
     let mut process = Process::start_with(&config, None, env);
     let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
@@ -539,8 +539,10 @@ async fn traced_run(env: &[(&str, &str)], trace_id: &str) {
     )
     .await;
     assert_eq!(text_of(&result), "traced");
+    let seen = call(&client, "execute_tool", json!({"tool_name": "headers"})).await;
     process.signal("TERM");
     assert_eq!(process.wait_exit(20), Some(0), "clean exit after the flush");
+    serde_json::from_str(&text_of(&seen)).unwrap_or_default()
 }
 
 // Multi-threaded: the collector must answer while this thread waits for the exit.
@@ -549,7 +551,7 @@ async fn spans_reach_an_otlp_collector_and_are_flushed_on_sigterm() {
     let collector = collector::Collector::start().await;
     let endpoint = format!("http://{}", collector.addr);
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    traced_run(
+    let seen = traced_run(
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_SERVICE_NAME", "gateway-under-test"),
@@ -557,6 +559,14 @@ async fn spans_reach_an_otlp_collector_and_are_flushed_on_sigterm() {
         trace_id,
     )
     .await;
+    // The upstream is in the caller's trace, under the gateway's span (not the caller's).
+    let header = seen["traceparent"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(header.starts_with(&format!("00-{trace_id}-")), "{seen}");
+    assert!(!header.contains("00f067aa0ba902b7"), "{seen}");
+    assert_eq!(seen["_meta"]["traceparent"], json!(header));
     let received = collector.received();
     assert!(!received.is_empty(), "spans were exported before the exit");
     for request in &received {
@@ -607,8 +617,16 @@ async fn with_no_otlp_endpoint_nothing_tries_to_connect() {
             ("OTEL_SDK_DISABLED", "true"),
         ],
     ];
+    let caller = format!("00-{trace_id}-00f067aa0ba902b7-01");
     for env in runs {
-        traced_run(env, trace_id).await;
+        // With tracing off, the caller's context reaches the upstream unchanged.
+        let seen = traced_run(env, trace_id).await;
+        assert_eq!(seen["traceparent"], json!([caller]), "{env:?}: {seen}");
+        assert_eq!(
+            seen["_meta"]["traceparent"],
+            json!(caller),
+            "{env:?}: {seen}"
+        );
     }
     assert_eq!(switched_off.connections(), 0);
     match default_port {
@@ -620,14 +638,30 @@ async fn with_no_otlp_endpoint_nothing_tries_to_connect() {
 // Multi-threaded: the process helpers block this thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_collector_fails_no_request_and_does_not_hold_the_exit() {
-    let dead = format!("http://{}", free_addr());
-    let started = std::time::Instant::now();
-    traced_run(
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &dead)],
-        "5bf92f3577b34da6a3ce929d0e0e4736",
-    )
-    .await;
-    eprintln!("run with a dead collector took {:?}", started.elapsed());
+    // Refused connections (nothing listens) and a collector that accepts and never answers.
+    let refused = format!("http://{}", free_addr());
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_url = format!("http://{}", silent.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    for endpoint in [refused, silent_url] {
+        let started = std::time::Instant::now();
+        traced_run(
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
+            "5bf92f3577b34da6a3ce929d0e0e4736",
+        )
+        .await;
+        // The flush gives up after FLUSH_TIMEOUT (5 s); the calls themselves never waited.
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(12), "{endpoint}: {took:?}");
+    }
+    held.abort();
 }
 
 // Multi-threaded: the process helpers block this thread.

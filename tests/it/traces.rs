@@ -331,7 +331,9 @@ async fn populate_background_refresh_and_reload_have_their_spans() {
         attr(&reload, spans::CONFIG_GENERATION),
         Some(OtelValue::I64(2))
     );
-    gateway.write_config("[upstreams.broken\n");
+    // Seven unknown keys: a problem count no other test's rejected reload has.
+    let broken: String = (1..=7).map(|i| format!("unknown_{i} = 1\n")).collect();
+    gateway.write_config(&format!("[server]\n{broken}"));
     let rejected = until(10, || async {
         exporter()
             .get_finished_spans()
@@ -340,10 +342,14 @@ async fn populate_background_refresh_and_reload_have_their_spans() {
             .any(|s| {
                 s.name == spans::RELOAD
                     && s.end_time > reload.end_time
+                    && attr(s, spans::RESULT_COUNT) == Some(OtelValue::I64(7))
                     && text_attr(s, spans::ERROR_CODE).as_deref() == Some("config_rejected")
             })
     })
     .await;
-    assert!(rejected, "a rejected reload has an error code");
+    assert!(
+        rejected,
+        "a rejected reload has an error code and its problem count"
+    );
     gateway.stop().await;
 }

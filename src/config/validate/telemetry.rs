@@ -6,10 +6,7 @@ use std::time::Duration;
 use figment::value::{Dict, Value};
 
 use super::{Table, Walk, kind, show};
-use crate::config::{
-    DEFAULT_SERVICE_NAME, LogFormat, OtlpExport, OtlpProtocol, Secret, TelemetrySettings,
-    TraceSampler,
-};
+use crate::config::{LogFormat, OtlpExport, OtlpProtocol, Secret, TelemetrySettings, TraceSampler};
 
 /// How long one OTLP export may take unless `telemetry.otlp_timeout` says otherwise (the
 /// OpenTelemetry default).
@@ -26,8 +23,7 @@ impl Walk<'_> {
         let log_format = self.log_format(&mut t);
         let service_name = self
             .non_empty(&mut t, "service_name")
-            .map(|name| name.trim().to_string())
-            .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_string());
+            .map(|name| name.trim().to_string());
         let sampler = self.sampler(&mut t);
         let otlp = self.otlp(&mut t);
         self.finish(t);
@@ -81,6 +77,18 @@ impl Walk<'_> {
             (None, Some(base)) => base,
             (None, None) => return None,
         };
+        if protocol == OtlpProtocol::Grpc && endpoint.scheme() == "https" {
+            let raw = t
+                .dict
+                .get("otlp_endpoint")
+                .or(t.dict.get("otlp_traces_endpoint"));
+            self.report(
+                "telemetry.otlp_endpoint",
+                raw,
+                "https:// needs otlp_protocol = \"http/protobuf\" (gRPC export is plain text)",
+            );
+            return None;
+        }
         enabled.then(|| OtlpExport {
             endpoint,
             protocol,

@@ -67,15 +67,31 @@ pub fn load_queries() -> Vec<Query> {
 
 /// A registry holding the whole catalog, built exactly as the gateway builds its snapshots.
 pub fn catalog_registry(files: &[CatalogFile]) -> Registry {
-    let mut upstreams = BTreeMap::new();
-    let mut config = Config::load_with(None, &EnvLookup::default()).expect("default config");
-    for file in files {
-        let upstream_config = UpstreamConfig {
+    let domains: Vec<(String, Option<String>, Vec<Tool>)> = files
+        .iter()
+        .map(|file| {
             // The package's own registry summary, as an operator would describe the upstream.
-            description: file.source["description"]
+            let description = file.source["description"]
                 .as_str()
                 .filter(|d| !d.is_empty())
-                .map(String::from),
+                .map(String::from);
+            (file.domain.clone(), description, file.tools.clone())
+        })
+        .collect();
+    let (config, upstreams) = listed_upstreams(domains);
+    build_registry(&config, &upstreams)
+}
+
+/// Upstreams that already hold the given listings (domain, description, tools), and the config
+/// that names them; nothing is connected.
+pub fn listed_upstreams(
+    domains: Vec<(String, Option<String>, Vec<Tool>)>,
+) -> (Arc<Config>, BTreeMap<String, Arc<Upstream>>) {
+    let mut upstreams = BTreeMap::new();
+    let mut config = Config::load_with(None, &EnvLookup::default()).expect("default config");
+    for (domain, description, tools) in domains {
+        let upstream_config = UpstreamConfig {
+            description,
             transport: Transport::Stdio {
                 command: "recorded".into(),
                 args: Vec::new(),
@@ -88,17 +104,23 @@ pub fn catalog_registry(files: &[CatalogFile]) -> Registry {
             limits: Default::default(),
             forward_headers: Vec::new(),
         };
-        let upstream = Upstream::new(file.domain.clone(), upstream_config.clone(), None, None);
-        upstream.set_listing(file.tools.clone());
-        config
-            .upstreams
-            .insert(file.domain.clone(), upstream_config);
-        upstreams.insert(file.domain.clone(), Arc::new(upstream));
+        let upstream = Upstream::new(domain.clone(), upstream_config.clone(), None, None);
+        upstream.set_listing(tools);
+        config.upstreams.insert(domain.clone(), upstream_config);
+        upstreams.insert(domain, Arc::new(upstream));
     }
+    (Arc::new(config), upstreams)
+}
+
+/// A snapshot of `upstreams`' current listings, as the gateway builds it on every refresh.
+pub fn build_registry(
+    config: &Arc<Config>,
+    upstreams: &BTreeMap<String, Arc<Upstream>>,
+) -> Registry {
     registry::build(BuildInput {
         generation: 1,
-        config: Arc::new(config),
-        upstreams,
+        config: config.clone(),
+        upstreams: upstreams.clone(),
         previous: None,
     })
 }

@@ -8,10 +8,8 @@ pub mod collector;
 pub mod upstream;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use mcp_gateway::app::{self, Running};
 use mcp_gateway::config::{Config, EnvLookup};
 use mcp_gateway::reloader::ConfigLoader;
@@ -21,8 +19,6 @@ use rmcp::model::{
 };
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -53,36 +49,7 @@ impl HttpUpstream {
         let listener = TcpListener::bind(addr).await.expect("bind test upstream");
         let addr = listener.local_addr().expect("local addr");
         let stop = CancellationToken::new();
-        let factory_server = server.clone();
-        let service = StreamableHttpService::new(
-            move || Ok(factory_server.session()),
-            Arc::new(LocalSessionManager::default()),
-            StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token()),
-        );
-        let token = stop.clone();
-        tokio::spawn(async move {
-            loop {
-                let stream = tokio::select! {
-                    () = token.cancelled() => break,
-                    accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
-                };
-                let service = service.clone();
-                let token = token.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let service = service.clone();
-                        async move { Ok::<_, std::convert::Infallible>(service.handle(req).await) }
-                    });
-                    let builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                    tokio::select! {
-                        _ = conn => {}
-                        () = token.cancelled() => {}
-                    }
-                });
-            }
-        });
+        upstream::serve_http(listener, server.clone(), stop.clone());
         HttpUpstream { addr, server, stop }
     }
 

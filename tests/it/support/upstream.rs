@@ -1,6 +1,7 @@
 //! A real MCP server for tests and benchmarks: echo, add, an image, structured content, a tool
 //! error, a JSON-RPC error, a slow cancellable call, plus any number of synthetic tools. It is
-//! served in-process over HTTP by the tests and over stdio by `mcp-gateway-test-upstream`.
+//! served in-process over HTTP by the tests ([`serve_http`]) and over stdio or HTTP by
+//! `mcp-gateway-test-upstream`.
 
 #![allow(dead_code)]
 
@@ -373,4 +374,46 @@ impl TestUpstream {
             )),
         }
     }
+}
+
+/// Serves `server` over streamable HTTP (stateful sessions) on `listener` until `stop` fires;
+/// every path answers MCP.
+pub fn serve_http(
+    listener: tokio::net::TcpListener,
+    server: TestUpstream,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let service = StreamableHttpService::new(
+        move || Ok(server.session()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token()),
+    );
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                () = stop.cancelled() => break,
+                accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
+            };
+            let _ = stream.set_nodelay(true);
+            let service = service.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let service = service.clone();
+                    async move { Ok::<_, std::convert::Infallible>(service.handle(req).await) }
+                });
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                tokio::select! {
+                    _ = conn => {}
+                    () = stop.cancelled() => {}
+                }
+            });
+        }
+    });
 }
