@@ -1,0 +1,198 @@
+//! The load client: real rmcp client sessions over streamable HTTP (or a stdio child), the same
+//! code for every target. Sequential latency and fixed-duration throughput; every result is
+//! checked, so an error never counts as a fast call.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, JsonObject,
+};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+/// A client session.
+pub type Client = RunningService<RoleClient, ClientConfig>;
+
+/// Longest any single call may take before the run counts it as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn client_info() -> ClientConfig {
+    ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("mcp-gateway-bench", env!("CARGO_PKG_VERSION")),
+    )
+}
+
+/// Opens a 2025-11-25 session (initialize + `Mcp-Session-Id`) with `url`.
+pub async fn connect(url: &str) -> Result<Client, String> {
+    let transport = StreamableHttpClientTransport::from_uri(url.to_string());
+    client_info()
+        .serve(transport)
+        .await
+        .map_err(|e| format!("connect {url}: {e}"))
+}
+
+/// Starts `command` as a stdio MCP server and opens a session with it.
+pub async fn connect_stdio(command: tokio::process::Command) -> Result<Client, String> {
+    let transport = rmcp::transport::TokioChildProcess::new(command)
+        .map_err(|e| format!("spawn stdio server: {e}"))?;
+    client_info()
+        .serve(transport)
+        .await
+        .map_err(|e| format!("stdio session: {e}"))
+}
+
+/// One call as the client sends it, and the text a correct answer contains.
+#[derive(Clone)]
+pub struct Call {
+    tool: String,
+    arguments: JsonObject,
+    expect: Option<String>,
+}
+
+fn object(value: Value) -> JsonObject {
+    match value {
+        Value::Object(map) => map,
+        _ => JsonObject::new(),
+    }
+}
+
+impl Call {
+    /// `tool(arguments)` straight at an upstream.
+    pub fn direct(tool: &str, arguments: Value) -> Call {
+        Call {
+            tool: tool.into(),
+            arguments: object(arguments),
+            expect: None,
+        }
+    }
+
+    /// The same call through a gateway's `execute_tool`.
+    pub fn executed(tool: &str, arguments: Value) -> Call {
+        Call::direct(
+            "execute_tool",
+            json!({"tool_name": tool, "arguments": arguments}),
+        )
+    }
+
+    /// Requires the answer's text to contain `text`.
+    pub fn expecting(mut self, text: &str) -> Call {
+        self.expect = Some(text.into());
+        self
+    }
+
+    /// Makes the call once; an error result or a wrong answer is an error.
+    pub async fn run(&self, client: &Client) -> Result<(), String> {
+        let params =
+            CallToolRequestParams::new(self.tool.clone()).with_arguments(self.arguments.clone());
+        let result = tokio::time::timeout(CALL_TIMEOUT, client.peer().call_tool(params))
+            .await
+            .map_err(|_| format!("{} took longer than {CALL_TIMEOUT:?}", self.tool))?
+            .map_err(|e| format!("{}: {e}", self.tool))?;
+        if result.is_error == Some(true) {
+            return Err(format!("{} failed: {:?}", self.tool, result.content));
+        }
+        if let Some(expect) = &self.expect {
+            let text: String = result
+                .content
+                .iter()
+                .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                .collect();
+            if !text.contains(expect.as_str()) {
+                return Err(format!("{}: expected {expect:?} in {text:?}", self.tool));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Latencies (ms) of `n` sequential calls over one session.
+pub async fn sequential(client: &Client, call: &Call, n: usize) -> Result<Vec<f64>, String> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        call.run(client).await?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(samples)
+}
+
+/// Latencies (ms) of sequential calls cycling through `calls`, `n` in all.
+pub async fn sequential_mix(client: &Client, calls: &[Call], n: usize) -> Result<Vec<f64>, String> {
+    let mut samples = Vec::with_capacity(n);
+    for call in calls.iter().cycle().take(n) {
+        let started = Instant::now();
+        call.run(client).await?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(samples)
+}
+
+/// Completed calls per second with `clients` sessions, each calling back to back, for
+/// `duration` (after every session is open). Fails on the first wrong answer.
+pub async fn throughput(
+    clients: &[Arc<Client>],
+    call: &Call,
+    duration: Duration,
+) -> Result<f64, String> {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + duration;
+    let mut workers = tokio::task::JoinSet::new();
+    for client in clients {
+        let (client, call, done) = (client.clone(), call.clone(), done.clone());
+        workers.spawn(async move {
+            while Instant::now() < deadline {
+                call.run(&client).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<(), String>(())
+        });
+    }
+    let started = Instant::now();
+    while let Some(joined) = workers.join_next().await {
+        joined.map_err(|e| format!("worker: {e}"))??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `count` sessions with `url`, opened a few at a time.
+pub async fn sessions(url: &str, count: usize) -> Result<Vec<Arc<Client>>, String> {
+    let mut clients = Vec::with_capacity(count);
+    for _ in 0..count {
+        clients.push(Arc::new(connect(url).await?));
+    }
+    Ok(clients)
+}
+
+/// Closes every session (bounded), so servers are not left holding them.
+pub async fn close_all(clients: Vec<Arc<Client>>) {
+    for client in clients {
+        if let Ok(mut client) = Arc::try_unwrap(client) {
+            let _ = client.close_with_timeout(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// Makes `total` calls spread over `clients` sessions as fast as they go; returns calls/s.
+pub async fn fixed_count(clients: &[Arc<Client>], call: &Call, total: u64) -> Result<f64, String> {
+    let issued = Arc::new(AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for client in clients {
+        let (client, call, issued) = (client.clone(), call.clone(), issued.clone());
+        workers.spawn(async move {
+            while issued.fetch_add(1, Ordering::Relaxed) < total {
+                call.run(&client).await?;
+            }
+            Ok::<(), String>(())
+        });
+    }
+    while let Some(joined) = workers.join_next().await {
+        joined.map_err(|e| format!("worker: {e}"))??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}

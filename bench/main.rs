@@ -1,0 +1,261 @@
+//! The gateway benchmark: a real upstream (the test server over HTTP and over stdio), the
+//! gateway in front of it as its own release-built process, and one load client driving both —
+//! and, with `--fastmcp-gateway BIN`, the Python system this one replaces — side by side in one
+//! run, several repetitions, medians. Prints tables and writes JSON. Figures, never assertions:
+//! the machine is shared and noisy, so compare the ratios.
+//!
+//! `cargo build --release --bins && target/release/bench` (or `bench/run.sh`); `--smoke` runs
+//! tiny sizes in seconds (CI, so it cannot rot). `bench/compare.sh` adds fastmcp-gateway.
+
+#[path = "../tests/it/support/catalog.rs"]
+mod catalog;
+mod drive;
+mod procs;
+mod report;
+mod sizes;
+#[path = "../tests/it/support/upstream.rs"]
+mod upstream;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::json;
+
+use drive::Call;
+use report::{Report, Stats};
+
+/// Command line.
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Benchmark mcp-gateway against direct upstream calls (and fastmcp-gateway)")]
+pub struct Options {
+    /// Tiny sizes and counts: a run of a few seconds that only proves the bench works.
+    #[arg(long)]
+    smoke: bool,
+    /// Sequential calls per repetition for latency rows.
+    #[arg(long, default_value_t = 1000)]
+    calls: usize,
+    /// Repetitions of each measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Concurrency levels for throughput.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
+    concurrency: Vec<usize>,
+    /// Length of one throughput measurement, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    duration_ms: u64,
+    /// Registry sizes (tools) for the discovery, schema and reload rows.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    sizes: Vec<usize>,
+    /// Calls for the memory-growth check.
+    #[arg(long, default_value_t = 100_000)]
+    soak: usize,
+    /// Tools of the upstream used for the call rows.
+    #[arg(long, default_value_t = 100)]
+    upstream_tools: usize,
+    /// fastmcp-gateway's executable (from a venv) to measure side by side.
+    #[arg(long)]
+    fastmcp_gateway: Option<PathBuf>,
+    /// Highest concurrency fastmcp-gateway is driven at (it manages ~20 calls/s).
+    #[arg(long, default_value_t = 64)]
+    fastmcp_max_concurrency: usize,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "target/bench.json")]
+    json: PathBuf,
+}
+
+impl Options {
+    /// The smoke settings: every row, tiny.
+    fn smoke(mut self) -> Options {
+        self.calls = 20;
+        self.reps = 1;
+        self.concurrency = vec![1, 4];
+        self.duration_ms = 200;
+        self.sizes = vec![20];
+        self.soak = 200;
+        self.upstream_tools = 10;
+        self
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let mut options = Options::parse();
+    if options.smoke {
+        options = options.smoke();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("bench: {error}");
+            return std::process::ExitCode::from(70);
+        }
+    };
+    match runtime.block_on(run(options)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench: {error}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(options: Options) -> Result<(), String> {
+    let mut report = Report::new(&options);
+    let echo = json!({"message": "hello"});
+    let direct = Call::direct("echo", echo.clone()).expecting("hello");
+    let executed = Call::executed("echo", echo).expecting("hello");
+
+    let upstream = procs::upstream(options.upstream_tools)?;
+    let gateway = procs::gateway(&upstream.url, "").await?;
+    let fastmcp = match &options.fastmcp_gateway {
+        Some(bin) => Some(procs::fastmcp_gateway(bin, &upstream.url).await?),
+        None => None,
+    };
+    report.note(format!(
+        "upstream: test server over HTTP with {} tools; gateway pid {}",
+        options.upstream_tools + 7,
+        gateway.pid()
+    ));
+
+    // Sequential latency, targets interleaved repetition by repetition.
+    let mut targets: Vec<(&str, drive::Client, &Call)> = vec![
+        ("direct", drive::connect(&upstream.url).await?, &direct),
+        ("gateway", drive::connect(&gateway.url).await?, &executed),
+    ];
+    if let Some(fg) = &fastmcp {
+        targets.push(("fastmcp-gateway", drive::connect(&fg.url).await?, &executed));
+    }
+    let mut latency: Vec<Vec<Stats>> = vec![Vec::new(); targets.len()];
+    for (_, client, call) in &targets {
+        drive::sequential(client, call, options.calls.min(200)).await?; // warm-up
+    }
+    for _ in 0..options.reps {
+        for (i, (name, client, call)) in targets.iter().enumerate() {
+            // fastmcp-gateway takes ~50 ms a call: fewer calls, same shape.
+            let n = if *name == "fastmcp-gateway" {
+                options.calls.min(200)
+            } else {
+                options.calls
+            };
+            latency[i].push(Stats::of(drive::sequential(client, call, n).await?));
+        }
+    }
+    let names: Vec<&str> = targets.iter().map(|(n, _, _)| *n).collect();
+    report.latency(
+        "execute_tool(echo) vs direct tools/call echo, HTTP, sequential",
+        &names,
+        &latency,
+    );
+    for (_, client, _) in targets {
+        let _ = client.cancel().await;
+    }
+
+    stdio_latency(&options, &mut report).await?;
+
+    // Throughput at each concurrency, targets interleaved.
+    let rss_before_load = gateway.rss_kib();
+    let mut rss_under_load = 0;
+    let mut rows = Vec::new();
+    for &concurrency in &options.concurrency {
+        let mut urls = vec![
+            ("direct", upstream.url.clone(), &direct),
+            ("gateway", gateway.url.clone(), &executed),
+        ];
+        if let Some(fg) = fastmcp
+            .as_ref()
+            .filter(|_| concurrency <= options.fastmcp_max_concurrency)
+        {
+            urls.push(("fastmcp-gateway", fg.url.clone(), &executed));
+        }
+        let mut clients = Vec::new();
+        for (name, url, call) in &urls {
+            clients.push((*name, drive::sessions(url, concurrency).await?, *call));
+        }
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); clients.len()];
+        for _ in 0..options.reps.clamp(1, 3) {
+            for (i, (_, sessions, call)) in clients.iter().enumerate() {
+                let duration = Duration::from_millis(options.duration_ms);
+                rates[i].push(drive::throughput(sessions, call, duration).await?);
+                rss_under_load = rss_under_load.max(gateway.rss_kib().unwrap_or(0));
+            }
+        }
+        let medians: Vec<(String, f64)> = clients
+            .iter()
+            .zip(&rates)
+            .map(|((name, _, _), r)| (name.to_string(), report::median(r)))
+            .collect();
+        rows.push((concurrency, medians));
+        for (_, sessions, _) in clients {
+            drive::close_all(sessions).await;
+        }
+    }
+    report.throughput(&rows);
+    report.memory_row(
+        "gateway RSS, 100 tools: idle / peak under load (MiB)",
+        json!({
+            "idle_kib": rss_before_load, "under_load_kib": rss_under_load,
+        }),
+        format!(
+            "{} / {}",
+            report::mib(rss_before_load),
+            report::mib(Some(rss_under_load))
+        ),
+    );
+    if let Some(fg) = &fastmcp {
+        report.memory_row(
+            "fastmcp-gateway RSS after the load (MiB)",
+            json!({"kib": fg.rss_kib()}),
+            report::mib(fg.rss_kib()),
+        );
+    }
+    drop(fastmcp);
+    drop(gateway);
+    drop(upstream);
+
+    sizes::run(&options, &mut report).await?;
+    report.finish(&options.json)
+}
+
+/// Sequential latency to a stdio upstream: the same server as a child of the client, and as a
+/// child of the gateway.
+async fn stdio_latency(options: &Options, report: &mut Report) -> Result<(), String> {
+    let server = procs::sibling("mcp-gateway-test-upstream")?;
+    let mut command = tokio::process::Command::new(&server);
+    command.args(["--name", "stdio"]);
+    let direct_client = drive::connect_stdio(command).await?;
+    let extra = String::new();
+    let upstream_toml = format!(
+        "[upstreams.stdio]\ncommand = \"{}\"\nargs = [\"--name\", \"stdio\"]\n",
+        server.display()
+    );
+    let gateway = procs::gateway_with(&upstream_toml, &extra).await?;
+    let gateway_client = drive::connect(&gateway.url).await?;
+    let echo = json!({"message": "hello"});
+    let calls = [
+        Call::direct("echo", echo.clone()).expecting("hello"),
+        Call::executed("echo", echo).expecting("hello"),
+    ];
+    let clients = [&direct_client, &gateway_client];
+    let mut latency: Vec<Vec<Stats>> = vec![Vec::new(), Vec::new()];
+    for (client, call) in clients.iter().zip(&calls) {
+        drive::sequential(client, call, options.calls.min(200)).await?;
+    }
+    for _ in 0..options.reps {
+        for (i, (client, call)) in clients.iter().zip(&calls).enumerate() {
+            latency[i].push(Stats::of(
+                drive::sequential(client, call, options.calls).await?,
+            ));
+        }
+    }
+    report.latency(
+        "execute_tool(echo) vs direct tools/call echo, stdio upstream, sequential",
+        &["direct (stdio child)", "gateway (stdio upstream)"],
+        &latency,
+    );
+    let _ = direct_client.cancel().await;
+    let _ = gateway_client.cancel().await;
+    Ok(())
+}
