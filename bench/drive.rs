@@ -27,12 +27,22 @@ fn client_info() -> ClientConfig {
     )
 }
 
-/// Opens a 2025-11-25 session (initialize + `Mcp-Session-Id`) with `url`.
+/// Longest a session may take to open or to close.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens a 2025-11-25 session (initialize + `Mcp-Session-Id`) with `url`, over a pooled
+/// keep-alive HTTP client as real clients use (rmcp's default client opens a connection per
+/// request).
 pub async fn connect(url: &str) -> Result<Client, String> {
-    let transport = StreamableHttpClientTransport::from_uri(url.to_string());
-    client_info()
-        .serve(transport)
+    let http = crate::procs::http_client()?;
+    let config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            url.to_string(),
+        );
+    let transport = StreamableHttpClientTransport::with_client(http, config);
+    tokio::time::timeout(SESSION_TIMEOUT, client_info().serve(transport))
         .await
+        .map_err(|_| format!("connect {url}: no session within {SESSION_TIMEOUT:?}"))?
         .map_err(|e| format!("connect {url}: {e}"))
 }
 
@@ -40,10 +50,15 @@ pub async fn connect(url: &str) -> Result<Client, String> {
 pub async fn connect_stdio(command: tokio::process::Command) -> Result<Client, String> {
     let transport = rmcp::transport::TokioChildProcess::new(command)
         .map_err(|e| format!("spawn stdio server: {e}"))?;
-    client_info()
-        .serve(transport)
+    tokio::time::timeout(SESSION_TIMEOUT, client_info().serve(transport))
         .await
+        .map_err(|_| format!("stdio session: none within {SESSION_TIMEOUT:?}"))?
         .map_err(|e| format!("stdio session: {e}"))
+}
+
+/// Closes a session, bounded.
+pub async fn close(mut client: Client) {
+    let _ = client.close_with_timeout(Duration::from_secs(2)).await;
 }
 
 /// One call as the client sends it, and the text a correct answer contains.
@@ -132,34 +147,37 @@ pub async fn sequential_mix(client: &Client, calls: &[Call], n: usize) -> Result
     Ok(samples)
 }
 
-/// Completed calls per second with `clients` sessions, each calling back to back, for
-/// `duration` (after every session is open). Fails on the first wrong answer.
+/// Calls per second completed inside a `duration` window with `clients` sessions, each
+/// calling back to back (every session is open before the window starts; calls still running
+/// at its end are not counted). Fails on the first wrong answer.
 pub async fn throughput(
     clients: &[Arc<Client>],
     call: &Call,
     duration: Duration,
 ) -> Result<f64, String> {
     let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let deadline = started + duration;
     let mut workers = tokio::task::JoinSet::new();
     for client in clients {
         let (client, call, done) = (client.clone(), call.clone(), done.clone());
         workers.spawn(async move {
             while Instant::now() < deadline {
                 call.run(&client).await?;
-                done.fetch_add(1, Ordering::Relaxed);
+                if Instant::now() <= deadline {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
             }
             Ok::<(), String>(())
         });
     }
-    let started = Instant::now();
     while let Some(joined) = workers.join_next().await {
         joined.map_err(|e| format!("worker: {e}"))??;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    Ok(done.load(Ordering::Relaxed) as f64 / duration.as_secs_f64())
 }
 
-/// `count` sessions with `url`, opened a few at a time.
+/// `count` sessions with `url`, opened one after another.
 pub async fn sessions(url: &str, count: usize) -> Result<Vec<Arc<Client>>, String> {
     let mut clients = Vec::with_capacity(count);
     for _ in 0..count {
@@ -168,13 +186,13 @@ pub async fn sessions(url: &str, count: usize) -> Result<Vec<Arc<Client>>, Strin
     Ok(clients)
 }
 
-/// Closes every session (bounded), so servers are not left holding them.
+/// Closes every session at once (bounded), so servers are not left holding them.
 pub async fn close_all(clients: Vec<Arc<Client>>) {
-    for client in clients {
-        if let Ok(mut client) = Arc::try_unwrap(client) {
-            let _ = client.close_with_timeout(Duration::from_secs(2)).await;
-        }
-    }
+    let closing = clients
+        .into_iter()
+        .filter_map(|client| Arc::try_unwrap(client).ok())
+        .map(close);
+    let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(closing)).await;
 }
 
 /// Makes `total` calls spread over `clients` sessions as fast as they go; returns calls/s.

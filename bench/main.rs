@@ -25,6 +25,13 @@ use serde_json::json;
 use drive::Call;
 use report::{Report, Stats};
 
+/// `[server]` keys of every measured gateway: the per-upstream call cap above the highest
+/// concurrency driven.
+pub const GATEWAY_SERVER_KEYS: &str = "max_concurrency = 1024\n";
+
+/// Time given to a process after it is ready before its idle memory is read.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
 /// Command line.
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Benchmark mcp-gateway against direct upstream calls (and fastmcp-gateway)")]
@@ -108,15 +115,20 @@ async fn run(options: Options) -> Result<(), String> {
     let direct = Call::direct("echo", echo.clone()).expecting("hello");
     let executed = Call::executed("echo", echo).expecting("hello");
 
-    let upstream = procs::upstream(options.upstream_tools)?;
-    let gateway = procs::gateway(&upstream.url, "").await?;
+    let upstream = procs::upstream(options.upstream_tools).await?;
+    // The per-upstream call cap (default 64) would queue the 256-session row: lift it.
+    let gateway = procs::gateway(&upstream.url, GATEWAY_SERVER_KEYS).await?;
+    tokio::time::sleep(SETTLE).await;
+    let rss_idle = gateway.rss_kib();
     let fastmcp = match &options.fastmcp_gateway {
         Some(bin) => Some(procs::fastmcp_gateway(bin, &upstream.url).await?),
         None => None,
     };
+    let tools = upstream::TestUpstream::with_synthetic("bench", options.upstream_tools)
+        .listing()
+        .len();
     report.note(format!(
-        "upstream: test server over HTTP with {} tools; gateway pid {}",
-        options.upstream_tools + 7,
+        "upstream: test server over HTTP with {tools} tools; gateway pid {}; clients use pooled keep-alive connections",
         gateway.pid()
     ));
 
@@ -132,8 +144,11 @@ async fn run(options: Options) -> Result<(), String> {
     for (_, client, call) in &targets {
         drive::sequential(client, call, options.calls.min(200)).await?; // warm-up
     }
-    for _ in 0..options.reps {
-        for (i, (name, client, call)) in targets.iter().enumerate() {
+    for rep in 0..options.reps {
+        // Each repetition starts with a different target: no target always goes first.
+        for offset in 0..targets.len() {
+            let i = (rep + offset) % targets.len();
+            let (name, client, call) = &targets[i];
             // fastmcp-gateway takes ~50 ms a call: fewer calls, same shape.
             let n = if *name == "fastmcp-gateway" {
                 options.calls.min(200)
@@ -150,13 +165,12 @@ async fn run(options: Options) -> Result<(), String> {
         &latency,
     );
     for (_, client, _) in targets {
-        let _ = client.cancel().await;
+        drive::close(client).await;
     }
 
     stdio_latency(&options, &mut report).await?;
 
     // Throughput at each concurrency, targets interleaved.
-    let rss_before_load = gateway.rss_kib();
     let mut rss_under_load = 0;
     let mut rows = Vec::new();
     for &concurrency in &options.concurrency {
@@ -174,12 +188,30 @@ async fn run(options: Options) -> Result<(), String> {
         for (name, url, call) in &urls {
             clients.push((*name, drive::sessions(url, concurrency).await?, *call));
         }
+        let duration = Duration::from_millis(options.duration_ms);
+        // fastmcp-gateway's calls take seconds at high concurrency: a window long enough for
+        // several rounds of every session, or no call would complete inside it.
+        let window = |name: &str| match name {
+            "fastmcp-gateway" => {
+                duration * u32::try_from(concurrency.div_ceil(8).max(1)).unwrap_or(1)
+            }
+            _ => duration,
+        };
+        for (name, sessions, call) in &clients {
+            drive::throughput(sessions, call, window(name) / 4).await?; // warm-up
+        }
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); clients.len()];
-        for _ in 0..options.reps.clamp(1, 3) {
-            for (i, (_, sessions, call)) in clients.iter().enumerate() {
-                let duration = Duration::from_millis(options.duration_ms);
-                rates[i].push(drive::throughput(sessions, call, duration).await?);
-                rss_under_load = rss_under_load.max(gateway.rss_kib().unwrap_or(0));
+        for rep in 0..options.reps.clamp(1, 3) {
+            for offset in 0..clients.len() {
+                let i = (rep + offset) % clients.len();
+                let (name, sessions, call) = &clients[i];
+                // The gateway's memory is sampled while it is the one under load.
+                let sampler =
+                    (*name == "gateway").then(|| report::RssSampler::start(gateway.pid()));
+                rates[i].push(drive::throughput(sessions, call, window(name)).await?);
+                if let Some(sampler) = sampler {
+                    rss_under_load = rss_under_load.max(sampler.stop().await);
+                }
             }
         }
         let medians: Vec<(String, f64)> = clients
@@ -194,19 +226,19 @@ async fn run(options: Options) -> Result<(), String> {
     }
     report.throughput(&rows);
     report.memory_row(
-        "gateway RSS, 100 tools: idle / peak under load (MiB)",
+        &format!("gateway RSS, {tools} tools: idle after populate / peak while under load (MiB)"),
         json!({
-            "idle_kib": rss_before_load, "under_load_kib": rss_under_load,
+            "idle_kib": rss_idle, "under_load_kib": rss_under_load,
         }),
         format!(
             "{} / {}",
-            report::mib(rss_before_load),
+            report::mib(rss_idle),
             report::mib(Some(rss_under_load))
         ),
     );
     if let Some(fg) = &fastmcp {
         report.memory_row(
-            "fastmcp-gateway RSS after the load (MiB)",
+            "fastmcp-gateway RSS after its load, sessions closed (MiB)",
             json!({"kib": fg.rss_kib()}),
             report::mib(fg.rss_kib()),
         );
@@ -226,12 +258,11 @@ async fn stdio_latency(options: &Options, report: &mut Report) -> Result<(), Str
     let mut command = tokio::process::Command::new(&server);
     command.args(["--name", "stdio"]);
     let direct_client = drive::connect_stdio(command).await?;
-    let extra = String::new();
     let upstream_toml = format!(
-        "[upstreams.stdio]\ncommand = \"{}\"\nargs = [\"--name\", \"stdio\"]\n",
-        server.display()
+        "[upstreams.stdio]\ncommand = {}\nargs = [\"--name\", \"stdio\"]\n",
+        procs::toml_string(&server.display().to_string())
     );
-    let gateway = procs::gateway_with(&upstream_toml, &extra).await?;
+    let gateway = procs::gateway_with(&upstream_toml, GATEWAY_SERVER_KEYS).await?;
     let gateway_client = drive::connect(&gateway.url).await?;
     let echo = json!({"message": "hello"});
     let calls = [
@@ -255,7 +286,7 @@ async fn stdio_latency(options: &Options, report: &mut Report) -> Result<(), Str
         &["direct (stdio child)", "gateway (stdio upstream)"],
         &latency,
     );
-    let _ = direct_client.cancel().await;
-    let _ = gateway_client.cancel().await;
+    drive::close(direct_client).await;
+    drive::close(gateway_client).await;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The processes a benchmark run measures: the test upstream over HTTP, the gateway (release
 //! build, its own process, default logging) and, for the comparison, fastmcp-gateway. Each is
-//! killed when its handle drops; their memory is read from `/proc`.
+//! killed when its handle drops, its scratch directory removed; their memory is read from
+//! `/proc`. Children get a clean environment: no `GATEWAY_*`, `OTEL_*` or proxy variables of the
+//! caller's shell change what is measured.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,12 +12,34 @@ use std::time::{Duration, Instant};
 /// How long a process may take to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A scratch directory, removed when dropped.
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn new(label: &str) -> Result<Workdir, String> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "mcp-gateway-bench-{}-{label}-{n}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Workdir(dir))
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A running child process and the MCP endpoint it serves.
 pub struct Served {
     /// `http://127.0.0.1:PORT/mcp`.
     pub url: String,
     child: Child,
-    workdir: Option<PathBuf>,
+    _workdir: Option<Workdir>,
 }
 
 impl Served {
@@ -28,16 +52,34 @@ impl Served {
     pub fn rss_kib(&self) -> Option<u64> {
         rss_kib(self.pid())
     }
+
+    /// Fails when the process has exited.
+    fn alive(&mut self, log: Option<&Path>) -> Result<(), String> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(format!("exited ({status}){}", log_tail(log))),
+            Err(error) => Err(format!("cannot be waited for: {error}")),
+        }
+    }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Some(dir) = &self.workdir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
+}
+
+/// The last lines of a log, for error messages.
+fn log_tail(log: Option<&Path>) -> String {
+    let Some(text) = log.and_then(|path| std::fs::read_to_string(path).ok()) else {
+        return String::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    format!(
+        "; log:\n{}",
+        lines[lines.len().saturating_sub(10)..].join("\n")
+    )
 }
 
 /// `VmRSS` of `pid` in KiB.
@@ -67,9 +109,28 @@ pub fn sibling(name: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// The test upstream over streamable HTTP with `echo` and `synthetic` more tools.
-pub fn upstream(synthetic: usize) -> Result<Served, String> {
-    let mut child = Command::new(sibling("mcp-gateway-test-upstream")?)
+/// A command whose environment holds nothing that changes what is measured.
+fn clean_command(program: &Path) -> Command {
+    let mut command = Command::new(program);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().to_string();
+        let upper = name.to_ascii_uppercase();
+        if name.starts_with("GATEWAY_")
+            || name.starts_with("OTEL_")
+            || upper.ends_with("_PROXY")
+            || name == "RUST_LOG"
+            || name == "LOG_LEVEL"
+        {
+            command.env_remove(&name);
+        }
+    }
+    command.env("NO_PROXY", "127.0.0.1,localhost");
+    command
+}
+
+/// The test upstream over streamable HTTP with its standard tools and `synthetic` more.
+pub async fn upstream(synthetic: usize) -> Result<Served, String> {
+    let mut child = clean_command(&sibling("mcp-gateway-test-upstream")?)
         .args(["--http", "127.0.0.1:0", "--name", "bench", "--synthetic"])
         .arg(synthetic.to_string())
         .stdin(Stdio::piped())
@@ -77,57 +138,61 @@ pub fn upstream(synthetic: usize) -> Result<Served, String> {
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("spawn test upstream: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| format!("read upstream address: {e}"))?;
-    let url = line
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err("the test upstream has no stdout".into());
+    };
+    let mut served = Served {
+        url: String::new(),
+        child,
+        _workdir: None,
+    };
+    // The first line names the address; read it off the runtime, bounded.
+    let reading = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    });
+    let line = tokio::time::timeout(START_TIMEOUT, reading)
+        .await
+        .map_err(|_| "the test upstream printed no address".to_string())?
+        .map_err(|e| format!("reading the upstream address: {e}"))?
+        .map_err(|e| format!("reading the upstream address: {e}"))?;
+    served.url = line
         .trim()
         .strip_prefix("listening ")
         .ok_or_else(|| format!("unexpected upstream output {line:?}"))?
         .to_string();
-    Ok(Served {
-        url,
-        child,
-        workdir: None,
-    })
-}
-
-/// A scratch directory for one process's config and log.
-fn workdir(label: &str) -> Result<PathBuf, String> {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-gateway-bench-{}-{label}-{n}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(dir)
+    Ok(served)
 }
 
 /// The gateway (its own process, default log level, log to a file) in front of `upstream_url`,
 /// once `/readyz` says it serves tools.
 pub async fn gateway(upstream_url: &str, extra_toml: &str) -> Result<Served, String> {
-    let upstreams = format!("[upstreams.bench]\nurl = \"{upstream_url}\"\n");
+    let upstreams = format!("[upstreams.bench]\nurl = {}\n", toml_string(upstream_url));
     gateway_with(&upstreams, extra_toml).await
+}
+
+/// A TOML basic string holding `text`.
+pub fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
 }
 
 /// The gateway with these `[upstreams.*]` tables and extra `[server]` keys.
 pub async fn gateway_with(upstreams_toml: &str, extra_toml: &str) -> Result<Served, String> {
-    let dir = workdir("gateway")?;
-    let config = dir.join("gateway.toml");
-    let log = dir.join("gateway.log");
+    let binary = sibling("mcp-gateway")?;
+    let dir = Workdir::new("gateway")?;
+    let config = dir.0.join("gateway.toml");
+    let log = dir.0.join("gateway.log");
     std::fs::write(
         &config,
         format!("[server]\nport = 0\n{extra_toml}\n{upstreams_toml}"),
     )
     .map_err(|e| format!("write config: {e}"))?;
     let log_file = std::fs::File::create(&log).map_err(|e| format!("create log: {e}"))?;
-    let child = Command::new(sibling("mcp-gateway")?)
+    let child = clean_command(&binary)
         .args(["run", "--config"])
         .arg(&config)
-        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file)
@@ -136,18 +201,21 @@ pub async fn gateway_with(upstreams_toml: &str, extra_toml: &str) -> Result<Serv
     let mut served = Served {
         url: String::new(),
         child,
-        workdir: Some(dir),
+        _workdir: Some(dir),
     };
-    let addr = wait_for_addr(&log).await?;
+    let addr = wait_for_addr(&mut served, &log).await?;
     served.url = format!("http://{addr}/mcp");
-    wait_ready(&format!("http://{addr}/readyz")).await?;
+    wait_ready(&mut served, &format!("http://{addr}/readyz"), &log).await?;
     Ok(served)
 }
 
 /// The address in the gateway's `listening addr=…` log line.
-async fn wait_for_addr(log: &Path) -> Result<String, String> {
+async fn wait_for_addr(served: &mut Served, log: &Path) -> Result<String, String> {
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
+        served
+            .alive(Some(log))
+            .map_err(|e| format!("the gateway {e}"))?;
         let text = std::fs::read_to_string(log).unwrap_or_default();
         if let Some(addr) = text
             .lines()
@@ -158,41 +226,52 @@ async fn wait_for_addr(log: &Path) -> Result<String, String> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Err(format!(
-        "the gateway did not start: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    ))
+    Err(format!("the gateway did not start{}", log_tail(Some(log))))
+}
+
+/// A loopback HTTP client with a timeout and no proxy.
+pub fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
 }
 
 /// Polls `/readyz` until it answers 200.
-async fn wait_ready(url: &str) -> Result<(), String> {
-    let client = reqwest::Client::new();
+async fn wait_ready(served: &mut Served, url: &str, log: &Path) -> Result<(), String> {
+    let client = http_client()?;
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
-        if let Ok(response) = client.get(url).send().await
+        served
+            .alive(Some(log))
+            .map_err(|e| format!("the gateway {e}"))?;
+        let answer = tokio::time::timeout(Duration::from_secs(2), client.get(url).send()).await;
+        if let Ok(Ok(response)) = answer
             && response.status().is_success()
         {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Err(format!("{url} never became ready"))
+    Err(format!("{url} never became ready{}", log_tail(Some(log))))
 }
 
 /// fastmcp-gateway (`bin`, from a venv) in front of `upstream_url`, every tool exposed, once its
 /// port accepts connections (it opens the port after populating).
 pub async fn fastmcp_gateway(bin: &Path, upstream_url: &str) -> Result<Served, String> {
-    let dir = workdir("fastmcp")?;
+    let dir = Workdir::new("fastmcp")?;
+    // Bound then released for fastmcp-gateway to take: a race only with other local processes.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("free port: {e}"))?
         .port();
-    let log_file =
-        std::fs::File::create(dir.join("fastmcp.log")).map_err(|e| format!("create log: {e}"))?;
-    let child = Command::new(bin)
+    let log = dir.0.join("fastmcp.log");
+    let log_file = std::fs::File::create(&log).map_err(|e| format!("create log: {e}"))?;
+    let child = clean_command(bin)
         .env(
             "GATEWAY_UPSTREAMS",
-            format!("{{\"bench\": \"{upstream_url}\"}}"),
+            serde_json::json!({ "bench": upstream_url }).to_string(),
         )
         .env("GATEWAY_HOST", "127.0.0.1")
         .env("GATEWAY_PORT", port.to_string())
@@ -203,13 +282,16 @@ pub async fn fastmcp_gateway(bin: &Path, upstream_url: &str) -> Result<Served, S
         .stderr(log_file)
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
-    let served = Served {
+    let mut served = Served {
         url: format!("http://127.0.0.1:{port}/mcp"),
         child,
-        workdir: Some(dir),
+        _workdir: Some(dir),
     };
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
+        served
+            .alive(Some(&log))
+            .map_err(|e| format!("fastmcp-gateway {e}"))?;
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
@@ -218,5 +300,8 @@ pub async fn fastmcp_gateway(bin: &Path, upstream_url: &str) -> Result<Served, S
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err("fastmcp-gateway did not open its port".into())
+    Err(format!(
+        "fastmcp-gateway did not open its port{}",
+        log_tail(Some(&log))
+    ))
 }

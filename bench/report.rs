@@ -28,7 +28,7 @@ impl Stats {
     }
 }
 
-/// The `p` quantile of sorted samples (nearest rank); 0 when empty.
+/// The `p` quantile of sorted samples (the sample at the rounded rank); 0 when empty.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -37,7 +37,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// The median of unsorted values.
+/// The median of unsorted values (the upper one of an even count).
 pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -167,7 +167,9 @@ impl Report {
                 "| {concurrency} | {direct:.0} | {gateway:.0} | {:.2} | {} | {} |",
                 gateway / direct.max(1e-9),
                 fastmcp.map_or("—".into(), |r| format!("{r:.1}")),
-                fastmcp.map_or("—".into(), |r| format!("{:.1}×", gateway / r.max(1e-9))),
+                fastmcp
+                    .filter(|r| *r > 0.0)
+                    .map_or("—".into(), |r| format!("{:.1}×", gateway / r)),
             );
             out.push(json!({
                 "concurrency": concurrency, "direct": direct, "gateway": gateway,
@@ -207,5 +209,35 @@ impl Report {
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("\nJSON: {}", path.display());
         Ok(())
+    }
+}
+
+/// Samples a process's RSS every 50 ms until stopped, keeping the highest.
+pub struct RssSampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    /// Starts sampling `pid`.
+    pub fn start(pid: u32) -> RssSampler {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut highest = 0;
+            loop {
+                highest = highest.max(crate::procs::rss_kib(pid).unwrap_or(0));
+                tokio::select! {
+                    _ = &mut stopped => return highest,
+                    () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+                }
+            }
+        });
+        RssSampler { stop, task }
+    }
+
+    /// Stops and returns the highest RSS seen (KiB).
+    pub async fn stop(self) -> u64 {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or(0)
     }
 }

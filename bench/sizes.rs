@@ -28,6 +28,19 @@ const QUERIES: &[&str] = &[
     "remove contacts from the system",
 ];
 
+/// Longest a listing (or the first rebuild) may take.
+const LIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Tools the test server lists besides the synthetic ones.
+const STANDARD_TOOLS: usize = 10;
+
+/// Compact JSON length of a value.
+fn json_bytes<T: serde::Serialize>(value: &T) -> Result<usize, String> {
+    serde_json::to_vec(value)
+        .map(|b| b.len())
+        .map_err(|e| format!("serialise: {e}"))
+}
+
 /// Everything measured at one size.
 struct SizeRow {
     tools: usize,
@@ -104,29 +117,32 @@ pub async fn run(options: &Options, report: &mut Report) -> Result<(), String> {
 }
 
 async fn one_size(options: &Options, size: usize) -> Result<SizeRow, String> {
-    let upstream = procs::upstream(size)?;
-    let gateway = procs::gateway(&upstream.url, "").await?;
+    let upstream = procs::upstream(size).await?;
+    let gateway = procs::gateway(&upstream.url, crate::GATEWAY_SERVER_KEYS).await?;
+    tokio::time::sleep(crate::SETTLE).await;
     let rss_idle_kib = gateway.rss_kib();
     let direct = drive::connect(&upstream.url).await?;
     let client = drive::connect(&gateway.url).await?;
 
-    let listed = direct
-        .peer()
-        .list_all_tools()
-        .await
-        .map_err(|e| format!("tools/list: {e}"))?;
+    let listing = |client: &drive::Client| {
+        let peer = client.peer().clone();
+        async move {
+            tokio::time::timeout(LIST_TIMEOUT, peer.list_all_tools())
+                .await
+                .map_err(|_| format!("tools/list took longer than {LIST_TIMEOUT:?}"))?
+                .map_err(|e| format!("tools/list: {e}"))
+        }
+    };
+    let listed = listing(&direct).await?;
     let tools = listed.len();
-    let list_bytes_direct = serde_json::to_vec(&listed).map_or(0, |b| b.len());
-    let meta = client
-        .peer()
-        .list_all_tools()
-        .await
-        .map_err(|e| format!("gateway tools/list: {e}"))?;
-    let list_bytes_gateway = serde_json::to_vec(&meta).map_or(0, |b| b.len());
+    // The `tools` array as compact JSON: what a client puts in the model's context.
+    let list_bytes_direct = json_bytes(&listed)?;
+    let list_bytes_gateway = json_bytes(&listing(&client).await?)?;
 
     let discover: Vec<Call> = QUERIES
         .iter()
-        .map(|q| Call::direct("discover_tools", json!({"query": q})).expecting("results"))
+        // A non-empty result list names tools: an empty answer must not pass for a fast one.
+        .map(|q| Call::direct("discover_tools", json!({"query": q})).expecting("\"name\""))
         .collect();
     let schema: Vec<Call> = listed
         .iter()
@@ -145,33 +161,43 @@ async fn one_size(options: &Options, size: usize) -> Result<SizeRow, String> {
     let reps = if size >= 5000 { 3 } else { options.reps.max(3) };
     let refresh_ms = median(&drive::sequential(&client, &refresh, reps).await?);
 
-    // Discover while another session keeps rebuilding the registry.
+    // Discover while another session keeps rebuilding the registry (measured once the first
+    // rebuild is done, so the two overlap).
     let rebuilding = Arc::new(AtomicBool::new(true));
     let loop_client = drive::connect(&gateway.url).await?;
     let flag = rebuilding.clone();
+    let (first_done, first) = tokio::sync::oneshot::channel();
     let refresher = tokio::spawn(async move {
         let mut rebuilds = 0u32;
-        while flag.load(Ordering::Relaxed) {
-            if refresh.run(&loop_client).await.is_err() {
-                break;
+        let mut first_done = Some(first_done);
+        let outcome = loop {
+            if let Err(error) = refresh.run(&loop_client).await {
+                break Err(error);
             }
             rebuilds += 1;
-        }
-        let _ = loop_client.cancel().await;
-        rebuilds
+            if let Some(signal) = first_done.take() {
+                let _ = signal.send(());
+            }
+            if !flag.load(Ordering::Relaxed) {
+                break Ok(rebuilds);
+            }
+        };
+        drive::close(loop_client).await;
+        outcome
     });
+    let _ = tokio::time::timeout(LIST_TIMEOUT, first).await;
     let during = Stats::of(drive::sequential_mix(&client, &discover, n).await?);
     rebuilding.store(false, Ordering::Relaxed);
-    let rebuilds = refresher.await.unwrap_or(0);
-    if rebuilds == 0 {
+    let rebuilds = refresher.await.map_err(|e| format!("refresher: {e}"))??;
+    if rebuilds < 2 {
         return Err(format!(
-            "no rebuild ran during the discover calls at {size} tools"
+            "the rebuild loop did not overlap the discover calls at {size} tools"
         ));
     }
 
-    let (search_us, rebuild_ms) = in_process(size);
-    let _ = client.cancel().await;
-    let _ = direct.cancel().await;
+    let (search_us, rebuild_ms) = in_process(tools.saturating_sub(STANDARD_TOOLS).max(1));
+    drive::close(client).await;
+    drive::close(direct).await;
     Ok(SizeRow {
         tools,
         discover: discover_stats,
@@ -187,16 +213,22 @@ async fn one_size(options: &Options, size: usize) -> Result<SizeRow, String> {
 }
 
 /// The gateway's own work without the network: search latency (µs) over the query set, and the
-/// time (ms) to build a snapshot of `size` listed tools and swap it in.
-fn in_process(size: usize) -> (Stats, f64) {
-    let tools = upstream::synthetic_tools("bench", size);
+/// time (ms) to build a snapshot of the same tools the upstream lists and swap it in, as a
+/// refresh does (the previous snapshot passed in for its aliases).
+fn in_process(synthetic: usize) -> (Stats, f64) {
+    let tools = upstream::TestUpstream::with_synthetic("bench", synthetic).listing();
     let (config, upstreams) = catalog::listed_upstreams(vec![("bench".into(), None, tools)]);
     let current = ArcSwap::from_pointee(catalog::build_registry(&config, &upstreams));
-    let reps = if size >= 5000 { 5 } else { 10 };
+    let reps = if synthetic >= 5000 { 5 } else { 10 };
     let mut builds = Vec::new();
-    for _ in 0..reps {
+    for generation in 0..reps {
         let started = Instant::now();
-        let next = catalog::build_registry(&config, &upstreams);
+        let next = mcp_gateway::registry::build(mcp_gateway::registry::BuildInput {
+            generation: generation + 2,
+            config: config.clone(),
+            upstreams: upstreams.clone(),
+            previous: Some(current.load_full()),
+        });
         current.store(Arc::new(next));
         builds.push(started.elapsed().as_secs_f64() * 1000.0);
     }
@@ -214,8 +246,8 @@ fn in_process(size: usize) -> (Stats, f64) {
 
 /// Memory before and after `options.soak` execute_tool calls at `size` tools.
 async fn soak(options: &Options, size: usize, report: &mut Report) -> Result<(), String> {
-    let upstream = procs::upstream(size)?;
-    let gateway = procs::gateway(&upstream.url, "").await?;
+    let upstream = procs::upstream(size).await?;
+    let gateway = procs::gateway(&upstream.url, crate::GATEWAY_SERVER_KEYS).await?;
     let call = Call::executed("echo", json!({"message": "hello"})).expecting("hello");
     let sessions = drive::sessions(&gateway.url, 16).await?;
     // Warm every path first, so one-time allocations are not counted as growth.

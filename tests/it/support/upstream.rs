@@ -397,7 +397,14 @@ pub fn serve_http(
         loop {
             let stream = tokio::select! {
                 () = stop.cancelled() => break,
-                accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
+                accepted = listener.accept() => match accepted {
+                    Ok((s, _)) => s,
+                    Err(_) => {
+                        // Out of descriptors and the like: back off instead of spinning.
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
             };
             let _ = stream.set_nodelay(true);
             let service = service.clone();
