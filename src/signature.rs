@@ -16,13 +16,17 @@ const MAX_SUMMARY: usize = 120;
 
 /// `name(required: type, optional: type = default) -> returns`, required arguments first.
 pub fn render(entry: &ToolEntry) -> String {
-    render_tool(&entry.name, entry.tool.tool())
+    render_listed(&entry.name, entry.tool.tool(), &entry.tool.input_schema())
 }
 
 /// The signature of `tool` exposed as `name`.
 pub fn render_tool(name: &str, tool: &Tool) -> String {
-    let schema = &tool.input_schema;
-    let root = Value::Object(schema.as_ref().clone());
+    render_listed(name, tool, &tool.input_schema)
+}
+
+/// The signature of `tool`, whose input schema is `schema`, exposed as `name`.
+fn render_listed(name: &str, tool: &Tool, schema: &rmcp::model::JsonObject) -> String {
+    let root = Value::Object(schema.clone());
     let renderer = Renderer { root: &root };
     let required: Vec<&str> = match schema.get("required") {
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),

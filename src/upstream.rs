@@ -460,7 +460,7 @@ impl Upstream {
                     .into_iter()
                     .map(|tool| sanitize::tool(tool, cap))
                     .map(|tool| match known.get(tool.name.as_ref()) {
-                        Some(listed) if listed.tool() == &tool => Arc::clone(listed),
+                        Some(listed) if listed.same_as(&tool) => Arc::clone(listed),
                         _ => ListedTool::new(tool),
                     })
                     .collect();

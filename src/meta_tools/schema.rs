@@ -49,6 +49,6 @@ fn schema(gateway: &Arc<Gateway>, arguments: JsonObject) -> Result<CallToolResul
         "domain": tool.domain,
         "group": tool.group,
         "description": tool.description(),
-        "parameters": tool.tool.input_schema.as_ref(),
+        "parameters": tool.tool.input_schema(),
     })))
 }

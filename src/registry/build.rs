@@ -6,9 +6,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use rmcp::model::Tool;
-use serde_json::Value;
-
 use super::filter::ToolFilter;
 use super::{DomainEntry, Registry, ToolEntry, names, search};
 use crate::config::{Config, Curation};
@@ -93,7 +90,9 @@ pub fn build(input: BuildInput) -> Registry {
                 }
             }
             let checked = exposed.and_then(|base| {
-                check_schema(tool)?;
+                if let Some(problem) = tool.schema_problem() {
+                    return Err(problem.to_string());
+                }
                 if seen.insert(base.clone()) {
                     Ok(base)
                 } else {
@@ -232,16 +231,6 @@ fn carry_aliases(
         }
     }
     aliases
-}
-
-/// An input schema must describe an object (MCP requires `"type": "object"`); a missing `type`
-/// is accepted, as clients commonly treat it as an object.
-fn check_schema(tool: &Tool) -> Result<(), String> {
-    match tool.input_schema.get("type") {
-        None => Ok(()),
-        Some(Value::String(t)) if t == "object" => Ok(()),
-        Some(other) => Err(format!("inputSchema type must be \"object\", not {other}")),
-    }
 }
 
 fn reject(

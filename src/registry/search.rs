@@ -9,8 +9,6 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use serde_json::Value;
-
 use std::collections::BTreeMap;
 
 use super::{DomainEntry, ToolEntry, names};
@@ -179,12 +177,10 @@ impl SearchIndex {
             {
                 add(text, DOMAIN_DESCRIPTION_WEIGHT);
             }
-            if let Some(Value::Object(properties)) = entry.tool.input_schema.get("properties") {
-                for (name, schema) in properties {
-                    add(name, PARAMETER_WEIGHT);
-                    if let Some(text) = schema.get("description").and_then(Value::as_str) {
-                        add(text, PARAMETER_WEIGHT);
-                    }
+            for parameter in entry.tool.parameters() {
+                add(&parameter.name, PARAMETER_WEIGHT);
+                if let Some(text) = &parameter.description {
+                    add(text, PARAMETER_WEIGHT);
                 }
             }
             for (term, frequency) in tf {

@@ -211,7 +211,7 @@ pub fn workflow_bytes(
             .len();
         let schema = hits.first().and_then(|h| registry.tool(h.index)).map_or(0, |t| {
             json!({"name": t.name, "domain": t.domain, "group": t.group, "description": t.description(),
-                   "parameters": t.tool.input_schema.as_ref()}).to_string().len()
+                   "parameters": t.tool.input_schema()}).to_string().len()
         });
         total += list + discover + schema;
     }
