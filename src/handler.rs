@@ -58,7 +58,6 @@ impl ServerHandler for GatewayHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let name = request.name.to_string();
         // The incoming HTTP request, for `forward_headers` (absent on other transports).
         let headers = context
             .extensions
@@ -69,19 +68,36 @@ impl ServerHandler for GatewayHandler {
             headers,
             meta: &context.meta,
         };
-        if let Some(response) = meta_tools::call(&self.gateway, request, call).await {
-            return Ok(response);
-        }
-        let name = name.as_str();
-        // A model that calls an upstream tool directly gets told how to call it.
-        let hint = match self.gateway.registry().lookup(name) {
-            Lookup::Found(_) => format!(
-                "'{name}' is an upstream tool: call execute_tool(tool_name='{name}', arguments={{...}})"
-            ),
-            Lookup::Missing(_) => format!(
-                "unknown tool '{name}': this server's tools are discover_tools, get_tool_schema, execute_tool and refresh_registry"
-            ),
-        };
-        Err(McpError::invalid_params(hint, None))
+        call_tool(&self.gateway, request, call).await
     }
+}
+
+/// Answers one `tools/call`: the meta-tool's result, or an invalid-params error naming what to
+/// call instead. Shared by rmcp's session path and the [`crate::direct_call`] path.
+pub async fn call_tool(
+    gateway: &Arc<Gateway>,
+    request: CallToolRequestParams,
+    call: meta_tools::CallContext<'_>,
+) -> Result<CallToolResponse, McpError> {
+    if !meta_tools::is_meta_tool(&request.name) {
+        return Err(not_a_meta_tool(gateway, &request.name));
+    }
+    match meta_tools::call(gateway, request, call).await {
+        Some(response) => Ok(response),
+        None => Err(McpError::internal_error("meta-tool dispatch failed", None)),
+    }
+}
+
+/// The error for a `tools/call` naming something other than a meta-tool.
+fn not_a_meta_tool(gateway: &Gateway, name: &str) -> McpError {
+    // A model that calls an upstream tool directly gets told how to call it.
+    let hint = match gateway.registry().lookup(name) {
+        Lookup::Found(_) => format!(
+            "'{name}' is an upstream tool: call execute_tool(tool_name='{name}', arguments={{...}})"
+        ),
+        Lookup::Missing(_) => format!(
+            "unknown tool '{name}': this server's tools are discover_tools, get_tool_schema, execute_tool and refresh_registry"
+        ),
+    };
+    McpError::invalid_params(hint, None)
 }

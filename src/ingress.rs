@@ -162,12 +162,13 @@ fn origin_allowed(origin: &HeaderValue, settings: &ServerSettings) -> bool {
     }
 }
 
-/// Reads a POST body within `limit` (`server.max_body_bytes`) bytes and checks it is JSON-RPC; returns the
-/// request rebuilt around the buffered body.
-pub async fn admit_body(
+/// Reads a POST body within `limit` (`server.max_body_bytes`) bytes; returns the request rebuilt
+/// around the buffered body. Whether it is JSON-RPC is [`check_json_rpc`]'s job (the direct-call
+/// path parses it anyway, so the hot path parses once).
+pub async fn read_body(
     request: Request<Incoming>,
     limit: usize,
-) -> Result<Request<Full<Bytes>>, Refusal> {
+) -> Result<Request<Bytes>, Refusal> {
     let too_large = || {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -195,8 +196,7 @@ pub async fn admit_body(
             ));
         }
     };
-    check_json_rpc(&bytes)?;
-    Ok(Request::from_parts(parts, Full::new(bytes)))
+    Ok(Request::from_parts(parts, bytes))
 }
 
 /// Accepts a JSON-RPC 2.0 message, or a non-empty batch of them; refuses anything else with

@@ -15,6 +15,7 @@ pub mod app;
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod direct_call;
 pub mod error;
 pub mod gateway;
 pub mod handler;

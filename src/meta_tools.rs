@@ -115,6 +115,14 @@ fn definitions() -> Vec<Tool> {
     ]
 }
 
+/// Whether `name` is one of the four meta-tools.
+pub fn is_meta_tool(name: &str) -> bool {
+    matches!(
+        name,
+        DISCOVER_TOOLS | GET_TOOL_SCHEMA | EXECUTE_TOOL | REFRESH_REGISTRY
+    )
+}
+
 /// What a meta-tool call brings besides its arguments: cancellation, the HTTP request's headers
 /// (absent on other transports) and the request's `_meta`.
 #[derive(Clone, Copy)]

@@ -19,10 +19,13 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::direct_call::DirectCalls;
 use crate::gateway::Gateway;
 use crate::handler::GatewayHandler;
 use crate::ingress;
 
+/// How often the direct-call state of closed sessions is dropped.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How long connections may take to close once streams are cancelled.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -83,11 +86,10 @@ pub async fn serve(
         None => config.disable_allowed_hosts(),
     };
     let handler = GatewayHandler::new(gateway.clone());
-    let mcp = StreamableHttpService::new(
-        move || Ok(handler.clone()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+    let sessions = Arc::new(LocalSessionManager::default());
+    let mcp = StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
+    let direct = Arc::new(DirectCalls::new(gateway.clone(), sessions, streams.clone()));
+    tokio::spawn(sweep_sessions(direct.clone(), streams.clone()));
     let in_flight = Arc::new(InFlight::default());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A request head larger than this gets 431 (HTTP/1) or a stream reset (HTTP/2).
@@ -111,10 +113,15 @@ pub async fn serve(
         };
         // Small request/response messages and SSE events: never wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let (mcp, gateway, in_flight) = (mcp.clone(), gateway.clone(), in_flight.clone());
+        let routes = Routes {
+            mcp: mcp.clone(),
+            direct: direct.clone(),
+            gateway: gateway.clone(),
+            in_flight: in_flight.clone(),
+        };
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let (mcp, gateway, in_flight) = (mcp.clone(), gateway.clone(), in_flight.clone());
-            async move { Ok::<_, Infallible>(route(request, &mcp, &gateway, &in_flight).await) }
+            let routes = routes.clone();
+            async move { Ok::<_, Infallible>(routes.route(request).await) }
         });
         let connection = graceful.watch(
             builder
@@ -159,69 +166,105 @@ pub async fn serve(
     Ok(())
 }
 
-async fn route(
-    request: Request<Incoming>,
-    mcp: &McpService,
-    gateway: &Gateway,
-    in_flight: &Arc<InFlight>,
-) -> Response<Body> {
-    // /metrics names tools and domains: it is guarded like /mcp (health routes are not).
-    let guarded = matches!(request.uri().path(), "/mcp" | "/mcp/" | "/metrics");
-    let max_body_bytes = if guarded {
-        let registry = gateway.registry();
-        if let Err(refusal) = ingress::check_headers(&request, registry.settings()) {
-            return refusal.into_response();
+/// Drops the direct-call state of sessions rmcp has closed, once a minute until `stop`.
+async fn sweep_sessions(direct: Arc<DirectCalls>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => direct.sweep().await,
         }
-        registry.settings().max_body_bytes
-    } else {
-        0
-    };
-    match (request.method(), request.uri().path()) {
-        (&Method::POST, "/mcp" | "/mcp/") => {
-            let guard = in_flight.enter();
-            let request = match ingress::admit_body(request, max_body_bytes).await {
-                Ok(request) => request,
-                Err(refusal) => return refusal.into_response(),
-            };
-            let response = mcp.handle(request).await;
-            response.map(|body| {
-                body.map_frame(move |frame| {
-                    let _held = &guard;
-                    frame
+    }
+}
+
+/// What one connection's requests are routed to.
+#[derive(Clone)]
+struct Routes {
+    mcp: McpService,
+    direct: Arc<DirectCalls>,
+    gateway: Arc<Gateway>,
+    in_flight: Arc<InFlight>,
+}
+
+impl Routes {
+    async fn route(&self, request: Request<Incoming>) -> Response<Body> {
+        let Routes {
+            mcp,
+            direct,
+            gateway,
+            in_flight,
+        } = self;
+        // /metrics names tools and domains: it is guarded like /mcp (health routes are not).
+        let guarded = matches!(request.uri().path(), "/mcp" | "/mcp/" | "/metrics");
+        let max_body_bytes = if guarded {
+            let registry = gateway.registry();
+            if let Err(refusal) = ingress::check_headers(&request, registry.settings()) {
+                return refusal.into_response();
+            }
+            registry.settings().max_body_bytes
+        } else {
+            0
+        };
+        match (request.method(), request.uri().path()) {
+            (&Method::POST, "/mcp" | "/mcp/") => {
+                let guard = in_flight.enter();
+                let request = match ingress::read_body(request, max_body_bytes).await {
+                    Ok(request) => request,
+                    Err(refusal) => return refusal.into_response(),
+                };
+                let response = match direct.answer(request.headers(), request.body()).await {
+                    Some(response) => response,
+                    None => {
+                        if let Err(refusal) = ingress::check_json_rpc(request.body()) {
+                            return refusal.into_response();
+                        }
+                        mcp.handle(request.map(Full::new)).await
+                    }
+                };
+                response.map(|body| {
+                    body.map_frame(move |frame| {
+                        let _held = &guard;
+                        frame
+                    })
+                    .boxed()
                 })
-                .boxed()
-            })
+            }
+            (&Method::DELETE, "/mcp" | "/mcp/") => {
+                direct.forget(request.headers());
+                mcp.handle(request).await
+            }
+            (_, "/mcp" | "/mcp/") => mcp.handle(request).await,
+            (&Method::GET | &Method::HEAD, "/healthz") => {
+                json_response(StatusCode::OK, json!({ "status": "ok" }))
+            }
+            (&Method::GET | &Method::HEAD, "/readyz") => {
+                let (ready, body) = gateway.readiness();
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                json_response(status, body)
+            }
+            (&Method::GET | &Method::HEAD, "/metrics") => {
+                let text = gateway.metrics_text(in_flight.count.load(Ordering::Acquire));
+                let mut response = Response::new(Full::new(Bytes::from(text)).boxed());
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+                );
+                response
+            }
+            (_, "/healthz" | "/readyz" | "/metrics") => json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({ "error": "use GET" }),
+            ),
+            (_, path) => json_response(
+                StatusCode::NOT_FOUND,
+                json!({ "error": format!("no route for {path}; MCP is served at /mcp") }),
+            ),
         }
-        (_, "/mcp" | "/mcp/") => mcp.handle(request).await,
-        (&Method::GET | &Method::HEAD, "/healthz") => {
-            json_response(StatusCode::OK, json!({ "status": "ok" }))
-        }
-        (&Method::GET | &Method::HEAD, "/readyz") => {
-            let (ready, body) = gateway.readiness();
-            let status = if ready {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            json_response(status, body)
-        }
-        (&Method::GET | &Method::HEAD, "/metrics") => {
-            let text = gateway.metrics_text(in_flight.count.load(Ordering::Acquire));
-            let mut response = Response::new(Full::new(Bytes::from(text)).boxed());
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-            );
-            response
-        }
-        (_, "/healthz" | "/readyz" | "/metrics") => json_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            json!({ "error": "use GET" }),
-        ),
-        (_, path) => json_response(
-            StatusCode::NOT_FOUND,
-            json!({ "error": format!("no route for {path}; MCP is served at /mcp") }),
-        ),
     }
 }
 

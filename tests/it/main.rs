@@ -9,6 +9,7 @@ mod cli;
 mod collisions;
 mod config;
 mod curation;
+mod direct;
 mod discover;
 mod eras;
 mod execute;

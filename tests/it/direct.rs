@@ -1,0 +1,248 @@
+//! The direct-call path over raw HTTP: a `tools/call` on a session answers as plain JSON (same
+//! result as rmcp's path, in the session's revision's shape); unusual requests still go to rmcp;
+//! a client that hangs up or sends `notifications/cancelled` cancels the upstream call; a call
+//! longer than the JSON window streams SSE; deleting the session ends direct calls on it.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A raw MCP client session: one pooled HTTP client and the session id from `initialize`.
+struct RawSession {
+    http: reqwest::Client,
+    url: String,
+    id: String,
+}
+
+impl RawSession {
+    async fn open(url: &str) -> RawSession {
+        let http = reqwest::Client::new();
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}});
+        let response = http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .json(&init)
+            .send()
+            .await
+            .expect("initialize");
+        let id = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("session id")
+            .to_string();
+        let _ = response.bytes().await;
+        let session = RawSession {
+            http,
+            url: url.to_string(),
+            id,
+        };
+        let (status, _, _) = session
+            .post(
+                &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 202);
+        session
+    }
+
+    /// POSTs `body` on the session with the standard headers (`extra` overrides them):
+    /// (status, content type, body text).
+    async fn post(&self, body: &Value, extra: &[(&str, &str)]) -> (u16, String, String) {
+        let defaults = [
+            ("content-type", "application/json"),
+            ("mcp-session-id", self.id.as_str()),
+            ("mcp-protocol-version", "2025-06-18"),
+            ("accept", "application/json, text/event-stream"),
+        ];
+        let mut request = self.http.post(&self.url);
+        for (name, value) in defaults {
+            if !extra.iter().any(|(overridden, _)| *overridden == name) {
+                request = request.header(name, value);
+            }
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let response = request.json(body).send().await.expect("POST");
+        let status = response.status().as_u16();
+        let kind = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, kind, response.text().await.unwrap_or_default())
+    }
+}
+
+fn tool_call(id: u64, name: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": name, "arguments": arguments}})
+}
+
+/// The JSON-RPC message in a body that is either plain JSON or SSE `data:` events.
+fn message_of(kind: &str, body: &str) -> Value {
+    if kind.starts_with("text/event-stream") {
+        let data = body
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(str::trim)
+            .rfind(|data| !data.is_empty())
+            .unwrap_or_default();
+        serde_json::from_str(data).unwrap_or(Value::Null)
+    } else {
+        serde_json::from_str(body).unwrap_or(Value::Null)
+    }
+}
+
+#[tokio::test]
+async fn a_tool_call_on_a_session_answers_as_plain_json_like_rmcps_path() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let gateway = TestGateway::start(&http_table("crm", &up.url())).await;
+    let session = RawSession::open(&gateway.url()).await;
+    let call = tool_call(
+        7,
+        "execute_tool",
+        json!({"tool_name": "echo", "arguments": {"message": "hi"}}),
+    );
+
+    let (status, kind, body) = session.post(&call, &[]).await;
+    assert_eq!((status, kind.as_str()), (200, "application/json"), "{body}");
+    let direct = message_of(&kind, &body);
+    assert_eq!(direct["id"], 7);
+    assert_eq!(direct["result"]["content"][0]["text"], "hi", "{direct}");
+    // The session negotiated 2025-06-18: no `resultType` (a 2026-07-28 field), as rmcp answers.
+    assert!(direct["result"].get("resultType").is_none(), "{direct}");
+
+    // The same call through rmcp's path (a weighted Accept sends it there) answers the same.
+    let (status, kind, body) = session
+        .post(
+            &call,
+            &[("accept", "application/json;q=0.9, text/event-stream")],
+        )
+        .await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (200, "text/event-stream"),
+        "{body}"
+    );
+    assert_eq!(message_of(&kind, &body), direct);
+
+    // An error is a JSON-RPC error with the request's id.
+    let (_, kind, body) = session.post(&tool_call(8, "echo", json!({})), &[]).await;
+    let error = message_of(&kind, &body);
+    assert_eq!(error["id"], 8);
+    assert_eq!(error["error"]["code"], -32602, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("execute_tool"))
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn requests_the_direct_path_does_not_take_still_get_rmcps_answers() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let gateway = TestGateway::start(&http_table("crm", &up.url())).await;
+    let session = RawSession::open(&gateway.url()).await;
+    let schema = tool_call(1, "get_tool_schema", json!({"tool_name": "echo"}));
+
+    // An unknown session: 404, so the client starts a new one.
+    let stale = RawSession {
+        http: reqwest::Client::new(),
+        url: gateway.url(),
+        id: "no-such-session".into(),
+    };
+    assert_eq!(stale.post(&schema, &[]).await.0, 404);
+    // Only JSON accepted: 406, as rmcp answers.
+    assert_eq!(
+        session
+            .post(&schema, &[("accept", "application/json")])
+            .await
+            .0,
+        406
+    );
+    // An unsupported protocol version header: 400.
+    let (status, _, _) = session
+        .post(&schema, &[("mcp-protocol-version", "1999-01-01")])
+        .await;
+    assert_eq!(status, 400);
+    // tools/list is rmcp's: the four meta-tools.
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let (status, kind, body) = session.post(&list, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        message_of(&kind, &body)["result"]["tools"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+
+    // After DELETE the session is gone for direct calls too.
+    let deleted = session
+        .http
+        .delete(&session.url)
+        .header("mcp-session-id", &session.id)
+        .send()
+        .await
+        .expect("DELETE");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert_eq!(session.post(&schema, &[]).await.0, 404);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_cancels_the_upstream_call() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let stats = up.server.stats.clone();
+    let gateway = TestGateway::start(&http_table("crm", &up.url())).await;
+    let session = RawSession::open(&gateway.url()).await;
+    let slow = tool_call(
+        3,
+        "execute_tool",
+        json!({"tool_name": "slow", "arguments": {"ms": 20000}}),
+    );
+    let hung_up = tokio::time::timeout(Duration::from_millis(500), session.post(&slow, &[])).await;
+    assert!(hung_up.is_err(), "the slow call answered early");
+    assert!(
+        eventually(5, || stats.cancelled.load(Ordering::SeqCst) == 1).await,
+        "the upstream never saw the cancellation"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_longer_than_the_json_window_streams_its_answer_as_sse() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let gateway = TestGateway::start(&http_table("crm", &up.url())).await;
+    let session = RawSession::open(&gateway.url()).await;
+    let ms = mcp_gateway::direct_call::JSON_WINDOW.as_millis() as u64 + 1000;
+    let slow = tool_call(
+        4,
+        "execute_tool",
+        json!({"tool_name": "slow", "arguments": {"ms": ms}}),
+    );
+    let (status, kind, body) = session.post(&slow, &[]).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (200, "text/event-stream"),
+        "{body}"
+    );
+    let answer = message_of(&kind, &body);
+    assert_eq!(answer["id"], 4);
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        format!("slept {ms} ms"),
+        "{answer}"
+    );
+    gateway.stop().await;
+}
