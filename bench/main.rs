@@ -4,7 +4,7 @@
 //! run, several repetitions, medians. Prints tables and writes JSON. Figures, never assertions:
 //! the machine is shared and noisy, so compare the ratios.
 //!
-//! `cargo build --release --bins && target/release/bench` (or `bench/run.sh`); `--smoke` runs
+//! `cargo build --profile dist --bins && target/dist/bench` (or `bench/run.sh`); `--smoke` runs
 //! tiny sizes in seconds (CI, so it cannot rot). `bench/compare.sh` adds fastmcp-gateway.
 
 #[path = "../tests/it/support/catalog.rs"]

@@ -103,7 +103,7 @@ pub fn sibling(name: &str) -> Result<PathBuf, String> {
         Ok(path)
     } else {
         Err(format!(
-            "{} is missing: build it first (cargo build --release --bins)",
+            "{} is missing: build it first (cargo build --profile dist --bins)",
             path.display()
         ))
     }
@@ -183,7 +183,11 @@ pub async fn gateway_with(upstreams_toml: &str, extra_toml: &str) -> Result<Serv
     let binary = sibling("mcp-gateway")?;
     let dir = Workdir::new("gateway")?;
     let config = dir.0.join("gateway.toml");
-    let log = dir.0.join("gateway.log");
+    // Not beside the config: the gateway watches that directory, and a log written there would
+    // wake its watcher on every request line.
+    let log_dir = dir.0.join("log");
+    std::fs::create_dir(&log_dir).map_err(|e| format!("create log dir: {e}"))?;
+    let log = log_dir.join("gateway.log");
     std::fs::write(
         &config,
         format!("[server]\nport = 0\n{extra_toml}\n{upstreams_toml}"),

@@ -456,7 +456,7 @@ impl Upstream {
                     .map(|t| (t.name.as_ref(), t))
                     .collect();
                 let cap = self.config.max_description_chars;
-                let tools: Vec<Arc<ListedTool>> = tools
+                let mut tools: Vec<Arc<ListedTool>> = tools
                     .into_iter()
                     .map(|tool| sanitize::tool(tool, cap))
                     .map(|tool| match known.get(tool.name.as_ref()) {
@@ -464,6 +464,9 @@ impl Upstream {
                         _ => ListedTool::new(tool),
                     })
                     .collect();
+                // The collect reused the listing's buffer (sized for whole `Tool`s, ~27× these
+                // pointers): give the excess back rather than keep it for the listing's life.
+                tools.shrink_to_fit();
                 let tools = Arc::new(tools);
                 self.tools.store(Some(tools.clone()));
                 self.set_state(UpstreamState::Ok);
