@@ -3,27 +3,39 @@
 //! task hand-offs. A call answers as one `application/json` body; one that runs past
 //! [`JSON_WINDOW`] switches to an SSE stream with keep-alive comments so proxies do not cut it.
 //! Anything else, and anything unusual (other methods, batches, 2026-07-28 per-request metadata,
-//! `Mcp-Method` headers, weighted `Accept`), goes to rmcp unchanged.
+//! `Mcp-Method` headers, weighted `Accept`, a `Host` the allow-list may not accept), goes to rmcp
+//! unchanged, so rmcp answers it, refusals included.
+//!
+//! As the MCP transport spec asks, a client that disconnects has not cancelled: its call runs to
+//! the end (holding its upstream slot) and the answer is dropped. `notifications/cancelled`, the
+//! session's DELETE and the end of the shutdown drain cancel it.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolResponse, ClientCapabilities, ClientJsonRpcMessage, ClientNotification, ClientRequest,
-    CustomNotification, GetMeta, RequestId, ServerJsonRpcMessage, ServerResult,
+    CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientJsonRpcMessage,
+    ClientNotification, ClientRequest, CustomNotification, GetMeta, RequestId, RequestMetaObject,
+    ServerJsonRpcMessage, ServerResult,
+};
+use rmcp::transport::common::http_header::{
+    HEADER_MCP_METHOD, HEADER_MCP_NAME, HEADER_MCP_PROTOCOL_VERSION, HEADER_SESSION_ID,
 };
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::gateway::Gateway;
+use crate::ingress::HostAllowList;
 use crate::{handler, meta_tools};
 
 /// A call that answers within this time gets a plain JSON body; a longer one an SSE stream.
@@ -39,10 +51,13 @@ const KEEP_ALIVE_METHOD: &str = "notifications/mcp-gateway/keepalive";
 const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
 type Body = BoxBody<Bytes, Infallible>;
+type CallTask = JoinHandle<Result<CallToolResponse, McpError>>;
 
 /// Direct calls in flight on one session, and when its rmcp worker was last poked.
 struct SessionCalls {
-    calls: Mutex<HashMap<RequestId, CancellationToken>>,
+    /// Request id → (the call's sequence number, its cancellation).
+    calls: Mutex<HashMap<RequestId, (u64, CancellationToken)>>,
+    next: AtomicU64,
     touched: Mutex<Option<Instant>>,
 }
 
@@ -50,23 +65,26 @@ struct SessionCalls {
 pub struct DirectCalls {
     gateway: Arc<Gateway>,
     sessions: Arc<LocalSessionManager>,
+    hosts: HostAllowList,
     /// Cancels every direct call: the server's drain is over.
     stop: CancellationToken,
     live: RwLock<HashMap<Arc<str>, Arc<SessionCalls>>>,
 }
 
-/// Removes a finished call from its session's table, and cancels it if it is still running
-/// (the client went away).
-struct CallGuard {
+/// Removes a finished call from its session's table (its own entry only: a client that reuses
+/// a request id must not lose the other call's entry).
+struct CallEntry {
     session: Arc<SessionCalls>,
     id: RequestId,
-    cancel: CancellationToken,
+    seq: u64,
 }
 
-impl Drop for CallGuard {
+impl Drop for CallEntry {
     fn drop(&mut self) {
-        self.cancel.cancel();
-        lock(&self.session.calls).remove(&self.id);
+        let mut calls = lock(&self.session.calls);
+        if calls.get(&self.id).is_some_and(|(seq, _)| *seq == self.seq) {
+            calls.remove(&self.id);
+        }
     }
 }
 
@@ -74,17 +92,27 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl DirectCalls {
-    /// Direct calls for sessions held by `sessions`; `stop` cancels those still running (the
-    /// same token ends rmcp's streams once the shutdown drain is over).
+    /// Direct calls for sessions held by `sessions`, for requests whose `Host` `hosts` accepts;
+    /// `stop` cancels those still running (the token that ends rmcp's streams after the drain).
     pub fn new(
         gateway: Arc<Gateway>,
         sessions: Arc<LocalSessionManager>,
+        hosts: HostAllowList,
         stop: CancellationToken,
     ) -> DirectCalls {
         DirectCalls {
             gateway,
             sessions,
+            hosts,
             stop,
             live: RwLock::new(HashMap::new()),
         }
@@ -92,23 +120,27 @@ impl DirectCalls {
 
     /// Answers the POST if it is a direct call or cancels one; otherwise returns `None` and the
     /// request goes to rmcp.
-    pub async fn answer(&self, headers: &HeaderMap, body: &Bytes) -> Option<Response<Body>> {
+    pub async fn answer(&self, request: &Request<Bytes>) -> Option<Response<Body>> {
+        let headers = request.headers();
         let session_id = eligible_session(headers)?;
-        let message: ClientJsonRpcMessage = serde_json::from_slice(body).ok()?;
+        if !self.hosts.allows(request.uri(), headers) {
+            return None;
+        }
+        let message: ClientJsonRpcMessage = serde_json::from_slice(request.body()).ok()?;
         match message {
-            ClientJsonRpcMessage::Request(mut request) => {
+            ClientJsonRpcMessage::Request(mut call) => {
                 // rmcp moves the request's `_meta` into its extensions as it parses.
-                let meta = std::mem::take(request.request.get_meta_mut());
-                let ClientRequest::CallToolRequest(call) = request.request else {
+                let meta = std::mem::take(call.request.get_meta_mut());
+                let ClientRequest::CallToolRequest(tool_call) = call.request else {
                     return None;
                 };
-                let params = call.params;
                 if meta.protocol_version().is_some() {
                     return None;
                 }
                 let session = self.session(session_id).await?;
-                self.touch(session_id, &session);
-                Some(self.call(session, request.id, params, meta, headers).await)
+                touch(&self.sessions, session_id, &session);
+                let task = self.spawn(session, call.id.clone(), tool_call.params, meta, headers);
+                Some(self.respond(task, call.id, session_id).await)
             }
             ClientJsonRpcMessage::Notification(notification) => {
                 let ClientNotification::CancelledNotification(cancelled) =
@@ -118,7 +150,10 @@ impl DirectCalls {
                 };
                 let id = cancelled.params.request_id?;
                 let session = self.known_session(session_id)?;
-                let cancel = lock(&session.calls).get(&id).cloned()?;
+                if !self.sessions.sessions.read().await.contains_key(session_id) {
+                    return None;
+                }
+                let cancel = lock(&session.calls).get(&id).map(|(_, c)| c.clone())?;
                 cancel.cancel();
                 Some(accepted())
             }
@@ -126,13 +161,16 @@ impl DirectCalls {
         }
     }
 
-    /// Forgets a session the client deleted.
-    pub fn forget(&self, headers: &HeaderMap) {
-        if let Some(id) = headers
-            .get(rmcp::transport::common::http_header::HEADER_SESSION_ID)
-            .and_then(|v| v.to_str().ok())
-        {
-            write(&self.live).remove(id);
+    /// The client deleted session `headers` names (rmcp accepted the DELETE): its direct calls
+    /// still running are cancelled, as rmcp cancels its own.
+    pub fn ended(&self, headers: &HeaderMap) {
+        let Some(id) = headers.get(HEADER_SESSION_ID).and_then(|v| v.to_str().ok()) else {
+            return;
+        };
+        if let Some(session) = write(&self.live).remove(id) {
+            for (_, cancel) in lock(&session.calls).values() {
+                cancel.cancel();
+            }
         }
     }
 
@@ -157,6 +195,7 @@ impl DirectCalls {
         }
         let session = Arc::new(SessionCalls {
             calls: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
             // Poked at the first call: the worker's idle clock restarts from there.
             touched: Mutex::new(None),
         });
@@ -168,75 +207,73 @@ impl DirectCalls {
         )
     }
 
-    /// Pokes the session's rmcp worker when it has not seen traffic for [`TOUCH_EVERY`].
-    fn touch(&self, id: &str, session: &SessionCalls) {
-        {
-            let mut touched = lock(&session.touched);
-            if touched.is_some_and(|at| at.elapsed() < TOUCH_EVERY) {
-                return;
-            }
-            *touched = Some(Instant::now());
-        }
-        let poke = ClientJsonRpcMessage::notification(ClientNotification::CustomNotification(
-            CustomNotification::new(KEEP_ALIVE_METHOD, None),
-        ));
-        let (sessions, id) = (self.sessions.clone(), Arc::from(id));
-        tokio::spawn(async move {
-            if let Err(error) = sessions.accept_message(&id, poke).await {
-                tracing::debug!(%error, "session keep-alive failed");
-            }
-        });
-    }
-
-    async fn call(
+    /// Runs the call on a task of its own, registered for cancellation until it ends: the
+    /// response future may be dropped (the client went away) without ending it.
+    fn spawn(
         &self,
         session: Arc<SessionCalls>,
         id: RequestId,
-        params: rmcp::model::CallToolRequestParams,
-        meta: rmcp::model::RequestMetaObject,
+        params: CallToolRequestParams,
+        meta: RequestMetaObject,
         headers: &HeaderMap,
-    ) -> Response<Body> {
+    ) -> CallTask {
         let cancel = self.stop.child_token();
-        lock(&session.calls).insert(id.clone(), cancel.clone());
-        let guard = CallGuard {
-            session,
-            id: id.clone(),
-            cancel: cancel.clone(),
-        };
+        let seq = session.next.fetch_add(1, Ordering::Relaxed);
+        lock(&session.calls).insert(id.clone(), (seq, cancel.clone()));
+        let entry = CallEntry { session, id, seq };
         let gateway = self.gateway.clone();
         let headers = headers.clone();
-        // Its own task: a client that goes away drops this future, and the guard then cancels
-        // the call, which tells the upstream.
-        let mut task = tokio::spawn(async move {
+        tokio::spawn(async move {
+            let _entry = entry;
             let context = meta_tools::CallContext {
                 cancel: &cancel,
                 headers: Some(&headers),
                 meta: &meta,
             };
             handler::call_tool(&gateway, params, context).await
-        });
-        let answer = match tokio::time::timeout(JSON_WINDOW, &mut task).await {
-            Ok(joined) => joined,
-            Err(_) => return sse_response(task, id, guard),
-        };
-        drop(guard);
-        json_response(encode(answer, id))
+        })
+    }
+
+    /// The call's answer: JSON when it ends within [`JSON_WINDOW`], else an SSE stream.
+    async fn respond(&self, mut task: CallTask, id: RequestId, session_id: &str) -> Response<Body> {
+        match tokio::time::timeout(JSON_WINDOW, &mut task).await {
+            Ok(joined) => json_response(encode(joined, id)),
+            Err(_) => {
+                // The stream's keep-alive also keeps the session: a call may outlast rmcp's
+                // idle timeout.
+                let poke = self.known_session(session_id).map(|session| {
+                    let (sessions, session_id) =
+                        (self.sessions.clone(), Arc::<str>::from(session_id));
+                    move || touch(&sessions, &session_id, &session)
+                });
+                sse_response(task, id, poke)
+            }
+        }
     }
 }
 
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
+/// Pokes the session's rmcp worker when it has not seen traffic for [`TOUCH_EVERY`].
+fn touch(sessions: &Arc<LocalSessionManager>, id: &str, session: &SessionCalls) {
+    {
+        let mut touched = lock(&session.touched);
+        if touched.is_some_and(|at| at.elapsed() < TOUCH_EVERY) {
+            return;
+        }
+        *touched = Some(Instant::now());
+    }
+    let poke = ClientJsonRpcMessage::notification(ClientNotification::CustomNotification(
+        CustomNotification::new(KEEP_ALIVE_METHOD, None),
+    ));
+    let (sessions, id) = (sessions.clone(), Arc::from(id));
+    tokio::spawn(async move {
+        if let Err(error) = sessions.accept_message(&id, poke).await {
+            tracing::debug!(%error, "session keep-alive failed");
+        }
+    });
 }
 
 /// The session id, when the headers qualify for the direct path.
 fn eligible_session(headers: &HeaderMap) -> Option<&str> {
-    use rmcp::transport::common::http_header::{
-        HEADER_MCP_METHOD, HEADER_MCP_NAME, HEADER_MCP_PROTOCOL_VERSION, HEADER_SESSION_ID,
-    };
     if headers.contains_key(HEADER_MCP_METHOD) || headers.contains_key(HEADER_MCP_NAME) {
         return None;
     }
@@ -254,14 +291,17 @@ fn eligible_session(headers: &HeaderMap) -> Option<&str> {
     ids.next().is_none().then_some(id)
 }
 
-/// `Accept` lists both `application/json` and `text/event-stream`, with no quality weights
-/// (weighted lists are left to rmcp's full parser).
+/// `Accept` lists both `application/json` and `text/event-stream`, with no quality weights or
+/// quoted parameters (those are left to rmcp's full parser).
 fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
     let (mut json, mut sse) = (false, false);
     for value in headers.get_all(header::ACCEPT) {
         let Ok(value) = value.to_str() else {
             return false;
         };
+        if value.contains('"') {
+            return false;
+        }
         for entry in value.split(',') {
             let mut parts = entry.split(';');
             let essence = parts.next().unwrap_or("").trim();
@@ -352,35 +392,27 @@ fn accepted() -> Response<Body> {
     response
 }
 
-/// A long call's answer: an SSE stream of keep-alive comments, then the answer as one event.
-/// Dropping the body (the client went away) drops the guard, which cancels the call.
+/// A long call's answer: an SSE stream of keep-alive comments (each also running `poke`), then
+/// the answer as one event. A client that goes away drops the stream, not the call.
 fn sse_response(
-    task: tokio::task::JoinHandle<Result<CallToolResponse, McpError>>,
+    task: CallTask,
     id: RequestId,
-    guard: CallGuard,
+    poke: Option<impl Fn() + Send + Sync + 'static>,
 ) -> Response<Body> {
-    enum State {
-        Waiting(
-            tokio::task::JoinHandle<Result<CallToolResponse, McpError>>,
-            RequestId,
-            CallGuard,
-        ),
-        Done,
-    }
-    let frames = futures::stream::unfold(State::Waiting(task, id, guard), |state| async move {
-        let State::Waiting(mut task, id, guard) = state else {
-            return None;
-        };
+    let frames = futures::stream::unfold(Some((task, id, poke)), |state| async move {
+        let (mut task, id, poke) = state?;
         tokio::select! {
             joined = &mut task => {
-                drop(guard);
                 let mut event = b"data: ".to_vec();
                 event.extend_from_slice(&encode(joined, id));
                 event.extend_from_slice(b"\n\n");
-                Some((Ok(Frame::data(Bytes::from(event))), State::Done))
+                Some((Ok::<_, Infallible>(Frame::data(Bytes::from(event))), None))
             }
             () = tokio::time::sleep(SSE_KEEP_ALIVE) => {
-                Some((Ok(Frame::data(Bytes::from_static(b":\n\n"))), State::Waiting(task, id, guard)))
+                if let Some(poke) = &poke {
+                    poke();
+                }
+                Some((Ok(Frame::data(Bytes::from_static(b":\n\n"))), Some((task, id, poke))))
             }
         }
     });
@@ -391,5 +423,7 @@ fn sse_response(
         HeaderValue::from_static("text/event-stream"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // nginx would otherwise hold back the keep-alive comments.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }

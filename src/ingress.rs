@@ -85,6 +85,56 @@ pub fn allowed_hosts(settings: &ServerSettings) -> Option<Vec<String>> {
     Some(hosts)
 }
 
+/// The `Host` allow-list (DNS-rebinding defence) as rmcp applies it to `/mcp`: host compared
+/// case-insensitively without IPv6 brackets, and the port only when an entry names one. `None`
+/// allows every host. Used where the gateway answers a request before rmcp sees it.
+#[derive(Debug, Clone)]
+pub struct HostAllowList(Option<Vec<(String, Option<u16>)>>);
+
+fn normalized_host(host: &str) -> String {
+    host.trim_matches(['[', ']']).to_ascii_lowercase()
+}
+
+impl HostAllowList {
+    /// The list [`allowed_hosts`] gives for these settings.
+    pub fn new(settings: &ServerSettings) -> HostAllowList {
+        HostAllowList(allowed_hosts(settings).map(|hosts| {
+            hosts
+                .iter()
+                .map(|entry| entry.trim())
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| match http::uri::Authority::try_from(entry) {
+                    Ok(authority) => (normalized_host(authority.host()), authority.port_u16()),
+                    Err(_) => (normalized_host(entry), None),
+                })
+                .collect()
+        }))
+    }
+
+    /// Whether the request's `Host` (or HTTP/2 `:authority`) is allowed; a missing or malformed
+    /// one is not.
+    pub fn allows(&self, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+        let Some(allowed) = &self.0 else {
+            return true;
+        };
+        let authority = match headers.get(header::HOST) {
+            Some(host) => host
+                .to_str()
+                .ok()
+                .and_then(|host| http::uri::Authority::try_from(host).ok()),
+            None => uri.authority().cloned(),
+        };
+        let Some(authority) = authority else {
+            return false;
+        };
+        let (host, port) = (normalized_host(authority.host()), authority.port_u16());
+        allowed.is_empty()
+            || allowed
+                .iter()
+                .any(|(name, want)| *name == host && want.is_none_or(|want| Some(want) == port))
+    }
+}
+
 /// Checks `Origin` and the bearer token of any `/mcp` request.
 pub fn check_headers<B>(request: &Request<B>, settings: &ServerSettings) -> Result<(), Refusal> {
     if let Some(origin) = request.headers().get(header::ORIGIN)

@@ -81,6 +81,9 @@ pub async fn serve(
         let settings = registry.settings();
         (ingress::allowed_hosts(settings), settings.max_header_bytes)
     };
+    // rmcp's own body limit would otherwise cap `server.max_body_bytes` (read per request by
+    // ingress, which already enforced it) at 4 MiB.
+    config = config.with_max_request_body_bytes(usize::MAX);
     config = match hosts {
         Some(hosts) => config.with_allowed_hosts(hosts),
         None => config.disable_allowed_hosts(),
@@ -88,7 +91,12 @@ pub async fn serve(
     let handler = GatewayHandler::new(gateway.clone());
     let sessions = Arc::new(LocalSessionManager::default());
     let mcp = StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
-    let direct = Arc::new(DirectCalls::new(gateway.clone(), sessions, streams.clone()));
+    let direct = Arc::new(DirectCalls::new(
+        gateway.clone(),
+        sessions,
+        ingress::HostAllowList::new(gateway.registry().settings()),
+        streams.clone(),
+    ));
     tokio::spawn(sweep_sessions(direct.clone(), streams.clone()));
     let in_flight = Arc::new(InFlight::default());
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -213,7 +221,7 @@ impl Routes {
                     Ok(request) => request,
                     Err(refusal) => return refusal.into_response(),
                 };
-                let response = match direct.answer(request.headers(), request.body()).await {
+                let response = match direct.answer(&request).await {
                     Some(response) => response,
                     None => {
                         if let Err(refusal) = ingress::check_json_rpc(request.body()) {
@@ -231,8 +239,12 @@ impl Routes {
                 })
             }
             (&Method::DELETE, "/mcp" | "/mcp/") => {
-                direct.forget(request.headers());
-                mcp.handle(request).await
+                let headers = request.headers().clone();
+                let response = mcp.handle(request).await;
+                if response.status().is_success() {
+                    direct.ended(&headers);
+                }
+                response
             }
             (_, "/mcp" | "/mcp/") => mcp.handle(request).await,
             (&Method::GET | &Method::HEAD, "/healthz") => {

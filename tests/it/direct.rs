@@ -1,7 +1,9 @@
 //! The direct-call path over raw HTTP: a `tools/call` on a session answers as plain JSON (same
-//! result as rmcp's path, in the session's revision's shape); unusual requests still go to rmcp;
-//! a client that hangs up or sends `notifications/cancelled` cancels the upstream call; a call
-//! longer than the JSON window streams SSE; deleting the session ends direct calls on it.
+//! result as rmcp's path, in the session's revision's shape); requests it must not take (unknown
+//! session, `Accept`, protocol version, per-request protocol metadata, `Mcp-Method`, a foreign
+//! `Host`) get rmcp's answers; `notifications/cancelled` and the session's DELETE cancel a call
+//! upstream, a client hanging up does not (the spec's rule); a call longer than the JSON window
+//! streams SSE.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -56,6 +58,21 @@ impl RawSession {
     /// POSTs `body` on the session with the standard headers (`extra` overrides them):
     /// (status, content type, body text).
     async fn post(&self, body: &Value, extra: &[(&str, &str)]) -> (u16, String, String) {
+        let (status, headers, text) = self.post_full(body, extra).await;
+        let kind = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, kind, text)
+    }
+
+    /// [`RawSession::post`] with the response headers.
+    async fn post_full(
+        &self,
+        body: &Value,
+        extra: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, String) {
         let defaults = [
             ("content-type", "application/json"),
             ("mcp-session-id", self.id.as_str()),
@@ -73,13 +90,13 @@ impl RawSession {
         }
         let response = request.json(body).send().await.expect("POST");
         let status = response.status().as_u16();
-        let kind = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        (status, kind, response.text().await.unwrap_or_default())
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap_or_default())
+    }
+
+    fn cancel(&self, id: u64) -> Value {
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+               "params": {"requestId": id, "reason": "test"}})
     }
 }
 
@@ -176,6 +193,23 @@ async fn requests_the_direct_path_does_not_take_still_get_rmcps_answers() {
         .post(&schema, &[("mcp-protocol-version", "1999-01-01")])
         .await;
     assert_eq!(status, 400);
+    // Per-request protocol metadata, Mcp-Method headers and a weighted Accept are rmcp's to
+    // answer (it streams SSE); the same call without them is answered directly (plain JSON).
+    assert_eq!(session.post(&schema, &[]).await.1, "application/json");
+    let mut with_meta = schema.clone();
+    with_meta["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2025-06-18"});
+    let (_, kind, _) = session.post(&with_meta, &[]).await;
+    assert_ne!(
+        kind, "application/json",
+        "per-request protocol metadata went the direct path"
+    );
+    let (_, kind, body) = session.post(&schema, &[("mcp-method", "tools/call")]).await;
+    assert_eq!(kind, "text/event-stream", "{body}");
+    // A Host outside the allow-list (DNS rebinding) is refused, as rmcp refuses it.
+    assert_eq!(
+        session.post(&schema, &[("host", "evil.example")]).await.0,
+        403
+    );
     // tools/list is rmcp's: the four meta-tools.
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
     let (status, kind, body) = session.post(&list, &[]).await;
@@ -201,22 +235,74 @@ async fn requests_the_direct_path_does_not_take_still_get_rmcps_answers() {
 }
 
 #[tokio::test]
-async fn a_client_that_hangs_up_cancels_the_upstream_call() {
+async fn a_hang_up_does_not_cancel_but_notifications_cancelled_and_delete_do() {
     let up = HttpUpstream::start(TestUpstream::new("crm")).await;
     let stats = up.server.stats.clone();
     let gateway = TestGateway::start(&http_table("crm", &up.url())).await;
-    let session = RawSession::open(&gateway.url()).await;
-    let slow = tool_call(
-        3,
-        "execute_tool",
-        json!({"tool_name": "slow", "arguments": {"ms": 20000}}),
-    );
-    let hung_up = tokio::time::timeout(Duration::from_millis(500), session.post(&slow, &[])).await;
+    let session = std::sync::Arc::new(RawSession::open(&gateway.url()).await);
+    let slow = |id: u64, ms: u64| {
+        tool_call(
+            id,
+            "execute_tool",
+            json!({"tool_name": "slow", "arguments": {"ms": ms}}),
+        )
+    };
+
+    // Hanging up is not cancelling (MCP transport spec): the call runs to its end upstream.
+    let hung_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        session.post(&slow(3, 1500), &[]),
+    )
+    .await;
     assert!(hung_up.is_err(), "the slow call answered early");
+    assert!(
+        eventually(10, || stats.calls.load(Ordering::SeqCst) == 1
+            && stats.in_flight.load(Ordering::SeqCst) == 0)
+        .await,
+        "the call did not run to its end"
+    );
+    assert_eq!(
+        stats.cancelled.load(Ordering::SeqCst),
+        0,
+        "a hang-up cancelled the call"
+    );
+
+    // notifications/cancelled on the direct path cancels it upstream; the call answers.
+    let running = tokio::spawn({
+        let session = session.clone();
+        async move { session.post(&slow(4, 20_000), &[]).await }
+    });
+    assert!(eventually(5, || stats.in_flight.load(Ordering::SeqCst) == 1).await);
+    let (status, _, _) = session.post(&session.cancel(4), &[]).await;
+    assert_eq!(status, 202);
     assert!(
         eventually(5, || stats.cancelled.load(Ordering::SeqCst) == 1).await,
         "the upstream never saw the cancellation"
     );
+    let (status, kind, body) = running.await.expect("join");
+    let answer = message_of(&kind, &body);
+    assert_eq!((status, answer["id"].clone()), (200, json!(4)));
+    assert!(body.contains("cancelled"), "{body}");
+
+    // Deleting the session cancels what is still running on it.
+    let running = tokio::spawn({
+        let session = session.clone();
+        async move { session.post(&slow(5, 20_000), &[]).await }
+    });
+    assert!(eventually(5, || stats.in_flight.load(Ordering::SeqCst) == 1).await);
+    let deleted = session
+        .http
+        .delete(&session.url)
+        .header("mcp-session-id", &session.id)
+        .send()
+        .await
+        .expect("DELETE");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert!(
+        eventually(5, || stats.cancelled.load(Ordering::SeqCst) == 2).await,
+        "DELETE left the call running upstream"
+    );
+    let _ = running.await;
     gateway.stop().await;
 }
 
@@ -231,13 +317,20 @@ async fn a_call_longer_than_the_json_window_streams_its_answer_as_sse() {
         "execute_tool",
         json!({"tool_name": "slow", "arguments": {"ms": ms}}),
     );
-    let (status, kind, body) = session.post(&slow, &[]).await;
+    let (status, headers, body) = session.post_full(&slow, &[]).await;
+    let kind = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert_eq!((status, kind), (200, "text/event-stream"), "{body}");
+    // Proxies must pass the stream on as it comes.
     assert_eq!(
-        (status, kind.as_str()),
-        (200, "text/event-stream"),
-        "{body}"
+        headers
+            .get("x-accel-buffering")
+            .and_then(|v| v.to_str().ok()),
+        Some("no")
     );
-    let answer = message_of(&kind, &body);
+    let answer = message_of(kind, &body);
     assert_eq!(answer["id"], 4);
     assert_eq!(
         answer["result"]["content"][0]["text"],
