@@ -1,4 +1,4 @@
-//! Command-line interface: `run` (default), `check` and `tools`.
+//! Command-line interface: `run` (default), `check`, `tools` and `import`.
 
 use std::path::PathBuf;
 
@@ -18,7 +18,7 @@ pub struct Cli {
 }
 
 /// The subcommands.
-#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Serve MCP on /mcp (the default).
     Run,
@@ -29,5 +29,12 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Convert an MCP client config (`mcpServers` as Claude Desktop/Code and Cursor write it,
+    /// VS Code's `servers`) to gateway.toml on stdout; notes on what needs attention go to stderr.
+    Import {
+        /// The JSON file, e.g. claude_desktop_config.json or .vscode/mcp.json.
+        #[arg(value_name = "MCP_JSON")]
+        file: PathBuf,
     },
 }

@@ -18,6 +18,9 @@ const EXIT_FAILURE: u8 = 70;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Run);
+    if let Command::Import { file } = &command {
+        return import(file);
+    }
     let env = EnvLookup::process();
     let config = match Config::load_with(cli.config.as_deref(), &env) {
         Ok(config) => config,
@@ -84,6 +87,31 @@ fn main() -> ExitCode {
     // A trace export stuck on a black-holed collector must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// `import`: the converted TOML on stdout, notes on stderr; 1 when nothing converts.
+fn import(file: &std::path::Path) -> ExitCode {
+    let source = file.display().to_string();
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("mcp-gateway: cannot read {source}: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match mcp_gateway::import::import(&text, &source) {
+        Ok(imported) => {
+            print!("{}", imported.toml);
+            for note in &imported.notes {
+                eprintln!("note: {note}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("mcp-gateway: {error}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 async fn list_tools(config: Config, json: bool) -> ExitCode {

@@ -1,4 +1,5 @@
-//! The binary: `--help`, `--version`, `check` exit codes, `run` refusing a bad config, `tools`.
+//! The binary: `--help`, `--version`, `check` exit codes, `run` refusing a bad config, `tools`,
+//! `import` of an MCP client config.
 
 use std::process::{Command, Output};
 
@@ -25,7 +26,7 @@ fn help_and_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let help = run(&["--help"], dir.path());
     assert!(help.status.success());
-    for word in ["run", "check", "tools", "--config"] {
+    for word in ["run", "check", "tools", "import", "--config"] {
         assert!(text(&help.stdout).contains(word), "help lacks {word}");
     }
     let version = run(&["--version"], dir.path());
@@ -91,4 +92,49 @@ fn tools_prints_the_merged_table() {
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     assert_eq!(value["tools"].as_array().map(Vec::len), Some(13));
     assert_eq!(value["failed"][0]["domain"], "dead");
+}
+
+#[test]
+fn import_converts_an_mcp_json_into_a_config_that_serves_its_tools() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mcp_json = serde_json::json!({"mcpServers": {
+        "Util Server": {"command": STDIO_UPSTREAM, "args": ["--name", "u", "--synthetic", "2"],
+                        "env": {"UTIL_MODE": "test"}},
+        "old": {"type": "sse", "url": "http://127.0.0.1:9/sse"}
+    }});
+    std::fs::write(dir.path().join("mcp.json"), mcp_json.to_string()).expect("write");
+    let out = run(&["import", "mcp.json"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let notes = text(&out.stderr);
+    assert!(
+        notes.contains("Util Server: renamed to util_server"),
+        "{notes}"
+    );
+    assert!(notes.contains("old: skipped"), "{notes}");
+    std::fs::write(dir.path().join("gateway.toml"), &out.stdout).expect("write");
+
+    // The converted file is a valid config, and its upstream really serves.
+    let check = run(&["check"], dir.path());
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    let tools = run(&["tools", "--json"], dir.path());
+    assert_eq!(tools.status.code(), Some(0), "{}", text(&tools.stderr));
+    assert!(
+        text(&tools.stdout).contains("util_server"),
+        "{}",
+        text(&tools.stdout)
+    );
+
+    // Unreadable or shapeless input: exit 1 with the reason.
+    std::fs::write(dir.path().join("empty.json"), "{}").expect("write");
+    let bad = run(&["import", "empty.json"], dir.path());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("mcpServers"),
+        "{}",
+        text(&bad.stderr)
+    );
+    assert_eq!(
+        run(&["import", "missing.json"], dir.path()).status.code(),
+        Some(1)
+    );
 }
