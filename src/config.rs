@@ -68,6 +68,9 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// Inbound authentication of `/mcp` (`/healthz` and `/readyz` stay open).
     pub auth: AuthSettings,
+    /// Serve 2025-11-25 clients without sessions (no `Mcp-Session-Id`, JSON answers), so any
+    /// replica can answer any request; 2026-07-28 clients are sessionless either way.
+    pub stateless: bool,
     /// Default cap on an upstream tool description, in characters.
     pub max_description_chars: usize,
     /// Default timeouts and limits of every upstream.

@@ -76,11 +76,22 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let streams = CancellationToken::new();
     let mut config = StreamableHttpServerConfig::default().with_cancellation_token(streams.clone());
-    let (hosts, max_header_bytes) = {
+    let (hosts, max_header_bytes, stateless) = {
         let registry = gateway.registry();
         let settings = registry.settings();
-        (ingress::allowed_hosts(settings), settings.max_header_bytes)
+        (
+            ingress::allowed_hosts(settings),
+            settings.max_header_bytes,
+            settings.stateless,
+        )
     };
+    if stateless {
+        // No sessions: every request stands alone (any replica can take it) and simple
+        // request/response exchanges answer as plain JSON.
+        config = config
+            .with_legacy_session_mode(false)
+            .with_json_response(true);
+    }
     // rmcp's own body limit would otherwise cap `server.max_body_bytes` (read per request by
     // ingress, which already enforced it) at 4 MiB.
     config = config.with_max_request_body_bytes(usize::MAX);

@@ -43,6 +43,9 @@ pub fn render_redacted(config: &Config) -> String {
         "max_header_bytes".into(),
         (s.max_header_bytes as i64).into(),
     );
+    if s.stateless {
+        server.insert("stateless".into(), true.into());
+    }
     server.insert(
         "max_description_chars".into(),
         (s.max_description_chars as i64).into(),

@@ -369,6 +369,7 @@ impl Walk<'_> {
             .size(&mut t, "max_description_chars", 1)
             .unwrap_or(DEFAULT_MAX_DESCRIPTION_CHARS);
         let limits = self.limits(&mut t, Limits::default());
+        let stateless = self.boolean(&mut t, "stateless").unwrap_or(false);
         let auth = match t.take("auth") {
             Some(value) => match self.table("server.auth", value) {
                 Some(dict) => self.auth(dict),
@@ -390,6 +391,7 @@ impl Walk<'_> {
             max_body_bytes,
             max_header_bytes,
             auth,
+            stateless,
             max_description_chars,
             limits,
         })
@@ -441,6 +443,28 @@ impl Walk<'_> {
     }
 
     /// A byte count: a positive integer, at least `min`.
+    /// A boolean (`true`/`false`; from the environment also `1`/`0`, `yes`/`no`).
+    fn boolean(&mut self, t: &mut Table<'_>, key: &'static str) -> Option<bool> {
+        let value = t.take(key)?;
+        let parsed = match value {
+            Value::Bool(_, b) => Some(*b),
+            _ => scalar_text(value).and_then(|text| match text.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Some(true),
+                "false" | "0" | "no" | "off" => Some(false),
+                _ => None,
+            }),
+        };
+        if parsed.is_none() {
+            let path = t.key_path(key);
+            self.report(
+                &path,
+                Some(value),
+                format!("expected true or false, got {}", show(value)),
+            );
+        }
+        parsed
+    }
+
     fn size(&mut self, t: &mut Table<'_>, key: &'static str, min: usize) -> Option<usize> {
         let value = t.take(key)?;
         let path = t.key_path(key);

@@ -100,6 +100,11 @@ impl Gateway {
             restart_required.push("server.max_header_bytes");
             new.server.max_header_bytes = old.server.max_header_bytes;
         }
+        if new.server.stateless != old.server.stateless {
+            // Sessions already handed out would be orphaned (or needed) mid-conversation.
+            restart_required.push("server.stateless");
+            new.server.stateless = old.server.stateless;
+        }
         if new.telemetry != old.telemetry {
             // The subscriber and the exporter are installed once, at start.
             restart_required.push("telemetry");

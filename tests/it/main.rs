@@ -27,5 +27,6 @@ mod schema;
 mod search;
 mod semantic;
 mod service;
+mod stateless;
 mod traces;
 mod validation;
