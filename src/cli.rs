@@ -1,4 +1,4 @@
-//! Command-line interface: `run` (default), `check`, `tools` and `import`.
+//! Command-line interface: `run` (default), `check`, `tools`, `import` and `healthcheck`.
 
 use std::path::PathBuf;
 
@@ -29,6 +29,13 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Exit 0 when the gateway this config describes answers `/healthz` (container health
+    /// checks: the runtime image has no curl).
+    Healthcheck {
+        /// Timeout for connecting and answering.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Convert an MCP client config (`mcpServers` as Claude Desktop/Code and Cursor write it,
     /// VS Code's `servers`) to gateway.toml on stdout; notes on what needs attention go to stderr.

@@ -19,6 +19,7 @@ pub mod direct_call;
 pub mod error;
 pub mod gateway;
 pub mod handler;
+pub mod health_probe;
 pub mod import;
 pub mod ingress;
 pub mod instructions;

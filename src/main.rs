@@ -33,6 +33,9 @@ fn main() -> ExitCode {
             });
         }
     };
+    if let Command::Healthcheck { timeout } = command {
+        return healthcheck(&config, timeout);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,6 +90,17 @@ fn main() -> ExitCode {
     // A trace export stuck on a black-holed collector must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// `healthcheck`: GET /healthz on the configured port (loopback when bound to every interface).
+fn healthcheck(config: &Config, timeout: std::time::Duration) -> ExitCode {
+    match mcp_gateway::health_probe::probe(&config.server, timeout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mcp-gateway: unhealthy: {error}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `import`: the converted TOML on stdout, notes on stderr; 1 when nothing converts.

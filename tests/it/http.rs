@@ -71,3 +71,42 @@ async fn host_allow_list_follows_the_bind_address() {
     assert_eq!(post_initialize(&listed.url(), "localhost").await, 403);
     listed.stop().await;
 }
+
+#[tokio::test]
+async fn healthcheck_command_reports_a_live_and_a_dead_gateway() {
+    let gateway = TestGateway::start_unpopulated("").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gateway.toml");
+    // The config the probe reads names the gateway's real port, bound on every interface.
+    let port = gateway.running.addr.port();
+    std::fs::write(
+        &config,
+        format!("[server]\nhost = \"0.0.0.0\"\nport = {port}\n"),
+    )
+    .expect("write");
+    let probe = move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+            .args(["healthcheck", "--timeout", "2s", "--config"])
+            .arg(&config)
+            .env_remove("GATEWAY_CONFIG")
+            .output()
+            .expect("run healthcheck")
+    };
+    let live = tokio::task::spawn_blocking(probe.clone())
+        .await
+        .expect("join");
+    assert_eq!(
+        live.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    gateway.stop().await;
+    let dead = tokio::task::spawn_blocking(probe).await.expect("join");
+    assert_eq!(dead.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&dead.stderr).contains("unhealthy: cannot connect"),
+        "{}",
+        String::from_utf8_lossy(&dead.stderr)
+    );
+}

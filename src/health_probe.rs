@@ -1,0 +1,52 @@
+//! `mcp-gateway healthcheck`: one blocking `GET /healthz` against the address the config binds
+//! (loopback when it binds every interface), for container health checks without curl.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::config::ServerSettings;
+
+/// Asks the gateway that `server` describes for `/healthz`; `Err` says why it is not healthy.
+pub fn probe(server: &ServerSettings, timeout: Duration) -> Result<(), String> {
+    let address = probe_address(server)?;
+    let mut stream = TcpStream::connect_timeout(&address, timeout)
+        .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|error| format!("socket: {error}"))?;
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|error| format!("cannot send to {address}: {error}"))?;
+    let mut head = [0u8; 64];
+    let read = stream
+        .read(&mut head)
+        .map_err(|error| format!("no answer from {address}: {error}"))?;
+    let status_line = String::from_utf8_lossy(&head[..read]);
+    let status = status_line.split_whitespace().nth(1).unwrap_or("");
+    if status == "200" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{address} answered {:?}",
+            status_line.lines().next().unwrap_or("")
+        ))
+    }
+}
+
+/// The configured address, with the unspecified address replaced by loopback.
+fn probe_address(server: &ServerSettings) -> Result<SocketAddr, String> {
+    let host = server.host.trim_matches(['[', ']']);
+    let host = match host {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" => "::1",
+        other => other,
+    };
+    (host, server.port)
+        .to_socket_addrs()
+        .map_err(|error| format!("cannot resolve {host}: {error}"))?
+        .next()
+        .ok_or_else(|| format!("{host} resolves to no address"))
+}
