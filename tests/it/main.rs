@@ -23,6 +23,7 @@ mod limits;
 mod metrics;
 mod reload;
 mod sanitize;
+mod scale;
 mod schema;
 mod search;
 mod semantic;

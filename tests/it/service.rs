@@ -2,129 +2,14 @@
 //! SIGHUP reloads; systemd notifications (READY, RELOADING + MONOTONIC_USEC, STOPPING); planted
 //! secrets never appear in its logs (at debug level), `check` output, errors or `/readyz`.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::support::*;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_mcp-gateway");
-
-/// A gateway process and the address it listens on.
-struct Process {
-    child: Child,
-    url: String,
-    lines: mpsc::Receiver<String>,
-    _stderr: std::thread::JoinHandle<()>,
-}
-
-impl Process {
-    fn start(config: &std::path::Path, notify_socket: Option<&std::path::Path>) -> Process {
-        Process::start_with(config, notify_socket, &[])
-    }
-
-    fn start_with(
-        config: &std::path::Path,
-        notify_socket: Option<&std::path::Path>,
-        env: &[(&str, &str)],
-    ) -> Process {
-        let mut command = Command::new(BINARY);
-        command
-            .args(["run", "--config"])
-            .arg(config)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("GATEWAY_SERVER__PORT", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(socket) = notify_socket {
-            command.env("NOTIFY_SOCKET", socket);
-        }
-        command.envs(env.iter().copied());
-        let mut child = command.spawn().expect("spawn mcp-gateway");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[gateway] {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let addr = loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-                .expect("listening line");
-            // JSON log lines carry the address as a field.
-            if let Some(addr) = serde_json::from_str::<serde_json::Value>(&line)
-                .ok()
-                .and_then(|v| v["addr"].as_str().map(String::from))
-            {
-                break addr;
-            }
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-            }
-        };
-        Process {
-            child,
-            url: format!("http://{addr}/mcp"),
-            lines: rx,
-            _stderr: reader,
-        }
-    }
-
-    /// Log lines matching `wanted` within `secs` seconds (stops at the first quiet second).
-    fn lines_matching(&self, wanted: &str, secs: u64) -> Vec<String> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        let mut found = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            match self.lines.recv_timeout(left.min(Duration::from_secs(1))) {
-                Ok(line) if line.contains(wanted) => found.push(line),
-                Ok(_) => {}
-                Err(_) if !found.is_empty() => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        found
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args(["-s", name, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self, secs: u64) -> Option<i32> {
-        for _ in 0..secs * 20 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        None
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn sigterm_drains_an_in_flight_call_then_exits_zero_without_orphans() {
@@ -134,7 +19,7 @@ async fn sigterm_drains_an_in_flight_call_then_exits_zero_without_orphans() {
         http_table("crm", &up.url()),
         stdio_table("util", "util")
     ));
-    let mut process = Process::start(&config, None);
+    let mut process = GatewayProcess::start(&config, None);
     let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
     let populated = until(10, || async {
         domain_tools(&client, "util")
@@ -203,7 +88,7 @@ async fn sighup_reloads_and_systemd_is_told_every_step() {
         .expect("timeout");
     let config = dir.path().join("gateway.toml");
     std::fs::write(&config, http_table("first", &first.url())).expect("write");
-    let mut process = Process::start(&config, Some(&socket_path));
+    let mut process = GatewayProcess::start(&config, Some(&socket_path));
 
     let ready = tokio::task::block_in_place(|| next_message(&socket));
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
@@ -257,7 +142,7 @@ async fn a_rejected_reload_logs_one_error_line_per_problem() {
     let config = dir.path().join("gateway.toml");
     let good = http_table("crm", &up.url());
     std::fs::write(&config, &good).expect("write");
-    let mut process = Process::start(&config, None);
+    let mut process = GatewayProcess::start(&config, None);
     let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
     assert!(
         until(10, || async {
@@ -299,7 +184,7 @@ async fn sigint_after_the_shutdown_timeout_cuts_the_call_and_still_exits_zero() 
         "[server]\nshutdown_timeout = \"1s\"\n{}",
         http_table("crm", &up.url())
     ));
-    let mut process = Process::start(&config, None);
+    let mut process = GatewayProcess::start(&config, None);
     let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
     assert!(
         until(10, || async {
@@ -388,7 +273,7 @@ env = {{ SECRET_KEY = "PLANTED-ENV-7" }}
 "#
     ));
 
-    let check = Command::new(BINARY)
+    let check = Command::new(crate::support::process::BINARY)
         .args(["check", "--config"])
         .arg(&config)
         .env_clear()
@@ -402,7 +287,7 @@ env = {{ SECRET_KEY = "PLANTED-ENV-7" }}
         &format!("{shown}{}", String::from_utf8_lossy(&check.stderr)),
     );
 
-    let mut process = Process::start_with(&config, None, &[("RUST_LOG", "debug")]);
+    let mut process = GatewayProcess::start_with(&config, None, &[("RUST_LOG", "debug")]);
     let client = connect_with_token(&process.url, "PLANTED-INBOUND-9")
         .await
         .expect("authorised session");
@@ -473,7 +358,7 @@ async fn json_logs_have_one_line_per_request_with_domain_tool_outcome_and_durati
         "[telemetry]\nlog_format = \"json\"\n{}",
         http_table("crm", &up.url())
     ));
-    let process = Process::start(&config, None);
+    let process = GatewayProcess::start(&config, None);
     let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
     assert!(
         until(10, || async {
@@ -520,7 +405,7 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 async fn traced_run(env: &[(&str, &str)], trace_id: &str) -> serde_json::Value {
     let up = HttpUpstream::start(TestUpstream::with_headers_tool("crm")).await;
     let (_dir, config) = config_file(&http_table("crm", &up.url()));
-    let mut process = Process::start_with(&config, None, env);
+    let mut process = GatewayProcess::start_with(&config, None, env);
     let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     let client = connect_with_headers(&process.url, "unused", &[("traceparent", &traceparent)])
         .await

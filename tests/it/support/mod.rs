@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod collector;
+pub mod process;
 pub mod upstream;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use process::GatewayProcess;
 pub use upstream::TestUpstream;
 
 /// The stdio test server binary built by cargo for these tests.
