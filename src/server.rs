@@ -251,9 +251,14 @@ impl Routes {
             }
             (&Method::DELETE, "/mcp" | "/mcp/") => {
                 let headers = request.headers().clone();
-                let response = mcp.handle(request).await;
+                let mut response = mcp.handle(request).await;
                 if response.status().is_success() {
                     direct.ended(&headers);
+                }
+                // The session is gone, not queued for deletion: rmcp says 202, and the official
+                // Python SDK warns about anything but 200/204.
+                if response.status() == StatusCode::ACCEPTED {
+                    *response.status_mut() = StatusCode::NO_CONTENT;
                 }
                 response
             }

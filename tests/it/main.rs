@@ -21,6 +21,7 @@ mod ingress;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod peers;
 mod reload;
 mod sanitize;
 mod scale;
