@@ -23,7 +23,7 @@ COPY deploy/docker/gateway.toml /etc/mcp-gateway/gateway.toml
 # server.allowed_hosts in the config when clients reach the gateway by name).
 ENV GATEWAY_SERVER__HOST=0.0.0.0
 EXPOSE 8080
-USER nonroot
+USER 65532:65532
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/mcp-gateway", "healthcheck", "--config", "/etc/mcp-gateway/gateway.toml"]
 ENTRYPOINT ["/usr/local/bin/mcp-gateway"]
