@@ -1,6 +1,6 @@
 # mcp-gateway container image.
 #   docker build -t mcp-gateway .
-#   docker run -p 8080:8080 -v "$PWD/gateway.toml:/etc/mcp-gateway/gateway.toml:ro" mcp-gateway
+#   docker run -p 8080:8080 -v "$PWD/config:/etc/mcp-gateway:ro" mcp-gateway   # config/gateway.toml
 # The runtime image holds the binary, CA certificates and a C library, nothing else: stdio
 # upstreams that need Node.js or Python (npx, uvx) need an image derived from one that has them
 # (see README "Run it in Kubernetes").
@@ -25,6 +25,6 @@ ENV GATEWAY_SERVER__HOST=0.0.0.0
 EXPOSE 8080
 USER 65532:65532
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["/usr/local/bin/mcp-gateway", "healthcheck", "--config", "/etc/mcp-gateway/gateway.toml"]
+    CMD ["/usr/local/bin/mcp-gateway", "healthcheck", "--url", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["/usr/local/bin/mcp-gateway"]
 CMD ["run", "--config", "/etc/mcp-gateway/gateway.toml"]

@@ -30,9 +30,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Exit 0 when the gateway this config describes answers `/healthz` (container health
-    /// checks: the runtime image has no curl).
+    /// Exit 0 when the gateway answers `/healthz` (container health checks: the runtime image
+    /// has no curl).
     Healthcheck {
+        /// The URL to probe (`http://HOST:PORT/healthz`); without it, the config's port on
+        /// loopback (the config must then load).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
         /// Timeout for connecting and answering.
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,

@@ -216,6 +216,17 @@ pub struct UpstreamConfig {
     pub forward_headers: Vec<String>,
 }
 
+/// Headers an upstream's `headers` may not set: the MCP transport sets them.
+pub const RESERVED_HEADERS: &[&str] = &[
+    "accept",
+    "mcp-session-id",
+    "last-event-id",
+    "content-type",
+    "host",
+];
+/// Longest domain name (the `{0,31}` of `^[a-z][a-z0-9_-]{0,31}$`).
+pub const MAX_DOMAIN_LEN: usize = 32;
+
 /// Headers `forward_headers` may not name: hop-by-hop ones, `Host`, and those the MCP
 /// transport sets itself.
 pub const NEVER_FORWARDED: &[&str] = &[

@@ -1,15 +1,15 @@
 //! `mcp-gateway import`: converts an existing MCP client configuration (`mcpServers` as Claude
 //! Desktop, Claude Code and Cursor write it, `servers` as VS Code's `mcp.json` does, or a VS Code
-//! `settings.json` with `mcp.servers`) into `gateway.toml` upstream tables. What cannot be
-//! converted is left out with a note saying why; nothing is dropped silently.
+//! `settings.json` with `mcp.servers`; JSON with comments and trailing commas, as VS Code writes,
+//! is accepted) into `gateway.toml` upstream tables. What cannot be converted, or may not work
+//! as converted, gets a note saying why; nothing is dropped silently.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-/// Longest domain name the config accepts.
-const MAX_DOMAIN_LEN: usize = 32;
+use crate::config::{MAX_DOMAIN_LEN, RESERVED_HEADERS};
 
 /// The converted configuration and what the user should know about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,15 +22,24 @@ pub struct Imported {
 
 /// Converts the JSON text of an MCP client configuration; `source` names it in the header.
 pub fn import(text: &str, source: &str) -> Result<Imported, String> {
+    // A byte-order mark (Windows editors) and JSONC comments/trailing commas (VS Code) are fine.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root: Value =
-        serde_json::from_str(text).map_err(|error| format!("{source} is not JSON: {error}"))?;
+        json5::from_str(text).map_err(|error| format!("{source} is not JSON: {error}"))?;
+    let mut notes = Vec::new();
+    if root.get("projects").is_some_and(Value::is_object) {
+        notes.push(
+            "projects: per-project servers (Claude Code's ~/.claude.json) are not imported; \
+             import a project's .mcp.json instead"
+                .to_string(),
+        );
+    }
     let servers = servers_of(&root).ok_or_else(|| {
         format!("{source} has no \"mcpServers\", \"servers\" or \"mcp.servers\" object")
     })?;
     let mut toml = format!(
         "# Converted from {source} by `mcp-gateway import`. Check it with `mcp-gateway check`.\n"
     );
-    let mut notes = Vec::new();
     let mut taken = HashSet::new();
     // Sorted, so the output does not depend on the JSON's key order.
     let sorted: BTreeMap<&String, &Value> = servers.iter().collect();
@@ -105,19 +114,42 @@ fn table(
         }
         (_, _, Some(url)) if matches!(kind, "" | "http" | "streamable-http" | "streamableHttp") => {
             line(&mut body, "url", &toml_string(url));
-            if let Some(headers) = string_map(server.get("headers"), name, "headers")? {
+            if kind.is_empty() && url.trim_end_matches('/').ends_with("/sse") {
+                notes.push(format!(
+                    "{name}: {url} looks like a legacy HTTP+SSE endpoint; the gateway speaks \
+                     streamable HTTP (often the same server's /mcp)"
+                ));
+            }
+            let mut headers =
+                string_map(server.get("headers"), name, "headers")?.unwrap_or_default();
+            headers.retain(|header, _| {
+                let reserved = RESERVED_HEADERS.contains(&header.to_ascii_lowercase().as_str());
+                if reserved {
+                    notes.push(format!(
+                        "{name}: header {header} left out (the MCP transport sets it)"
+                    ));
+                }
+                !reserved
+            });
+            if headers.is_empty() {
+                notes.push(format!(
+                    "{name}: no headers: if the server needs a login (OAuth), give it an \
+                     Authorization header"
+                ));
+            } else {
                 line(&mut body, "headers", &toml_inline_table(&headers));
             }
         }
         _ => return Err(format!("no usable command or url (type {kind:?})")),
     }
+    let domain = domain_name(name, taken);
     if body.contains("${") {
         notes.push(format!(
             "{name}: holds ${{...}} placeholders, which the gateway does not expand: put the \
-             values in (or set them with GATEWAY_UPSTREAMS__<NAME>__... variables)"
+             values in (or set them with GATEWAY_UPSTREAMS__{}__... variables)",
+            domain.to_ascii_uppercase()
         ));
     }
-    let domain = domain_name(name, taken);
     if domain != name {
         notes.push(format!(
             "{name}: renamed to {domain} (domain names are a-z, 0-9, '_', '-')"
@@ -293,6 +325,27 @@ mod tests {
         assert!(notes.contains("9lives: envFile is not read"), "{notes}");
         let settings = r#"{"mcp": {"servers": {"a": {"command": "a"}}}}"#;
         assert!(import(settings, "settings.json").is_ok());
+    }
+
+    #[test]
+    fn jsonc_bom_and_risky_remote_servers_are_handled_with_notes() {
+        let jsonc = "\u{feff}{\n  // VS Code writes comments\n  \"servers\": {\n    \"old\": {\"url\": \"https://h.example/sse\"},\n    \"api\": {\"type\": \"http\", \"url\": \"https://h.example/mcp\", \"headers\": {\"Content-Type\": \"x\", \"X-Key\": \"k\"}},\n  },\n  \"projects\": {}\n}";
+        let imported = import(jsonc, "mcp.json").expect("JSONC with a BOM converts");
+        let parsed: toml::Table = toml::from_str(&imported.toml).expect("valid TOML");
+        let upstreams = parsed["upstreams"].as_table().expect("upstreams");
+        let api_headers = upstreams["api"]["headers"].as_table().expect("headers");
+        assert_eq!(api_headers.keys().collect::<Vec<_>>(), ["X-Key"]);
+        let notes = imported.notes.join("\n");
+        assert!(
+            notes.contains("old: https://h.example/sse looks like a legacy HTTP+SSE endpoint"),
+            "{notes}"
+        );
+        assert!(notes.contains("old: no headers"), "{notes}");
+        assert!(
+            notes.contains("api: header Content-Type left out"),
+            "{notes}"
+        );
+        assert!(notes.contains("projects: per-project servers"), "{notes}");
     }
 
     #[test]

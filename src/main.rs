@@ -21,6 +21,14 @@ fn main() -> ExitCode {
     if let Command::Import { file } = &command {
         return import(file);
     }
+    // Liveness needs no config: a file the running gateway rejected must not fail the probe.
+    if let Command::Healthcheck {
+        url: Some(url),
+        timeout,
+    } = &command
+    {
+        return report_health(mcp_gateway::health_probe::probe_url(url, *timeout));
+    }
     let env = EnvLookup::process();
     let config = match Config::load_with(cli.config.as_deref(), &env) {
         Ok(config) => config,
@@ -33,8 +41,8 @@ fn main() -> ExitCode {
             });
         }
     };
-    if let Command::Healthcheck { timeout } = command {
-        return healthcheck(&config, timeout);
+    if let Command::Healthcheck { timeout, .. } = command {
+        return report_health(mcp_gateway::health_probe::probe(&config.server, timeout));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -92,9 +100,9 @@ fn main() -> ExitCode {
     code
 }
 
-/// `healthcheck`: GET /healthz on the configured port (loopback when bound to every interface).
-fn healthcheck(config: &Config, timeout: std::time::Duration) -> ExitCode {
-    match mcp_gateway::health_probe::probe(&config.server, timeout) {
+/// `healthcheck`'s exit code: 0 healthy, 1 (with the reason) otherwise.
+fn report_health(outcome: Result<(), String>) -> ExitCode {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("mcp-gateway: unhealthy: {error}");

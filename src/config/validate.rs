@@ -14,8 +14,9 @@ use super::sources::Loaded;
 
 mod telemetry;
 use super::{
-    AuthSettings, Config, ConfigError, Curation, Limits, MODEL_FILES, NEVER_FORWARDED, Problem,
-    ProtocolMode, SearchSettings, Secret, ServerSettings, Transport, UpstreamConfig,
+    AuthSettings, Config, ConfigError, Curation, Limits, MAX_DOMAIN_LEN, MODEL_FILES,
+    NEVER_FORWARDED, Problem, ProtocolMode, RESERVED_HEADERS, SearchSettings, Secret,
+    ServerSettings, Transport, UpstreamConfig,
 };
 
 /// Default `server.host`.
@@ -38,16 +39,6 @@ const MAX_CONCURRENCY: usize = 1 << 20;
 pub const DEFAULT_MAX_DESCRIPTION_CHARS: usize = 10_000;
 /// Default `server.shutdown_timeout`.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Headers the streamable HTTP transport sets itself; rmcp rejects requests that set them.
-const RESERVED_HEADERS: &[&str] = &[
-    "accept",
-    "mcp-session-id",
-    "last-event-id",
-    "content-type",
-    "host",
-];
-/// Longest domain name (the `{0,31}` of `^[a-z][a-z0-9_-]{0,31}$`).
-const MAX_DOMAIN_LEN: usize = 32;
 
 /// Validates merged raw values into a [`Config`], or returns every problem found.
 pub(crate) fn validate(loaded: Loaded) -> Result<Config, ConfigError> {

@@ -101,6 +101,26 @@ async fn healthcheck_command_reports_a_live_and_a_dead_gateway() {
         "{}",
         String::from_utf8_lossy(&live.stderr)
     );
+    // With --url the config is not read: an invalid file (one a running gateway would have
+    // rejected on reload) does not make a live gateway unhealthy.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[server]\nport = \"x\"\n").expect("write");
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let by_url = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+            .args(["healthcheck", "--url", &url, "--config"])
+            .arg(&bad)
+            .output()
+            .expect("run healthcheck")
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        by_url.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&by_url.stderr)
+    );
     gateway.stop().await;
     let dead = tokio::task::spawn_blocking(probe).await.expect("join");
     assert_eq!(dead.status.code(), Some(1));

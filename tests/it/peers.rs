@@ -92,6 +92,16 @@ async fn the_official_python_and_typescript_sdks_use_every_meta_tool() {
         let report = client_report(&output, "from the Python SDK");
         assert_eq!(report["protocol"], protocol, "{report}");
     }
+    // A stateless gateway (no sessions for 2025-11-25 clients) serves the Python SDK as well.
+    let stateless = TestGateway::start(&format!(
+        "[server]\nstateless = true\n{}",
+        http_table("crm", &up.url())
+    ))
+    .await;
+    let output =
+        run(Command::new(&python).args(["python_client.py", &stateless.url(), "legacy"])).await;
+    client_report(&output, "from the Python SDK");
+    stateless.stop().await;
     let node = std::env::var("NODE").unwrap_or_else(|_| "node".into());
     let output = run(Command::new(node).args(["ts_client.mjs", &gateway.url()])).await;
     let report = client_report(&output, "from the TypeScript SDK");
