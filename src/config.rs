@@ -68,6 +68,9 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// Inbound authentication of `/mcp` (`/healthz` and `/readyz` stay open).
     pub auth: AuthSettings,
+    /// A 2025-11-25 session with no request for this long is closed (the client starts a new
+    /// one on its next request's 404).
+    pub session_idle_timeout: Duration,
     /// Serve 2025-11-25 clients without sessions (no `Mcp-Session-Id`, JSON answers), so any
     /// replica can answer any request; 2026-07-28 clients are sessionless either way.
     pub stateless: bool,

@@ -42,8 +42,9 @@ use crate::{handler, meta_tools};
 pub const JSON_WINDOW: Duration = Duration::from_secs(5);
 /// Interval of SSE keep-alive comments on a long call's stream.
 const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// rmcp closes a session whose worker saw nothing for 5 minutes; direct calls bypass the worker,
-/// so a session that only makes direct calls pokes it at most this often.
+/// rmcp closes a session whose worker saw nothing for `server.session_idle_timeout`; direct
+/// calls bypass the worker, so a session that only makes direct calls pokes it at most this
+/// often (or a quarter of the idle timeout, when that is shorter).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// The no-op notification that keeps a session's rmcp worker from idling out.
 const KEEP_ALIVE_METHOD: &str = "notifications/mcp-gateway/keepalive";
@@ -59,6 +60,8 @@ struct SessionCalls {
     calls: Mutex<HashMap<RequestId, (u64, CancellationToken)>>,
     next: AtomicU64,
     touched: Mutex<Option<Instant>>,
+    /// How often the session's rmcp worker is poked at most.
+    touch_every: Duration,
 }
 
 /// Serves direct calls; one per server, shared by its connections.
@@ -68,6 +71,8 @@ pub struct DirectCalls {
     hosts: HostAllowList,
     /// Cancels every direct call: the server's drain is over.
     stop: CancellationToken,
+    /// See [`touch_interval`].
+    touch_every: Duration,
     live: RwLock<HashMap<Arc<str>, Arc<SessionCalls>>>,
 }
 
@@ -102,18 +107,21 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl DirectCalls {
     /// Direct calls for sessions held by `sessions`, for requests whose `Host` `hosts` accepts;
-    /// `stop` cancels those still running (the token that ends rmcp's streams after the drain).
+    /// `stop` cancels those still running (the token that ends rmcp's streams after the drain);
+    /// sessions are poked at most every `touch_every` (see [`touch_interval`]).
     pub fn new(
         gateway: Arc<Gateway>,
         sessions: Arc<LocalSessionManager>,
         hosts: HostAllowList,
         stop: CancellationToken,
+        touch_every: Duration,
     ) -> DirectCalls {
         DirectCalls {
             gateway,
             sessions,
             hosts,
             stop,
+            touch_every,
             live: RwLock::new(HashMap::new()),
         }
     }
@@ -198,6 +206,7 @@ impl DirectCalls {
             next: AtomicU64::new(0),
             // Poked at the first call: the worker's idle clock restarts from there.
             touched: Mutex::new(None),
+            touch_every: self.touch_every,
         });
         Some(
             write(&self.live)
@@ -252,11 +261,18 @@ impl DirectCalls {
     }
 }
 
-/// Pokes the session's rmcp worker when it has not seen traffic for [`TOUCH_EVERY`].
+/// How often a session's rmcp worker is poked at most, for sessions closed after `idle`: a
+/// quarter of it, at most a minute. rmcp's own idle clock is set this much longer than `idle`,
+/// so a client quiet for less than `idle` always finds its session.
+pub fn touch_interval(idle: Duration) -> Duration {
+    TOUCH_EVERY.min(idle / 4)
+}
+
+/// Pokes the session's rmcp worker when it has not been poked for its `touch_every`.
 fn touch(sessions: &Arc<LocalSessionManager>, id: &str, session: &SessionCalls) {
     {
         let mut touched = lock(&session.touched);
-        if touched.is_some_and(|at| at.elapsed() < TOUCH_EVERY) {
+        if touched.is_some_and(|at| at.elapsed() < session.touch_every) {
             return;
         }
         *touched = Some(Instant::now());

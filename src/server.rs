@@ -76,13 +76,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let streams = CancellationToken::new();
     let mut config = StreamableHttpServerConfig::default().with_cancellation_token(streams.clone());
-    let (hosts, max_header_bytes, stateless) = {
+    let (hosts, max_header_bytes, stateless, idle_timeout) = {
         let registry = gateway.registry();
         let settings = registry.settings();
         (
             ingress::allowed_hosts(settings),
             settings.max_header_bytes,
             settings.stateless,
+            settings.session_idle_timeout,
         )
     };
     if stateless {
@@ -100,13 +101,19 @@ pub async fn serve(
         None => config.disable_allowed_hosts(),
     };
     let handler = GatewayHandler::new(gateway.clone());
-    let sessions = Arc::new(LocalSessionManager::default());
+    // Direct calls poke a session's rmcp worker at most every `touch`; its idle clock runs that
+    // much longer, so a client quiet for less than `session_idle_timeout` keeps its session.
+    let touch = crate::direct_call::touch_interval(idle_timeout);
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(idle_timeout.saturating_add(touch));
+    let sessions = Arc::new(sessions);
     let mcp = StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
     let direct = Arc::new(DirectCalls::new(
         gateway.clone(),
         sessions,
         ingress::HostAllowList::new(gateway.registry().settings()),
         streams.clone(),
+        touch,
     ));
     tokio::spawn(sweep_sessions(direct.clone(), streams.clone()));
     let in_flight = Arc::new(InFlight::default());

@@ -43,6 +43,12 @@ pub fn render_redacted(config: &Config) -> String {
         "max_header_bytes".into(),
         (s.max_header_bytes as i64).into(),
     );
+    server.insert(
+        "session_idle_timeout".into(),
+        humantime::format_duration(s.session_idle_timeout)
+            .to_string()
+            .into(),
+    );
     if s.stateless {
         server.insert("stateless".into(), true.into());
     }

@@ -37,6 +37,8 @@ const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 const MAX_CONCURRENCY: usize = 1 << 20;
 /// Default `server.max_description_chars`.
 pub const DEFAULT_MAX_DESCRIPTION_CHARS: usize = 10_000;
+/// Default `server.session_idle_timeout` (rmcp's own default).
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default `server.shutdown_timeout`.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -361,6 +363,9 @@ impl Walk<'_> {
             .unwrap_or(DEFAULT_MAX_DESCRIPTION_CHARS);
         let limits = self.limits(&mut t, Limits::default());
         let stateless = self.boolean(&mut t, "stateless").unwrap_or(false);
+        let session_idle_timeout = self
+            .duration(&mut t, "session_idle_timeout")
+            .unwrap_or(DEFAULT_SESSION_IDLE_TIMEOUT);
         let auth = match t.take("auth") {
             Some(value) => match self.table("server.auth", value) {
                 Some(dict) => self.auth(dict),
@@ -382,6 +387,7 @@ impl Walk<'_> {
             max_body_bytes,
             max_header_bytes,
             auth,
+            session_idle_timeout,
             stateless,
             max_description_chars,
             limits,

@@ -100,6 +100,11 @@ impl Gateway {
             restart_required.push("server.max_header_bytes");
             new.server.max_header_bytes = old.server.max_header_bytes;
         }
+        if new.server.session_idle_timeout != old.server.session_idle_timeout {
+            // rmcp's session manager takes it once, at start.
+            restart_required.push("server.session_idle_timeout");
+            new.server.session_idle_timeout = old.server.session_idle_timeout;
+        }
         if new.server.stateless != old.server.stateless {
             // Sessions already handed out would be orphaned (or needed) mid-conversation.
             restart_required.push("server.stateless");

@@ -3,7 +3,7 @@
 //! session, `Accept`, protocol version, per-request protocol metadata, `Mcp-Method`, a foreign
 //! `Host`) get rmcp's answers; `notifications/cancelled` and the session's DELETE cancel a call
 //! upstream, a client hanging up does not (the spec's rule); a call longer than the JSON window
-//! streams SSE.
+//! streams SSE; direct calls keep their session past the idle timeout, idleness ends it.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -337,5 +337,29 @@ async fn a_call_longer_than_the_json_window_streams_its_answer_as_sse() {
         format!("slept {ms} ms"),
         "{answer}"
     );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn direct_calls_keep_their_session_and_idleness_ends_it() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let toml = format!(
+        "[server]\nsession_idle_timeout = \"2s\"\n{}",
+        http_table("crm", &up.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let session = RawSession::open(&gateway.url()).await;
+    let schema = tool_call(1, "get_tool_schema", json!({"tool_name": "echo"}));
+    // 4 s of direct calls only (rmcp's session worker sees none of them) outlast the 2 s
+    // timeout: the session is kept.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let (status, kind, _) = session.post(&schema, &[]).await;
+        assert_eq!((status, kind.as_str()), (200, "application/json"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Quiet for longer than the timeout (plus the poke interval): the session is gone.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(session.post(&schema, &[]).await.0, 404);
     gateway.stop().await;
 }
