@@ -94,6 +94,18 @@ impl RawSession {
         (status, headers, response.text().await.unwrap_or_default())
     }
 
+    /// Ends the session (DELETE): the status.
+    async fn delete(&self) -> u16 {
+        self.http
+            .delete(&self.url)
+            .header("mcp-session-id", &self.id)
+            .send()
+            .await
+            .expect("DELETE")
+            .status()
+            .as_u16()
+    }
+
     fn cancel(&self, id: u64) -> Value {
         json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                "params": {"requestId": id, "reason": "test"}})
@@ -222,14 +234,11 @@ async fn requests_the_direct_path_does_not_take_still_get_rmcps_answers() {
     );
 
     // After DELETE the session is gone for direct calls too.
-    let deleted = session
-        .http
-        .delete(&session.url)
-        .header("mcp-session-id", &session.id)
-        .send()
-        .await
-        .expect("DELETE");
-    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert_eq!(
+        session.delete().await,
+        204,
+        "the session is gone, not queued"
+    );
     assert_eq!(session.post(&schema, &[]).await.0, 404);
     gateway.stop().await;
 }
@@ -290,14 +299,11 @@ async fn a_hang_up_does_not_cancel_but_notifications_cancelled_and_delete_do() {
         async move { session.post(&slow(5, 20_000), &[]).await }
     });
     assert!(eventually(5, || stats.in_flight.load(Ordering::SeqCst) == 1).await);
-    let deleted = session
-        .http
-        .delete(&session.url)
-        .header("mcp-session-id", &session.id)
-        .send()
-        .await
-        .expect("DELETE");
-    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert_eq!(
+        session.delete().await,
+        204,
+        "the session is gone, not queued"
+    );
     assert!(
         eventually(5, || stats.cancelled.load(Ordering::SeqCst) == 2).await,
         "DELETE left the call running upstream"
