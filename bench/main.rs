@@ -63,6 +63,10 @@ pub struct Options {
     /// fastmcp-gateway's executable (from a venv) to measure side by side.
     #[arg(long)]
     fastmcp_gateway: Option<PathBuf>,
+    /// nginx's executable: adds a bare reverse proxy in front of the same upstream to the
+    /// throughput rows — what any proxy hop costs on this machine, with no MCP work.
+    #[arg(long)]
+    nginx: Option<PathBuf>,
     /// Highest concurrency fastmcp-gateway is driven at (it manages ~20 calls/s).
     #[arg(long, default_value_t = 64)]
     fastmcp_max_concurrency: usize,
@@ -124,6 +128,10 @@ async fn run(options: Options) -> Result<(), String> {
         Some(bin) => Some(procs::fastmcp_gateway(bin, &upstream.url).await?),
         None => None,
     };
+    let nginx = match &options.nginx {
+        Some(bin) => Some(procs::nginx(bin, &upstream.url).await?),
+        None => None,
+    };
     let tools = upstream::TestUpstream::with_synthetic("bench", options.upstream_tools)
         .listing()
         .len();
@@ -183,6 +191,9 @@ async fn run(options: Options) -> Result<(), String> {
             .filter(|_| concurrency <= options.fastmcp_max_concurrency)
         {
             urls.push(("fastmcp-gateway", fg.url.clone(), &executed));
+        }
+        if let Some(proxy) = &nginx {
+            urls.push(("nginx", proxy.url.clone(), &direct));
         }
         let mut clients = Vec::new();
         for (name, url, call) in &urls {

@@ -309,3 +309,58 @@ pub async fn fastmcp_gateway(bin: &Path, upstream_url: &str) -> Result<Served, S
         log_tail(Some(&log))
     ))
 }
+
+/// nginx (a bare C reverse proxy, one worker) in front of `upstream_url`: the cost any proxy
+/// hop pays on this machine, with none of the gateway's MCP work.
+pub async fn nginx(bin: &Path, upstream_url: &str) -> Result<Served, String> {
+    let dir = Workdir::new("nginx")?;
+    let upstream = upstream_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp");
+    // Bound then released for nginx to take: a race only with other local processes.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("free port: {e}"))?
+        .port();
+    let path = dir.0.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nerror_log {path}/error.log warn;\npid {path}/nginx.pid;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {path}/b;\n  proxy_temp_path {path}/p;\n\
+           fastcgi_temp_path {path}/f;\n  uwsgi_temp_path {path}/u;\n  scgi_temp_path {path}/s;\n\
+           upstream up {{ server {upstream}; keepalive 512; }}\n\
+           server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://up;\n\
+               proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
+               proxy_set_header Host $host;\n      proxy_buffering off;\n    }}\n  }}\n}}\n"
+    );
+    let config = dir.0.join("nginx.conf");
+    std::fs::write(&config, conf).map_err(|e| format!("write nginx.conf: {e}"))?;
+    let log = dir.0.join("error.log");
+    let child = clean_command(bin)
+        .arg("-p")
+        .arg(&dir.0)
+        .arg("-c")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+    let mut served = Served {
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        child,
+        _workdir: Some(dir),
+    };
+    let deadline = Instant::now() + START_TIMEOUT;
+    while Instant::now() < deadline {
+        served.alive(Some(&log)).map_err(|e| format!("nginx {e}"))?;
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(served);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("nginx did not listen on {port}"))
+}

@@ -153,18 +153,35 @@ impl Report {
     /// Throughput at each concurrency, gateway against direct (and fastmcp-gateway).
     pub fn throughput(&mut self, rows: &[(usize, Vec<(String, f64)>)]) {
         println!("\n## Throughput (calls/s, median of repetitions; every answer checked)\n");
+        let with_nginx = rows
+            .iter()
+            .any(|(_, rates)| rates.iter().any(|(n, _)| n == "nginx"));
+        let nginx_headers = if with_nginx {
+            " nginx (bare proxy) | nginx ÷ direct |"
+        } else {
+            ""
+        };
         println!(
-            "| concurrency | direct | gateway | gateway ÷ direct | fastmcp-gateway | gateway ÷ fastmcp-gateway |"
+            "| concurrency | direct | gateway | gateway ÷ direct | fastmcp-gateway | gateway ÷ fastmcp-gateway |{nginx_headers}"
         );
-        println!("|---|---|---|---|---|---|");
+        println!(
+            "|---|---|---|---|---|---|{}",
+            if with_nginx { "---|---|" } else { "" }
+        );
         let mut out = Vec::new();
         for (concurrency, rates) in rows {
             let rate = |name: &str| rates.iter().find(|(n, _)| n == name).map(|(_, r)| *r);
             let direct = rate("direct").unwrap_or(0.0);
             let gateway = rate("gateway").unwrap_or(0.0);
             let fastmcp = rate("fastmcp-gateway");
+            let nginx = rate("nginx");
+            let nginx_cells = match nginx.filter(|_| with_nginx) {
+                Some(r) => format!(" {r:.0} | {:.2} |", r / direct.max(1e-9)),
+                None if with_nginx => " — | — |".into(),
+                None => String::new(),
+            };
             println!(
-                "| {concurrency} | {direct:.0} | {gateway:.0} | {:.2} | {} | {} |",
+                "| {concurrency} | {direct:.0} | {gateway:.0} | {:.2} | {} | {} |{nginx_cells}",
                 gateway / direct.max(1e-9),
                 fastmcp.map_or("—".into(), |r| format!("{r:.1}")),
                 fastmcp
@@ -174,6 +191,7 @@ impl Report {
             out.push(json!({
                 "concurrency": concurrency, "direct": direct, "gateway": gateway,
                 "fastmcp_gateway": fastmcp, "gateway_over_direct": gateway / direct.max(1e-9),
+                "nginx": nginx,
             }));
         }
         self.sections
