@@ -8,6 +8,7 @@
 mod client;
 mod connect;
 mod forward;
+mod listing;
 mod restart;
 mod scrub;
 mod size;
@@ -458,6 +459,14 @@ impl Upstream {
                 let cap = self.config.max_description_chars;
                 let mut tools: Vec<Arc<ListedTool>> = tools
                     .into_iter()
+                    .filter_map(|listed| match listed.parse() {
+                        Ok(tool) => Some(tool),
+                        Err(error) => {
+                            tracing::warn!(domain = %self.domain, %error,
+                                "upstream listed a tool that is not a valid definition: skipped");
+                            None
+                        }
+                    })
                     .map(|tool| sanitize::tool(tool, cap))
                     .map(|tool| match known.get(tool.name.as_ref()) {
                         Some(listed) if listed.same_as(&tool) => Arc::clone(listed),
@@ -620,19 +629,26 @@ fn uses_token(config: &UpstreamConfig) -> bool {
 /// Lists every page, bypassing rmcp's response cache so a refresh sees the upstream's truth and a
 /// dead upstream is reported as dead rather than served from a stale cache. The error says
 /// whether it was a transport failure (the session should be reopened).
-async fn list_all_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, (String, bool)> {
+async fn list_all_tools(peer: &Peer<RoleClient>) -> Result<Vec<listing::Listed>, (String, bool)> {
     let mut tools = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_LIST_PAGES {
         let params = PaginatedRequestParams::default().with_cursor(cursor.take());
-        let request = ClientRequest::ListToolsRequest(ListToolsRequest::with_param(params));
+        let mut request = ListToolsRequest::with_param(params);
+        // Over HTTP the page's tools arrive as text (see `listing`); stdio ignores the tap.
+        let tap = listing::ListingTap::default();
+        request.extensions.insert(tap.clone());
+        let request = ClientRequest::ListToolsRequest(request);
         let page = peer.send_request(request).await.map_err(|e| {
             let transport = !matches!(e, ServiceError::McpError(_));
             (describe(&e), transport)
         })?;
         match page {
             ServerResult::ListToolsResult(page) => {
-                tools.extend(page.tools);
+                if let Some(kept) = tap.take() {
+                    tools.extend(kept.into_iter().map(listing::Listed::Text));
+                }
+                tools.extend(page.tools.into_iter().map(listing::Listed::Parsed));
                 match page.next_cursor {
                     Some(next) if !next.is_empty() => cursor = Some(next),
                     _ => return Ok(tools),

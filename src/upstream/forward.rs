@@ -62,6 +62,18 @@ fn merge(
     (auth_header, custom)
 }
 
+/// The listing tap of a `tools/list` request that carries one.
+fn listing_tap(message: &ClientJsonRpcMessage) -> Option<super::listing::ListingTap> {
+    let ClientJsonRpcMessage::Request(request) = message else {
+        return None;
+    };
+    request
+        .request
+        .extensions()
+        .get::<super::listing::ListingTap>()
+        .cloned()
+}
+
 impl StreamableHttpClient for ForwardingClient {
     type Error = reqwest::Error;
 
@@ -110,6 +122,19 @@ impl StreamableHttpClient for ForwardingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<reqwest::Error>> {
+        if let Some(tap) = listing_tap(&message) {
+            let post = super::listing::Post {
+                uri: &uri,
+                message: &message,
+                session_id: session_id.as_deref(),
+                auth_header: auth_header.as_deref(),
+                headers: &custom_headers,
+                limits: &limits,
+            };
+            if let Some(answer) = super::listing::fetch(&self.0, post, &tap).await {
+                return Ok(StreamableHttpPostResponse::Json(answer, None));
+            }
+        }
         let (auth_header, custom_headers) = merge(&message, auth_header, custom_headers);
         self.0
             .post_message_with_response_limits(

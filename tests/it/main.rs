@@ -20,6 +20,7 @@ mod http;
 mod ingress;
 mod lifecycle;
 mod limits;
+mod listing;
 mod metrics;
 mod peers;
 mod reload;

@@ -46,6 +46,17 @@ impl HttpUpstream {
         HttpUpstream::start_on("127.0.0.1:0".parse().expect("literal address"), server).await
     }
 
+    /// Serves `server` on a free port without sessions, answering every request with JSON.
+    pub async fn start_stateless(server: TestUpstream) -> HttpUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind test upstream");
+        let addr = listener.local_addr().expect("local addr");
+        let stop = CancellationToken::new();
+        upstream::serve_http_with(listener, server.clone(), stop.clone(), true);
+        HttpUpstream { addr, server, stop }
+    }
+
     /// Serves `server` on `addr` (to bring an upstream up on a port the gateway already knows).
     pub async fn start_on(addr: SocketAddr, server: TestUpstream) -> HttpUpstream {
         let listener = TcpListener::bind(addr).await.expect("bind test upstream");

@@ -35,6 +35,8 @@ pub struct Stats {
     pub cancelled: AtomicUsize,
     /// Handler instances created (one per session in stateful HTTP mode).
     pub sessions: AtomicUsize,
+    /// tools/list requests received (one per page).
+    pub lists: AtomicUsize,
 }
 
 /// The test server.
@@ -45,6 +47,8 @@ pub struct TestUpstream {
     tools: Arc<std::sync::RwLock<Vec<Tool>>>,
     /// Tools per `tools/list` page; 0 lists everything at once.
     page_size: usize,
+    /// Pings the client (a server request on the answer's stream) before each listing.
+    ping_on_list: bool,
     /// Shared by every clone, so the HTTP factory's per-session clones report into one place.
     pub stats: Arc<Stats>,
 }
@@ -137,8 +141,15 @@ impl TestUpstream {
             name: name.to_string(),
             tools: Arc::new(std::sync::RwLock::new(tools)),
             page_size: 0,
+            ping_on_list: false,
             stats: Arc::new(Stats::default()),
         }
+    }
+
+    /// Pings the client before answering each `tools/list` (the answer waits for the pong).
+    pub fn pinging_on_list(mut self) -> TestUpstream {
+        self.ping_on_list = true;
+        self
     }
 
     /// Lists tools `size` per page, with a cursor.
@@ -242,8 +253,18 @@ impl ServerHandler for TestUpstream {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        self.stats.lists.fetch_add(1, Ordering::SeqCst);
+        if self.ping_on_list {
+            let ping = context
+                .peer
+                .send_request(rmcp::model::ServerRequest::PingRequest(Default::default()));
+            tokio::time::timeout(Duration::from_secs(5), ping)
+                .await
+                .map_err(|_| McpError::internal_error("no pong", None))?
+                .map_err(|e| McpError::internal_error(format!("ping: {e}"), None))?;
+        }
         let tools = self.listing();
         if self.page_size == 0 {
             return Ok(ListToolsResult::with_all_items(tools));
@@ -331,6 +352,7 @@ impl TestUpstream {
                             "x-static",
                             "traceparent",
                             "tracestate",
+                            "mcp-param-region",
                         ]
                         .into_iter()
                         .filter_map(|name| {
@@ -383,6 +405,16 @@ pub fn serve_http(
     server: TestUpstream,
     stop: tokio_util::sync::CancellationToken,
 ) {
+    serve_http_with(listener, server, stop, false);
+}
+
+/// [`serve_http`], or with `stateless`: no sessions, every answer one `application/json` body.
+pub fn serve_http_with(
+    listener: tokio::net::TcpListener,
+    server: TestUpstream,
+    stop: tokio_util::sync::CancellationToken,
+    stateless: bool,
+) {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
     use rmcp::transport::streamable_http_server::{
@@ -391,7 +423,17 @@ pub fn serve_http(
     let service = StreamableHttpService::new(
         move || Ok(server.session()),
         Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token()),
+        {
+            let config =
+                StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token());
+            if stateless {
+                config
+                    .with_legacy_session_mode(false)
+                    .with_json_response(true)
+            } else {
+                config
+            }
+        },
     );
     tokio::spawn(async move {
         loop {

@@ -1,0 +1,339 @@
+//! Memory-lean `tools/list` over streamable HTTP. rmcp's client parses a whole listing into
+//! `Tool`s at once (tens of MB for 10,000 tools, which the allocator then keeps) and, on
+//! 2026-07-28 sessions, holds every parsed input schema for the session's life (for SEP-2243
+//! `x-mcp-header` mirroring). A `tools/list` request carrying a [`ListingTap`] is instead posted
+//! by the gateway's HTTP client itself: each tool is kept as its raw JSON text for the gateway to
+//! convert one at a time, and rmcp receives the same answer holding only the tools that carry
+//! `x-mcp-header` annotations (so its header cache stays complete) plus every other result
+//! field (the cursor). Anything unusual — an error status, a JSON-RPC error, a server request on
+//! the stream, a body over the limits — makes the caller fall back to rmcp's own POST, which
+//! handles it exactly as without the tap (listing twice is harmless: `tools/list` is read-only).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, StatusCode};
+use rmcp::model::{ClientJsonRpcMessage, RequestId, ServerJsonRpcMessage, Tool};
+use rmcp::transport::streamable_http_client::StreamableHttpResponseLimits;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The session header of streamable HTTP.
+const SESSION_HEADER: &str = "mcp-session-id";
+/// The mark of a SEP-2243 annotation in a tool's JSON text.
+const HEADER_ANNOTATION: &str = "x-mcp-header";
+
+/// A request extension (never serialised) asking the HTTP client to fetch this `tools/list`
+/// page itself; it receives the page's tools as raw JSON text.
+#[derive(Debug, Clone, Default)]
+pub struct ListingTap(Arc<Mutex<Option<Vec<Box<RawValue>>>>>);
+
+impl ListingTap {
+    /// The tools the HTTP client kept as text, if it handled the page (the tools in rmcp's
+    /// answer are then only the annotated ones).
+    pub fn take(&self) -> Option<Vec<Box<RawValue>>> {
+        self.0.lock().ok().and_then(|mut kept| kept.take())
+    }
+
+    fn fill(&self, tools: Vec<Box<RawValue>>) {
+        if let Ok(mut kept) = self.0.lock() {
+            *kept = Some(tools);
+        }
+    }
+}
+
+/// Where a tapped POST goes and what it carries (as rmcp would send it).
+pub(super) struct Post<'a> {
+    /// The endpoint.
+    pub uri: &'a str,
+    /// The `tools/list` request.
+    pub message: &'a ClientJsonRpcMessage,
+    /// The session, if the upstream assigned one.
+    pub session_id: Option<&'a str>,
+    /// The bearer token, if any.
+    pub auth_header: Option<&'a str>,
+    /// Configured and protocol headers (`MCP-Protocol-Version`, `Mcp-Method`).
+    pub headers: &'a HashMap<HeaderName, HeaderValue>,
+    /// rmcp's byte limits for answers.
+    pub limits: &'a StreamableHttpResponseLimits,
+}
+
+/// Posts the tapped `tools/list` request and splits the answer: the raw tools go to `tap`, the
+/// message for rmcp is returned. `None` when anything is unusual: the caller lets rmcp post it.
+pub(super) async fn fetch(
+    client: &reqwest::Client,
+    post: Post<'_>,
+    tap: &ListingTap,
+) -> Option<ServerJsonRpcMessage> {
+    let ClientJsonRpcMessage::Request(request) = post.message else {
+        return None;
+    };
+    let body = serde_json::to_vec(post.message).ok()?;
+    let mut builder = client
+        .post(post.uri)
+        .header(ACCEPT, "text/event-stream, application/json")
+        .header(CONTENT_TYPE, "application/json");
+    if let Some(token) = post.auth_header {
+        builder = builder.bearer_auth(token);
+    }
+    for (name, value) in post.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(session) = post.session_id {
+        builder = builder.header(SESSION_HEADER, session);
+    }
+    let response = builder.body(body).send().await.ok()?;
+    if response.status() != StatusCode::OK {
+        return None;
+    }
+    let media = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.to_ascii_lowercase())?;
+    let text = if media.starts_with("application/json") {
+        let limit = post.limits.max_json_response_size;
+        let bytes = read_bounded(response.bytes_stream(), limit).await?;
+        String::from_utf8(bytes).ok()?
+    } else if media.starts_with("text/event-stream") {
+        answer_event(
+            response.bytes_stream(),
+            post.limits.max_sse_event_size,
+            &request.id,
+        )
+        .await?
+    } else {
+        return None;
+    };
+    let (message, tools) = split(&text, &request.id)?;
+    tap.fill(tools);
+    Some(message)
+}
+
+/// Reads a whole body, giving up past `limit` bytes.
+async fn read_bounded<S, E>(stream: S, limit: usize) -> Option<Vec<u8>>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > limit {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}
+
+/// The JSON-RPC message fields that tell an answer from a notification or a server request.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default)]
+    id: Option<RequestId>,
+    #[serde(default, borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
+}
+
+/// The data of the SSE event answering `id`; notifications before it are skipped. `None` on a
+/// server request (it needs rmcp's handler), an error, another id, or more than `limit` bytes.
+async fn answer_event<S, E>(stream: S, limit: usize, id: &RequestId) -> Option<String>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut received = 0usize;
+    let counted = stream.map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        received += chunk.len();
+        if received > limit {
+            return Err(std::io::Error::other("the listing is over the size limit"));
+        }
+        Ok(chunk)
+    });
+    let mut events = std::pin::pin!(sse_stream::SseStream::from_bytes_stream(counted));
+    while let Some(event) = events.next().await {
+        let Some(data) = event.ok()?.data.filter(|data| !data.trim().is_empty()) else {
+            continue; // a priming or keep-alive event
+        };
+        let envelope: Envelope = serde_json::from_str(&data).ok()?;
+        match (&envelope.id, envelope.method, envelope.result) {
+            (None, Some(_), _) => continue, // a notification: nothing the listing needs
+            (Some(answered), None, Some(_)) if answered == id => return Some(data),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// A `tools/list` answer with each result field still as text.
+#[derive(Deserialize)]
+struct RawAnswer<'a> {
+    id: RequestId,
+    #[serde(borrow)]
+    result: BTreeMap<String, &'a RawValue>,
+}
+
+/// Splits the answer to `id`: the tools without `x-mcp-header` annotations (kept as text), and
+/// the message for rmcp — the same answer holding only the annotated tools.
+fn split(text: &str, id: &RequestId) -> Option<(ServerJsonRpcMessage, Vec<Box<RawValue>>)> {
+    let mut answer: RawAnswer = serde_json::from_str(text).ok()?;
+    if answer.id != *id {
+        return None;
+    }
+    let tools: Vec<&RawValue> = serde_json::from_str(answer.result.remove("tools")?.get()).ok()?;
+    let (annotated, kept): (Vec<&RawValue>, Vec<&RawValue>) = tools
+        .into_iter()
+        .partition(|tool| tool.get().contains(HEADER_ANNOTATION));
+    let annotated = RawValue::from_string(serde_json::to_string(&annotated).ok()?).ok()?;
+    answer.result.insert("tools".into(), &annotated);
+    let message = format!(
+        r#"{{"jsonrpc":"2.0","id":{},"result":{}}}"#,
+        serde_json::to_string(&answer.id).ok()?,
+        serde_json::to_string(&answer.result).ok()?,
+    );
+    let message: ServerJsonRpcMessage = serde_json::from_str(&message).ok()?;
+    let kept = kept.into_iter().map(RawValue::to_owned).collect();
+    Some((message, kept))
+}
+
+/// A listed tool as it arrived: parsed by rmcp, or kept as JSON text by the listing tap (parsed
+/// one at a time while the listing is stored, so a large listing never exists parsed at once).
+pub(super) enum Listed {
+    /// Parsed by rmcp (stdio, annotated tools, fallbacks).
+    Parsed(Tool),
+    /// Kept as text by the tap.
+    Text(Box<RawValue>),
+}
+
+impl Listed {
+    /// The tool, or why its text is not one (the rest of the listing is kept).
+    pub(super) fn parse(self) -> Result<Tool, String> {
+        match self {
+            Listed::Parsed(tool) => Ok(tool),
+            Listed::Text(text) => serde_json::from_str(text.get()).map_err(|error| {
+                let name = serde_json::from_str::<NameOnly>(text.get())
+                    .map_or_else(|_| "(unnamed)".to_string(), |n| n.name);
+                format!("tool {name}: {error}")
+            }),
+        }
+    }
+}
+
+/// A tool's name, to report a definition that does not parse.
+#[derive(serde::Deserialize)]
+struct NameOnly {
+    name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::ServerResult;
+
+    fn listing(tools: &str, extra: &str) -> String {
+        format!(r#"{{"jsonrpc":"2.0","id":7,"result":{{"tools":[{tools}]{extra}}}}}"#)
+    }
+
+    const PLAIN: &str =
+        r#"{"name":"a","inputSchema":{"type":"object","properties":{"q":{"type":"string"}}}}"#;
+    const ANNOTATED: &str = r#"{"name":"b","inputSchema":{"type":"object","properties":{"r":{"type":"string","x-mcp-header":"Region"}}}}"#;
+
+    fn listed(message: &ServerJsonRpcMessage) -> (Vec<Tool>, Option<String>) {
+        let ServerJsonRpcMessage::Response(response) = message else {
+            panic!("not a response: {message:?}");
+        };
+        let ServerResult::ListToolsResult(list) = &response.result else {
+            panic!("not a listing: {response:?}");
+        };
+        (list.tools.clone(), list.next_cursor.clone())
+    }
+
+    #[test]
+    fn plain_tools_stay_text_and_annotated_ones_reach_rmcp_with_the_cursor() {
+        let text = listing(&format!("{PLAIN},{ANNOTATED}"), r#","nextCursor":"page2""#);
+        let (message, kept) = split(&text, &RequestId::Number(7)).expect("split");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].get(), PLAIN);
+        let (tools, cursor) = listed(&message);
+        assert_eq!(tools.len(), 1);
+        assert_eq!(tools[0].name, "b");
+        assert_eq!(cursor.as_deref(), Some("page2"));
+    }
+
+    #[test]
+    fn an_answer_to_another_request_or_an_error_is_not_split() {
+        let text = listing(PLAIN, "");
+        assert!(split(&text, &RequestId::Number(8)).is_none());
+        let error = r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32603,"message":"boom"}}"#;
+        assert!(split(error, &RequestId::Number(7)).is_none());
+    }
+
+    fn events(body: &str) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = body
+            .as_bytes()
+            .chunks(5)
+            .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
+            .collect();
+        futures::stream::iter(chunks)
+    }
+
+    #[tokio::test]
+    async fn the_answer_event_is_found_past_priming_events_and_notifications() {
+        let answer = listing(PLAIN, "");
+        let body = format!(
+            "id: 0\ndata:\n\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{{}}}}\n\ndata: {answer}\n\n"
+        );
+        let found = answer_event(events(&body), 1 << 20, &RequestId::Number(7)).await;
+        assert_eq!(found.as_deref(), Some(answer.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_server_request_an_oversized_stream_or_no_answer_gives_up() {
+        let id = RequestId::Number(7);
+        let request = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n\n";
+        let answer = format!("data: {}\n\n", listing(PLAIN, ""));
+        let with_request = format!("{request}{answer}");
+        assert!(
+            answer_event(events(&with_request), 1 << 20, &id)
+                .await
+                .is_none()
+        );
+        assert!(answer_event(events(&answer), 16, &id).await.is_none());
+        assert!(
+            answer_event(events("id: 0\ndata:\n\n"), 1 << 20, &id)
+                .await
+                .is_none()
+        );
+        assert!(answer_event(events(&answer), 1 << 20, &id).await.is_some());
+    }
+
+    #[test]
+    fn a_tool_text_that_is_no_definition_is_named_in_the_error() {
+        let text = |json: &str| Listed::Text(RawValue::from_string(json.into()).expect("json"));
+        let tool = text(PLAIN).parse().expect("a definition");
+        assert_eq!(tool.name, "a");
+        let error = text(r#"{"name":"broken","inputSchema":3}"#)
+            .parse()
+            .expect_err("not a definition");
+        assert!(error.starts_with("tool broken: "), "{error}");
+        let error = text(r#"{"description":"x"}"#).parse().expect_err("no name");
+        assert!(error.starts_with("tool (unnamed): "), "{error}");
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_up_to_the_limit() {
+        let body = "x".repeat(100);
+        assert_eq!(
+            read_bounded(events(&body), 100).await.map(|b| b.len()),
+            Some(100)
+        );
+        assert!(read_bounded(events(&body), 99).await.is_none());
+    }
+}

@@ -1,0 +1,140 @@
+//! Large listings over HTTP: the gateway fetches `tools/list` pages itself and keeps each tool as
+//! text (see `upstream::listing`). Every tool must still arrive unchanged, pages must be posted
+//! once each (no silent fallback), and tools with SEP-2243 `x-mcp-header` annotations must still
+//! reach rmcp, whose header mirroring depends on them — for stateful (SSE) and stateless (JSON)
+//! upstreams in both protocol eras.
+
+use crate::support::upstream::{TestUpstream, synthetic_tools};
+use crate::support::{HttpUpstream, TestGateway, call, http_table, json_of, text_of};
+use rmcp::model::Tool;
+use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
+
+const SYNTHETIC: usize = 1_500;
+const PAGE: usize = 400;
+
+/// The standard tools, synthetic ones, and `headers` with a `region` argument mirrored into an
+/// `Mcp-Param-Region` header.
+fn server() -> TestUpstream {
+    let mut tools = TestUpstream::new("crm").listing();
+    tools.extend(synthetic_tools("crm", SYNTHETIC));
+    let schema = json!({
+        "type": "object",
+        "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+    });
+    let Value::Object(schema) = schema else {
+        unreachable!("a literal object")
+    };
+    tools.push(Tool::new(
+        "headers",
+        "The request headers this call arrived with",
+        std::sync::Arc::new(schema),
+    ));
+    TestUpstream::with_tools("crm", tools).paginated(PAGE)
+}
+
+/// The registry holds exactly the upstream's tools, each definition unchanged.
+fn assert_listed_unchanged(gateway: &TestGateway, upstream: &[Tool]) {
+    let registry = gateway.running.gateway.registry();
+    assert_eq!(registry.tools().len(), upstream.len(), "every tool listed");
+    for tool in upstream {
+        let entry = registry
+            .tools()
+            .iter()
+            .find(|entry| entry.original_name == tool.name)
+            .unwrap_or_else(|| panic!("{} missing", tool.name));
+        assert_eq!(
+            entry.tool.input_schema(),
+            *tool.input_schema,
+            "{}: input schema",
+            tool.name
+        );
+        assert_eq!(entry.tool.description, tool.description, "{}", tool.name);
+        assert_eq!(entry.tool.annotations, tool.annotations, "{}", tool.name);
+        assert_eq!(
+            entry.tool.output_schema, tool.output_schema,
+            "{}",
+            tool.name
+        );
+    }
+}
+
+async fn check(upstream: HttpUpstream, protocol: &str) {
+    let toml = format!(
+        "{}protocol = \"{protocol}\"\n",
+        http_table("crm", &upstream.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let listing = upstream.server.listing();
+    assert_listed_unchanged(&gateway, &listing);
+    let pages = listing.len().div_ceil(PAGE);
+    assert_eq!(
+        upstream.server.stats.lists.load(Ordering::SeqCst),
+        pages,
+        "{protocol}: each page posted once (a second POST means the gateway fell back to rmcp)"
+    );
+
+    let client = gateway.client().await;
+    let result = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "headers", "arguments": {"region": "eu-west"}}),
+    )
+    .await;
+    let seen: Value = serde_json::from_str(&text_of(&result)).expect("headers as JSON");
+    let mirrored = seen.get("mcp-param-region").cloned();
+    if protocol == "2026-07-28" {
+        assert_eq!(
+            mirrored,
+            Some(json!(["eu-west"])),
+            "SEP-2243 mirroring: {seen}"
+        );
+    } else {
+        assert_eq!(
+            mirrored, None,
+            "no Mcp-Param headers before 2026-07-28: {seen}"
+        );
+    }
+
+    // A refresh re-lists through the same path and finds nothing changed.
+    let report = json_of(&call(&client, "refresh_registry", json!({})).await);
+    let change = &report["refreshed"][0];
+    assert_eq!(change["domain"], json!("crm"), "{report}");
+    assert_eq!(change["added"], json!([]), "{report}");
+    assert_eq!(change["removed"], json!([]), "{report}");
+    assert_eq!(change["tool_count"], json!(listing.len()), "{report}");
+    assert_listed_unchanged(&gateway, &listing);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_paged_listing_over_sse_arrives_whole_in_both_eras() {
+    for protocol in ["2026-07-28", "2025-11-25"] {
+        check(HttpUpstream::start(server()).await, protocol).await;
+    }
+}
+
+#[tokio::test]
+async fn a_paged_listing_over_json_answers_arrives_whole() {
+    check(HttpUpstream::start_stateless(server()).await, "2026-07-28").await;
+}
+
+#[tokio::test]
+async fn a_server_request_on_the_listing_stream_falls_back_to_rmcp() {
+    // The tap gives up on a stream carrying a server request (it needs rmcp's handler): rmcp
+    // posts the page again and answers the ping, so each page is listed twice and arrives whole.
+    let upstream = HttpUpstream::start(server().pinging_on_list()).await;
+    let toml = format!(
+        "{}protocol = \"2025-11-25\"\n",
+        http_table("crm", &upstream.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let listing = upstream.server.listing();
+    assert_listed_unchanged(&gateway, &listing);
+    let pages = listing.len().div_ceil(PAGE);
+    assert_eq!(
+        upstream.server.stats.lists.load(Ordering::SeqCst),
+        2 * pages
+    );
+    gateway.stop().await;
+}
