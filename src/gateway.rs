@@ -214,7 +214,10 @@ impl Gateway {
             .collect();
         let mut outcomes = Vec::new();
         while let Some(outcome) = pending.next().await {
-            self.republish();
+            // A listing identical to the last one changes nothing: no rebuild.
+            if !matches!(outcome.1, Ok(false)) {
+                self.republish();
+            }
             outcomes.push(outcome);
         }
         let after = self.registry.load_full();

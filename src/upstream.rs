@@ -32,7 +32,6 @@ use tokio_util::task::AbortOnDropHandle;
 pub use client::{EventSender, ToolChanges};
 
 use crate::config::{Limits, Secret, UpstreamConfig};
-use crate::sanitize;
 use crate::telemetry::spans;
 use crate::telemetry::trace_context::TraceHeaders;
 use crate::validation::ListedTool;
@@ -319,7 +318,7 @@ impl Upstream {
         let cap = self.config.max_description_chars;
         let tools = tools
             .into_iter()
-            .map(|tool| ListedTool::new(sanitize::tool(tool, cap)))
+            .map(|tool| ListedTool::new(crate::sanitize::tool(tool, cap)))
             .collect();
         self.tools.store(Some(Arc::new(tools)));
         self.set_state(UpstreamState::Ok);
@@ -414,19 +413,20 @@ impl Upstream {
     }
 
     /// Connects if needed and lists every tool (all pages), recording the outcome, inside a
-    /// `gateway.upstream.list` span.
-    pub async fn refresh_tools(&self) -> Result<Arc<Vec<Arc<ListedTool>>>, String> {
+    /// `gateway.upstream.list` span. `Ok(false)` when the listing is exactly the previous one
+    /// (every definition unchanged, same order): nothing needs rebuilding.
+    pub async fn refresh_tools(&self) -> Result<bool, String> {
         let span = spans::upstream_list();
         spans::set(&span, spans::DOMAIN, || self.domain.clone());
         let outcome = self.list_and_record().instrument(span.clone()).await;
         match &outcome {
-            Ok(tools) => spans::set_count(&span, spans::RESULT_COUNT, tools.len()),
+            Ok((tools, _)) => spans::set_count(&span, spans::RESULT_COUNT, tools.len()),
             Err(_) => spans::fail(&span, "upstream_unavailable"),
         }
-        outcome
+        outcome.map(|(_, changed)| changed)
     }
 
-    async fn list_and_record(&self) -> Result<Arc<Vec<Arc<ListedTool>>>, String> {
+    async fn list_and_record(&self) -> Result<(Arc<Vec<Arc<ListedTool>>>, bool), String> {
         let discovery_timeout = self.limits().discovery_timeout;
         let outcome = tokio::time::timeout(discovery_timeout, async {
             let conn = self.connection(true).await?;
@@ -448,18 +448,14 @@ impl Upstream {
             ))
         });
         match outcome {
-            Ok(tools) => {
-                // An unchanged definition keeps its ListedTool, and so its compiled validator.
+            Ok(listed) => {
                 let old = self.tools.load_full();
-                let known: std::collections::HashMap<&str, &Arc<ListedTool>> = old
-                    .iter()
-                    .flat_map(|listing| listing.iter())
-                    .map(|t| (t.name.as_ref(), t))
-                    .collect();
+                let previous = old.as_deref().map_or(&[][..], Vec::as_slice);
+                let known = listing::Known::new(previous);
                 let cap = self.config.max_description_chars;
-                let mut tools: Vec<Arc<ListedTool>> = tools
+                let mut tools: Vec<Arc<ListedTool>> = listed
                     .into_iter()
-                    .filter_map(|listed| match listed.parse() {
+                    .filter_map(|listed| match known.adopt(listed, cap) {
                         Ok(tool) => Some(tool),
                         Err(error) => {
                             tracing::warn!(domain = %self.domain, %error,
@@ -467,19 +463,19 @@ impl Upstream {
                             None
                         }
                     })
-                    .map(|tool| sanitize::tool(tool, cap))
-                    .map(|tool| match known.get(tool.name.as_ref()) {
-                        Some(listed) if listed.same_as(&tool) => Arc::clone(listed),
-                        _ => ListedTool::new(tool),
-                    })
                     .collect();
                 // The collect reused the listing's buffer (sized for whole `Tool`s, ~27× these
                 // pointers): give the excess back rather than keep it for the listing's life.
                 tools.shrink_to_fit();
+                let changed = old.is_none()
+                    || previous.len() != tools.len()
+                    || previous.iter().zip(&tools).any(|(a, b)| !Arc::ptr_eq(a, b));
                 let tools = Arc::new(tools);
-                self.tools.store(Some(tools.clone()));
+                if changed {
+                    self.tools.store(Some(tools.clone()));
+                }
                 self.set_state(UpstreamState::Ok);
-                Ok(tools)
+                Ok((tools, changed))
             }
             Err(error) => {
                 tracing::warn!(domain = %self.domain, %error, "upstream listing failed");

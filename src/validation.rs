@@ -32,6 +32,8 @@ pub struct ListedTool {
     parameters: Box<[Parameter]>,
     validator: OnceLock<Option<Arc<jsonschema::Validator>>>,
     embedding: OnceLock<Arc<[f32]>>,
+    /// The hash of the JSON text the upstream listed this tool as, when it was kept as text.
+    source: Option<u64>,
 }
 
 /// The empty schema every stored `Tool` points at (one allocation for all of them).
@@ -87,6 +89,12 @@ impl Deref for ListedTool {
 impl ListedTool {
     /// Wraps a tool from a `tools/list` answer.
     pub fn new(tool: Tool) -> Arc<ListedTool> {
+        ListedTool::from_listing(tool, None)
+    }
+
+    /// Wraps a tool listed as a JSON text whose hash is `source` (when known), so a later
+    /// listing of the very same text can keep this one without parsing it.
+    pub fn from_listing(tool: Tool, source: Option<u64>) -> Arc<ListedTool> {
         let mut tool = tool;
         let schema = std::mem::replace(&mut tool.input_schema, EMPTY_SCHEMA.clone());
         Arc::new(ListedTool {
@@ -98,7 +106,13 @@ impl ListedTool {
             parameters: parameters(&schema),
             validator: OnceLock::new(),
             embedding: OnceLock::new(),
+            source,
         })
+    }
+
+    /// The hash of the JSON text this tool was listed as, if it was kept as text.
+    pub fn source(&self) -> Option<u64> {
+        self.source
     }
 
     /// The input schema, parsed from its stored text.

@@ -10,7 +10,8 @@
 //! handles it exactly as without the tap (listing twice is harmless: `tools/list` is read-only).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -20,6 +21,9 @@ use rmcp::model::{ClientJsonRpcMessage, RequestId, ServerJsonRpcMessage, Tool};
 use rmcp::transport::streamable_http_client::StreamableHttpResponseLimits;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use crate::sanitize;
+use crate::validation::ListedTool;
 
 /// The session header of streamable HTTP.
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -212,24 +216,67 @@ pub(super) enum Listed {
     Text(Box<RawValue>),
 }
 
-impl Listed {
-    /// The tool, or why its text is not one (the rest of the listing is kept).
-    pub(super) fn parse(self) -> Result<Tool, String> {
-        match self {
-            Listed::Parsed(tool) => Ok(tool),
-            Listed::Text(text) => serde_json::from_str(text.get()).map_err(|error| {
-                let name = serde_json::from_str::<NameOnly>(text.get())
-                    .map_or_else(|_| "(unnamed)".to_string(), |n| n.name);
-                format!("tool {name}: {error}")
-            }),
-        }
-    }
+/// The process's keys for hashing listed tool texts (random, so no upstream can aim at them).
+static SOURCE_KEYS: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+
+/// The hash of a listed tool's JSON text.
+fn source_hash(text: &str) -> u64 {
+    SOURCE_KEYS.hash_one(text)
+}
+
+/// The tool a listed text defines, or why it is not one (named when it has a name).
+fn parse_text(text: &str) -> Result<Tool, String> {
+    serde_json::from_str(text).map_err(|error| {
+        let name = serde_json::from_str::<NameOnly>(text)
+            .map_or_else(|_| "(unnamed)".to_string(), |n| n.name);
+        format!("tool {name}: {error}")
+    })
 }
 
 /// A tool's name, to report a definition that does not parse.
 #[derive(serde::Deserialize)]
 struct NameOnly {
     name: String,
+}
+
+/// The previous listing, to keep each unchanged definition's `ListedTool` (and so its compiled
+/// validator and embedding) instead of building a new one.
+pub(super) struct Known<'a> {
+    by_name: HashMap<&'a str, &'a Arc<ListedTool>>,
+    by_source: HashMap<u64, &'a Arc<ListedTool>>,
+}
+
+impl<'a> Known<'a> {
+    /// Indexes `previous` by name and by the hash of the text each tool was listed as.
+    pub(super) fn new(previous: &'a [Arc<ListedTool>]) -> Known<'a> {
+        Known {
+            by_name: previous.iter().map(|t| (t.name.as_ref(), t)).collect(),
+            by_source: previous
+                .iter()
+                .filter_map(|t| Some((t.source()?, t)))
+                .collect(),
+        }
+    }
+
+    /// The stored form of `listed`: the previous one when unchanged — for a tool listed as the
+    /// very same text, without parsing it at all —, else a new one, sanitised with `cap`.
+    pub(super) fn adopt(&self, listed: Listed, cap: usize) -> Result<Arc<ListedTool>, String> {
+        let (tool, source) = match listed {
+            Listed::Parsed(tool) => (tool, None),
+            Listed::Text(text) => {
+                let source = source_hash(text.get());
+                if let Some(kept) = self.by_source.get(&source) {
+                    return Ok(Arc::clone(kept));
+                }
+                (parse_text(text.get())?, Some(source))
+            }
+        };
+        let tool = sanitize::tool(tool, cap);
+        Ok(match self.by_name.get(tool.name.as_ref()) {
+            Some(kept) if kept.same_as(&tool) => Arc::clone(kept),
+            _ => ListedTool::from_listing(tool, source),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -316,15 +363,35 @@ mod tests {
 
     #[test]
     fn a_tool_text_that_is_no_definition_is_named_in_the_error() {
-        let text = |json: &str| Listed::Text(RawValue::from_string(json.into()).expect("json"));
-        let tool = text(PLAIN).parse().expect("a definition");
-        assert_eq!(tool.name, "a");
-        let error = text(r#"{"name":"broken","inputSchema":3}"#)
-            .parse()
-            .expect_err("not a definition");
+        assert_eq!(parse_text(PLAIN).expect("a definition").name, "a");
+        let error = parse_text(r#"{"name":"broken","inputSchema":3}"#).expect_err("no definition");
         assert!(error.starts_with("tool broken: "), "{error}");
-        let error = text(r#"{"description":"x"}"#).parse().expect_err("no name");
+        let error = parse_text(r#"{"description":"x"}"#).expect_err("no name");
         assert!(error.starts_with("tool (unnamed): "), "{error}");
+    }
+
+    fn text(json: &str) -> Listed {
+        Listed::Text(RawValue::from_string(json.into()).expect("json"))
+    }
+
+    #[test]
+    fn the_same_text_keeps_its_listed_tool_and_a_changed_one_does_not() {
+        let first = Known::new(&[]).adopt(text(PLAIN), 100).expect("adopted");
+        assert!(first.source().is_some());
+        let previous = vec![first.clone()];
+        let known = Known::new(&previous);
+        let again = known.adopt(text(PLAIN), 100).expect("adopted");
+        assert!(Arc::ptr_eq(&first, &again), "same text, same ListedTool");
+        // Same definition, other formatting: kept through the parsed comparison.
+        let spaced = PLAIN.replace(':', ": ");
+        let reformatted = known.adopt(text(&spaced), 100).expect("adopted");
+        assert!(Arc::ptr_eq(&first, &reformatted));
+        let changed = PLAIN.replace("string", "integer");
+        let changed = known.adopt(text(&changed), 100).expect("adopted");
+        assert!(!Arc::ptr_eq(&first, &changed));
+        assert!(changed.input_schema_json().contains("integer"));
+        let broken = known.adopt(text(r#"{"name":"x"}"#), 100);
+        assert!(broken.is_err());
     }
 
     #[tokio::test]

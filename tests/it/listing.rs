@@ -96,14 +96,25 @@ async fn check(upstream: HttpUpstream, protocol: &str) {
         );
     }
 
-    // A refresh re-lists through the same path and finds nothing changed.
+    // A refresh re-lists through the same path, finds nothing changed and rebuilds nothing.
+    let generation = gateway.running.gateway.registry().generation;
     let report = json_of(&call(&client, "refresh_registry", json!({})).await);
     let change = &report["refreshed"][0];
     assert_eq!(change["domain"], json!("crm"), "{report}");
     assert_eq!(change["added"], json!([]), "{report}");
     assert_eq!(change["removed"], json!([]), "{report}");
     assert_eq!(change["tool_count"], json!(listing.len()), "{report}");
-    assert_listed_unchanged(&gateway, &listing);
+    assert_eq!(gateway.running.gateway.registry().generation, generation);
+    // A changed listing is rebuilt.
+    upstream.server.push_tool("late_tool");
+    let report = json_of(&call(&client, "refresh_registry", json!({})).await);
+    assert_eq!(
+        report["refreshed"][0]["added"],
+        json!(["late_tool"]),
+        "{report}"
+    );
+    assert!(gateway.running.gateway.registry().generation > generation);
+    assert_listed_unchanged(&gateway, &upstream.server.listing());
     gateway.stop().await;
 }
 
