@@ -214,8 +214,11 @@ impl Gateway {
             .collect();
         let mut outcomes = Vec::new();
         while let Some(outcome) = pending.next().await {
-            // A listing identical to the last one changes nothing: no rebuild.
-            if !matches!(outcome.1, Ok(false)) {
+            // A listing identical to the last one changes nothing: no rebuild. The embedder
+            // is still woken, so tools it failed to embed are retried.
+            if matches!(outcome.1, Ok(false)) {
+                self.published.notify_one();
+            } else {
                 self.republish();
             }
             outcomes.push(outcome);

@@ -15,6 +15,7 @@ mod size;
 mod slots;
 mod stderr;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -426,11 +427,24 @@ impl Upstream {
         outcome.map(|(_, changed)| changed)
     }
 
+    /// The tools of the current listing whose input schema carries `x-mcp-header` annotations.
+    fn annotated_tools(&self) -> Arc<HashSet<Box<str>>> {
+        let tools = self.tools.load();
+        Arc::new(
+            tools
+                .iter()
+                .flat_map(|listing| listing.iter())
+                .filter(|t| t.input_schema_json().contains(listing::HEADER_ANNOTATION))
+                .map(|t| Box::from(t.name.as_ref()))
+                .collect(),
+        )
+    }
+
     async fn list_and_record(&self) -> Result<(Arc<Vec<Arc<ListedTool>>>, bool), String> {
         let discovery_timeout = self.limits().discovery_timeout;
         let outcome = tokio::time::timeout(discovery_timeout, async {
             let conn = self.connection(true).await?;
-            match list_all_tools(&conn.peer).await {
+            match list_all_tools(&conn.peer, self.annotated_tools()).await {
                 Ok(tools) => Ok(tools),
                 Err((error, transport)) => {
                     if transport {
@@ -625,14 +639,17 @@ fn uses_token(config: &UpstreamConfig) -> bool {
 /// Lists every page, bypassing rmcp's response cache so a refresh sees the upstream's truth and a
 /// dead upstream is reported as dead rather than served from a stale cache. The error says
 /// whether it was a transport failure (the session should be reopened).
-async fn list_all_tools(peer: &Peer<RoleClient>) -> Result<Vec<listing::Listed>, (String, bool)> {
+async fn list_all_tools(
+    peer: &Peer<RoleClient>,
+    to_rmcp: Arc<HashSet<Box<str>>>,
+) -> Result<Vec<listing::Listed>, (String, bool)> {
     let mut tools = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_LIST_PAGES {
         let params = PaginatedRequestParams::default().with_cursor(cursor.take());
         let mut request = ListToolsRequest::with_param(params);
         // Over HTTP the page's tools arrive as text (see `listing`); stdio ignores the tap.
-        let tap = listing::ListingTap::default();
+        let tap = listing::ListingTap::new(to_rmcp.clone());
         request.extensions.insert(tap.clone());
         let request = ClientRequest::ListToolsRequest(request);
         let page = peer.send_request(request).await.map_err(|e| {
@@ -641,10 +658,15 @@ async fn list_all_tools(peer: &Peer<RoleClient>) -> Result<Vec<listing::Listed>,
         })?;
         match page {
             ServerResult::ListToolsResult(page) => {
-                if let Some(kept) = tap.take() {
-                    tools.extend(kept.into_iter().map(listing::Listed::Text));
+                let mut parsed = page.tools.into_iter().map(listing::Listed::Parsed);
+                // The page in its order: texts, and rmcp's tools in the gaps they left.
+                for slot in tap.take().into_iter().flatten() {
+                    match slot {
+                        Some(text) => tools.push(listing::Listed::Text(text)),
+                        None => tools.extend(parsed.next()),
+                    }
                 }
-                tools.extend(page.tools.into_iter().map(listing::Listed::Parsed));
+                tools.extend(parsed);
                 match page.next_cursor {
                     Some(next) if !next.is_empty() => cursor = Some(next),
                     _ => return Ok(tools),

@@ -9,6 +9,7 @@
 //! unvalidated, as the upstream will judge it anyway.
 
 use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use rmcp::model::{JsonObject, Tool};
@@ -32,8 +33,8 @@ pub struct ListedTool {
     parameters: Box<[Parameter]>,
     validator: OnceLock<Option<Arc<jsonschema::Validator>>>,
     embedding: OnceLock<Arc<[f32]>>,
-    /// The hash of the JSON text the upstream listed this tool as, when it was kept as text.
-    source: Option<u64>,
+    /// The hash of the JSON text the upstream last listed this tool as (0: not kept as text).
+    source: AtomicU64,
 }
 
 /// The empty schema every stored `Tool` points at (one allocation for all of them).
@@ -106,13 +107,18 @@ impl ListedTool {
             parameters: parameters(&schema),
             validator: OnceLock::new(),
             embedding: OnceLock::new(),
-            source,
+            source: AtomicU64::new(source.unwrap_or(0)),
         })
     }
 
-    /// The hash of the JSON text this tool was listed as, if it was kept as text.
+    /// The hash of the JSON text this tool was last listed as, if it was kept as text.
     pub fn source(&self) -> Option<u64> {
-        self.source
+        Some(self.source.load(Ordering::Relaxed)).filter(|&hash| hash != 0)
+    }
+
+    /// Records that this definition was just listed as a text hashing to `source`.
+    pub fn set_source(&self, source: u64) {
+        self.source.store(source, Ordering::Relaxed);
     }
 
     /// The input schema, parsed from its stored text.

@@ -131,7 +131,7 @@ impl StreamableHttpClient for ForwardingClient {
                 headers: &custom_headers,
                 limits: &limits,
             };
-            if let Some(answer) = super::listing::fetch(&self.0, post, &tap).await {
+            if let Some(answer) = super::listing::fetch(&self.0, post, &tap).await? {
                 return Ok(StreamableHttpPostResponse::Json(answer, None));
             }
         }

@@ -9,16 +9,18 @@
 //! the stream, a body over the limits — makes the caller fall back to rmcp's own POST, which
 //! handles it exactly as without the tap (listing twice is harmless: `tools/list` is read-only).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use http::header::{ACCEPT, CONTENT_TYPE};
+use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderName, HeaderValue, StatusCode};
 use rmcp::model::{ClientJsonRpcMessage, RequestId, ServerJsonRpcMessage, Tool};
-use rmcp::transport::streamable_http_client::StreamableHttpResponseLimits;
+use rmcp::transport::streamable_http_client::{
+    HttpStatusError, StreamableHttpError, StreamableHttpResponseLimits,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -28,22 +30,44 @@ use crate::validation::ListedTool;
 /// The session header of streamable HTTP.
 const SESSION_HEADER: &str = "mcp-session-id";
 /// The mark of a SEP-2243 annotation in a tool's JSON text.
-const HEADER_ANNOTATION: &str = "x-mcp-header";
+pub(super) const HEADER_ANNOTATION: &str = "x-mcp-header";
+/// The method of the notification that must not be swallowed, as JSON text.
+const LIST_CHANGED: &str = "\"notifications/tools/list_changed\"";
+/// Longest `Retry-After` value passed on (as rmcp's client does).
+const MAX_RETRY_AFTER_BYTES: usize = 128;
+
+/// One page of a listing in order: a tool's JSON text, or `None` where the tool is in rmcp's
+/// answer instead.
+pub type PageSlots = Vec<Option<Box<RawValue>>>;
 
 /// A request extension (never serialised) asking the HTTP client to fetch this `tools/list`
 /// page itself; it receives the page's tools as raw JSON text.
 #[derive(Debug, Clone, Default)]
-pub struct ListingTap(Arc<Mutex<Option<Vec<Box<RawValue>>>>>);
+pub struct ListingTap {
+    /// The page in order: a tool's text, or `None` where the tool went to rmcp instead.
+    kept: Arc<Mutex<Option<PageSlots>>>,
+    /// Tools that must reach rmcp even without annotations now: the previous listing's
+    /// annotated ones, so rmcp's header cache (which only ever inserts) is overwritten.
+    to_rmcp: Arc<HashSet<Box<str>>>,
+}
 
 impl ListingTap {
-    /// The tools the HTTP client kept as text, if it handled the page (the tools in rmcp's
-    /// answer are then only the annotated ones).
-    pub fn take(&self) -> Option<Vec<Box<RawValue>>> {
-        self.0.lock().ok().and_then(|mut kept| kept.take())
+    /// A tap that also hands rmcp the tools named in `to_rmcp`.
+    pub fn new(to_rmcp: Arc<HashSet<Box<str>>>) -> ListingTap {
+        ListingTap {
+            kept: Arc::default(),
+            to_rmcp,
+        }
     }
 
-    fn fill(&self, tools: Vec<Box<RawValue>>) {
-        if let Ok(mut kept) = self.0.lock() {
+    /// The page's tools in order, if the HTTP client handled the page: `Some(text)` kept here,
+    /// `None` for each tool that is in rmcp's answer instead (in the same order).
+    pub fn take(&self) -> Option<PageSlots> {
+        self.kept.lock().ok().and_then(|mut kept| kept.take())
+    }
+
+    fn fill(&self, tools: PageSlots) {
+        if let Ok(mut kept) = self.kept.lock() {
             *kept = Some(tools);
         }
     }
@@ -66,16 +90,34 @@ pub(super) struct Post<'a> {
 }
 
 /// Posts the tapped `tools/list` request and splits the answer: the raw tools go to `tap`, the
-/// message for rmcp is returned. `None` when anything is unusual: the caller lets rmcp post it.
+/// message for rmcp is returned. `Ok(None)` when anything is unusual: the caller lets rmcp post
+/// it. A rate limit, a plain server error and an expired session are returned as rmcp would
+/// (posting again would only add load, or fail the same way).
 pub(super) async fn fetch(
     client: &reqwest::Client,
     post: Post<'_>,
     tap: &ListingTap,
-) -> Option<ServerJsonRpcMessage> {
+) -> Result<Option<ServerJsonRpcMessage>, StreamableHttpError<reqwest::Error>> {
+    Ok(match fetch_text(client, &post).await? {
+        Some((text, id)) => split(&text, &id, &tap.to_rmcp).map(|(message, tools)| {
+            tap.fill(tools);
+            message
+        }),
+        None => None,
+    })
+}
+
+/// The answer's JSON text and the request id it answers, or `None` to fall back.
+async fn fetch_text(
+    client: &reqwest::Client,
+    post: &Post<'_>,
+) -> Result<Option<(String, RequestId)>, StreamableHttpError<reqwest::Error>> {
     let ClientJsonRpcMessage::Request(request) = post.message else {
-        return None;
+        return Ok(None);
     };
-    let body = serde_json::to_vec(post.message).ok()?;
+    let Ok(body) = serde_json::to_vec(post.message) else {
+        return Ok(None);
+    };
     let mut builder = client
         .post(post.uri)
         .header(ACCEPT, "text/event-stream, application/json")
@@ -89,32 +131,48 @@ pub(super) async fn fetch(
     if let Some(session) = post.session_id {
         builder = builder.header(SESSION_HEADER, session);
     }
-    let response = builder.body(body).send().await.ok()?;
-    if response.status() != StatusCode::OK {
-        return None;
-    }
+    let Ok(response) = builder.body(body).send().await else {
+        return Ok(None);
+    };
+    let status = response.status();
     let media = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .map(|value| value.to_ascii_lowercase())?;
-    let text = if media.starts_with("application/json") {
+        .map(|value| value.to_ascii_lowercase())
+        .unwrap_or_default();
+    if status == StatusCode::NOT_FOUND && post.session_id.is_some() {
+        return Err(StreamableHttpError::SessionExpired);
+    }
+    let json = media.starts_with("application/json");
+    if status == StatusCode::TOO_MANY_REQUESTS || (status.is_server_error() && !json) {
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .filter(|value| value.len() <= MAX_RETRY_AFTER_BYTES)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        return Err(HttpStatusError::new(status.as_u16(), retry_after).into());
+    }
+    if status != StatusCode::OK {
+        return Ok(None);
+    }
+    let text = if json {
         let limit = post.limits.max_json_response_size;
-        let bytes = read_bounded(response.bytes_stream(), limit).await?;
-        String::from_utf8(bytes).ok()?
+        read_bounded(response.bytes_stream(), limit)
+            .await
+            .and_then(|bytes| String::from_utf8(bytes).ok())
     } else if media.starts_with("text/event-stream") {
         answer_event(
             response.bytes_stream(),
             post.limits.max_sse_event_size,
             &request.id,
         )
-        .await?
+        .await
     } else {
-        return None;
+        None
     };
-    let (message, tools) = split(&text, &request.id)?;
-    tap.fill(tools);
-    Some(message)
+    Ok(text.map(|text| (text, request.id.clone())))
 }
 
 /// Reads a whole body, giving up past `limit` bytes.
@@ -168,7 +226,9 @@ where
         };
         let envelope: Envelope = serde_json::from_str(&data).ok()?;
         match (&envelope.id, envelope.method, envelope.result) {
-            (None, Some(_), _) => continue, // a notification: nothing the listing needs
+            // rmcp's handler must see this one (the upstream's tools changed again).
+            (None, Some(method), _) if method.get() == LIST_CHANGED => return None,
+            (None, Some(_), _) => continue, // logging, progress: nothing the listing needs
             (Some(answered), None, Some(_)) if answered == id => return Some(data),
             _ => return None,
         }
@@ -184,17 +244,37 @@ struct RawAnswer<'a> {
     result: BTreeMap<String, &'a RawValue>,
 }
 
-/// Splits the answer to `id`: the tools without `x-mcp-header` annotations (kept as text), and
-/// the message for rmcp — the same answer holding only the annotated tools.
-fn split(text: &str, id: &RequestId) -> Option<(ServerJsonRpcMessage, Vec<Box<RawValue>>)> {
+/// Whether rmcp must parse this tool: it carries `x-mcp-header` annotations (rmcp validates and
+/// caches them), or it did in the previous listing (rmcp's cached schema must be replaced).
+fn for_rmcp(tool: &RawValue, to_rmcp: &HashSet<Box<str>>) -> bool {
+    tool.get().contains(HEADER_ANNOTATION)
+        || (!to_rmcp.is_empty()
+            && serde_json::from_str::<NameOnly>(tool.get())
+                .is_ok_and(|named| to_rmcp.contains(named.name.as_str())))
+}
+
+/// Splits the answer to `id`: the page in order, each tool as text or `None` where it is in the
+/// message for rmcp — the same answer holding only the tools [`for_rmcp`] picks.
+fn split(
+    text: &str,
+    id: &RequestId,
+    to_rmcp: &HashSet<Box<str>>,
+) -> Option<(ServerJsonRpcMessage, PageSlots)> {
     let mut answer: RawAnswer = serde_json::from_str(text).ok()?;
     if answer.id != *id {
         return None;
     }
     let tools: Vec<&RawValue> = serde_json::from_str(answer.result.remove("tools")?.get()).ok()?;
-    let (annotated, kept): (Vec<&RawValue>, Vec<&RawValue>) = tools
-        .into_iter()
-        .partition(|tool| tool.get().contains(HEADER_ANNOTATION));
+    let mut annotated = Vec::new();
+    let mut kept = Vec::with_capacity(tools.len());
+    for tool in tools {
+        if for_rmcp(tool, to_rmcp) {
+            annotated.push(tool);
+            kept.push(None);
+        } else {
+            kept.push(Some(tool.to_owned()));
+        }
+    }
     let annotated = RawValue::from_string(serde_json::to_string(&annotated).ok()?).ok()?;
     answer.result.insert("tools".into(), &annotated);
     let message = format!(
@@ -203,7 +283,6 @@ fn split(text: &str, id: &RequestId) -> Option<(ServerJsonRpcMessage, Vec<Box<Ra
         serde_json::to_string(&answer.result).ok()?,
     );
     let message: ServerJsonRpcMessage = serde_json::from_str(&message).ok()?;
-    let kept = kept.into_iter().map(RawValue::to_owned).collect();
     Some((message, kept))
 }
 
@@ -273,7 +352,13 @@ impl<'a> Known<'a> {
         };
         let tool = sanitize::tool(tool, cap);
         Ok(match self.by_name.get(tool.name.as_ref()) {
-            Some(kept) if kept.same_as(&tool) => Arc::clone(kept),
+            Some(kept) if kept.same_as(&tool) => {
+                // Same definition in new formatting: the next listing reuses it by hash.
+                if let Some(source) = source {
+                    kept.set_source(source);
+                }
+                Arc::clone(kept)
+            }
             _ => ListedTool::from_listing(tool, source),
         })
     }
@@ -305,21 +390,30 @@ mod tests {
     #[test]
     fn plain_tools_stay_text_and_annotated_ones_reach_rmcp_with_the_cursor() {
         let text = listing(&format!("{PLAIN},{ANNOTATED}"), r#","nextCursor":"page2""#);
-        let (message, kept) = split(&text, &RequestId::Number(7)).expect("split");
-        assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].get(), PLAIN);
+        let none = HashSet::new();
+        let (message, kept) = split(&text, &RequestId::Number(7), &none).expect("split");
+        assert_eq!(kept.len(), 2, "one slot per tool, in order");
+        assert_eq!(kept[0].as_ref().map(|t| t.get()), Some(PLAIN));
+        assert!(kept[1].is_none(), "the annotated tool is rmcp's");
         let (tools, cursor) = listed(&message);
         assert_eq!(tools.len(), 1);
         assert_eq!(tools[0].name, "b");
         assert_eq!(cursor.as_deref(), Some("page2"));
+        // A tool annotated before goes to rmcp too, so its cached schema is replaced.
+        let before: HashSet<Box<str>> = [Box::from("a")].into_iter().collect();
+        let (message, kept) = split(&text, &RequestId::Number(7), &before).expect("split");
+        assert!(kept.iter().all(Option::is_none));
+        assert_eq!(listed(&message).0.len(), 2);
     }
 
     #[test]
     fn an_answer_to_another_request_or_an_error_is_not_split() {
         let text = listing(PLAIN, "");
-        assert!(split(&text, &RequestId::Number(8)).is_none());
+        let none = HashSet::new();
+        assert!(split(&text, &RequestId::Number(8), &none).is_none());
+        assert!(split(&text, &RequestId::String("7".into()), &none).is_none());
         let error = r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32603,"message":"boom"}}"#;
-        assert!(split(error, &RequestId::Number(7)).is_none());
+        assert!(split(error, &RequestId::Number(7), &none).is_none());
     }
 
     fn events(body: &str) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
@@ -353,6 +447,10 @@ mod tests {
                 .is_none()
         );
         assert!(answer_event(events(&answer), 16, &id).await.is_none());
+        let changed = r#"data: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
+        let with_change = format!("{changed}\n\n{answer}");
+        let found = answer_event(events(&with_change), 1 << 20, &id).await;
+        assert!(found.is_none(), "list_changed must reach rmcp's handler");
         assert!(
             answer_event(events("id: 0\ndata:\n\n"), 1 << 20, &id)
                 .await

@@ -5,7 +5,7 @@
 //! upstreams in both protocol eras.
 
 use crate::support::upstream::{TestUpstream, synthetic_tools};
-use crate::support::{HttpUpstream, TestGateway, call, http_table, json_of, text_of};
+use crate::support::{Client, HttpUpstream, TestGateway, call, http_table, json_of, text_of};
 use rmcp::model::Tool;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
@@ -13,24 +13,42 @@ use std::sync::atomic::Ordering;
 const SYNTHETIC: usize = 1_500;
 const PAGE: usize = 400;
 
-/// The standard tools, synthetic ones, and `headers` with a `region` argument mirrored into an
-/// `Mcp-Param-Region` header.
-fn server() -> TestUpstream {
-    let mut tools = TestUpstream::new("crm").listing();
-    tools.extend(synthetic_tools("crm", SYNTHETIC));
-    let schema = json!({
-        "type": "object",
-        "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
-    });
-    let Value::Object(schema) = schema else {
+/// The `headers` tool (it answers with the request headers it received), its `region`
+/// argument mirrored into an `Mcp-Param-Region` header when `annotated`.
+fn headers_tool(annotated: bool) -> Tool {
+    let region = if annotated {
+        json!({"type": "string", "x-mcp-header": "Region"})
+    } else {
+        json!({"type": "string"})
+    };
+    let Value::Object(schema) = json!({"type": "object", "properties": {"region": region}}) else {
         unreachable!("a literal object")
     };
-    tools.push(Tool::new(
+    Tool::new(
         "headers",
         "The request headers this call arrived with",
         std::sync::Arc::new(schema),
-    ));
+    )
+}
+
+/// The standard tools, synthetic ones, and the annotated `headers` tool.
+fn server() -> TestUpstream {
+    let mut tools = TestUpstream::new("crm").listing();
+    tools.extend(synthetic_tools("crm", SYNTHETIC));
+    tools.push(headers_tool(true));
     TestUpstream::with_tools("crm", tools).paginated(PAGE)
+}
+
+/// The `Mcp-Param-Region` values the upstream saw on a `headers` call through the gateway.
+async fn mirrored_region(client: &Client) -> Option<Value> {
+    let result = call(
+        client,
+        "execute_tool",
+        json!({"tool_name": "headers", "arguments": {"region": "eu-west"}}),
+    )
+    .await;
+    let seen: Value = serde_json::from_str(&text_of(&result)).expect("headers as JSON");
+    seen.get("mcp-param-region").cloned()
 }
 
 /// The registry holds exactly the upstream's tools, each definition unchanged.
@@ -75,25 +93,11 @@ async fn check(upstream: HttpUpstream, protocol: &str) {
     );
 
     let client = gateway.client().await;
-    let result = call(
-        &client,
-        "execute_tool",
-        json!({"tool_name": "headers", "arguments": {"region": "eu-west"}}),
-    )
-    .await;
-    let seen: Value = serde_json::from_str(&text_of(&result)).expect("headers as JSON");
-    let mirrored = seen.get("mcp-param-region").cloned();
+    let mirrored = mirrored_region(&client).await;
     if protocol == "2026-07-28" {
-        assert_eq!(
-            mirrored,
-            Some(json!(["eu-west"])),
-            "SEP-2243 mirroring: {seen}"
-        );
+        assert_eq!(mirrored, Some(json!(["eu-west"])), "SEP-2243 mirroring");
     } else {
-        assert_eq!(
-            mirrored, None,
-            "no Mcp-Param headers before 2026-07-28: {seen}"
-        );
+        assert_eq!(mirrored, None, "no Mcp-Param headers before 2026-07-28");
     }
 
     // A refresh re-lists through the same path, finds nothing changed and rebuilds nothing.
@@ -147,5 +151,26 @@ async fn a_server_request_on_the_listing_stream_falls_back_to_rmcp() {
         upstream.server.stats.lists.load(Ordering::SeqCst),
         2 * pages
     );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_tool_that_drops_its_header_annotation_is_no_longer_mirrored() {
+    // rmcp's header cache only ever inserts: the re-listed tool must reach it to be replaced.
+    let upstream = HttpUpstream::start(server()).await;
+    let toml = format!(
+        "{}protocol = \"2026-07-28\"\n",
+        http_table("crm", &upstream.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let client = gateway.client().await;
+    assert_eq!(mirrored_region(&client).await, Some(json!(["eu-west"])));
+    upstream.server.replace(headers_tool(false));
+    let report = json_of(&call(&client, "refresh_registry", json!({})).await);
+    assert!(
+        report["failed"].as_array().is_some_and(Vec::is_empty),
+        "{report}"
+    );
+    assert_eq!(mirrored_region(&client).await, None);
     gateway.stop().await;
 }

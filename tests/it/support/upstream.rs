@@ -190,6 +190,15 @@ impl TestUpstream {
         TestUpstream::with_tools(name, tools)
     }
 
+    /// Replaces the tool named like `tool` (no notification is sent).
+    pub fn replace(&self, tool: Tool) {
+        if let Ok(mut tools) = self.tools.write() {
+            for listed in tools.iter_mut().filter(|t| t.name == tool.name) {
+                *listed = tool.clone();
+            }
+        }
+    }
+
     /// Adds `tool` (no notification is sent).
     pub fn push(&self, tool: Tool) {
         if let Ok(mut tools) = self.tools.write() {
