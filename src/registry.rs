@@ -69,8 +69,6 @@ pub struct Registry {
     upstreams: BTreeMap<String, Arc<Upstream>>,
     /// Every exposed tool, sorted by exposed name.
     tools: Vec<ToolEntry>,
-    /// Exposed name → index.
-    by_name: HashMap<String, usize>,
     /// Former exposed names (renamed by a collision) → index of the same tool now.
     aliases: HashMap<String, usize>,
     /// Case- and separator-folded exposed and original names → indexes.
@@ -135,7 +133,10 @@ impl Registry {
     /// else a unique case-/separator-insensitive match of an exposed or original name, else
     /// suggestions.
     pub fn lookup(&self, name: &str) -> Lookup {
-        if let Some(&index) = self.by_name.get(name).or_else(|| self.aliases.get(name)) {
+        if let Some(index) = self
+            .index_of(name)
+            .or_else(|| self.aliases.get(name).copied())
+        {
             return Lookup::Found(index);
         }
         if let Some(indexes) = self.by_folded.get(&names::fold(name))
@@ -144,6 +145,11 @@ impl Registry {
             return Lookup::Found(*index);
         }
         Lookup::Missing(self.suggest(name, MAX_SUGGESTIONS))
+    }
+
+    /// The index of the tool exposed as exactly `name` (tools are sorted by name).
+    fn index_of(&self, name: &str) -> Option<usize> {
+        build::index_of(&self.tools, name)
     }
 
     /// Up to `limit` exposed names closest to `name`, best first.
@@ -169,9 +175,11 @@ impl Registry {
             domain.is_none_or(|d| self.tools.get(index).is_some_and(|t| t.domain == d))
         };
         let Some(query_vector) = query_vector else {
-            return self.search.search(query, limit, keep);
+            return self.search.search(query, limit, &self.by_folded, keep);
         };
-        let lexical = self.search.search(query, fusion::DEPTH, keep);
+        let lexical = self
+            .search
+            .search(query, fusion::DEPTH, &self.by_folded, keep);
         let semantic = fusion::semantic_ranking(&self.tools, query_vector, keep);
         fusion::fuse(&lexical, &semantic, limit)
     }

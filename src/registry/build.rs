@@ -159,10 +159,8 @@ pub fn build(input: BuildInput) -> Registry {
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let mut by_name = HashMap::with_capacity(tools.len());
     let mut by_folded: HashMap<String, Vec<usize>> = HashMap::new();
     for (index, entry) in tools.iter().enumerate() {
-        by_name.insert(entry.name.clone(), index);
         let mut keys = vec![names::fold(&entry.name), names::fold(&entry.original_name)];
         keys.dedup();
         for key in keys {
@@ -183,7 +181,7 @@ pub fn build(input: BuildInput) -> Registry {
     let aliases = input
         .previous
         .as_deref()
-        .map(|previous| carry_aliases(previous, &tools, &by_name))
+        .map(|previous| carry_aliases(previous, &tools))
         .unwrap_or_default();
     let search = search::SearchIndex::build(&tools, &domains);
     Registry {
@@ -191,7 +189,6 @@ pub fn build(input: BuildInput) -> Registry {
         config: input.config,
         upstreams: input.upstreams,
         tools,
-        by_name,
         aliases,
         by_folded,
         domains,
@@ -200,14 +197,18 @@ pub fn build(input: BuildInput) -> Registry {
     }
 }
 
+/// The index of the tool exposed as exactly `name` in `tools` (sorted by name): a binary search
+/// rather than a map holding a second copy of every name.
+pub(super) fn index_of(tools: &[ToolEntry], name: &str) -> Option<usize> {
+    tools
+        .binary_search_by(|entry| entry.name.as_str().cmp(name))
+        .ok()
+}
+
 /// Names that pointed at a tool in `previous` but no longer name any tool, mapped to that
 /// tool's index in `tools` (if it still exists): renames by collision, and older aliases.
-fn carry_aliases(
-    previous: &Registry,
-    tools: &[ToolEntry],
-    by_name: &HashMap<String, usize>,
-) -> HashMap<String, usize> {
-    let index_of: HashMap<(&str, &str), usize> = tools
+fn carry_aliases(previous: &Registry, tools: &[ToolEntry]) -> HashMap<String, usize> {
+    let by_origin: HashMap<(&str, &str), usize> = tools
         .iter()
         .enumerate()
         .map(|(i, t)| ((t.domain.as_str(), t.original_name.as_str()), i))
@@ -220,13 +221,13 @@ fn carry_aliases(
     let old_aliases = previous.aliases.iter().map(|(name, &i)| (name.as_str(), i));
     let mut aliases = HashMap::new();
     for (name, old_index) in old_names.chain(old_aliases) {
-        if by_name.contains_key(name) {
+        if index_of(tools, name).is_some() {
             continue;
         }
         let Some(old) = previous.tools().get(old_index) else {
             continue;
         };
-        if let Some(&index) = index_of.get(&(old.domain.as_str(), old.original_name.as_str())) {
+        if let Some(&index) = by_origin.get(&(old.domain.as_str(), old.original_name.as_str())) {
             aliases.insert(name.to_string(), index);
         }
     }

@@ -118,14 +118,13 @@ fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
 /// The inverted index of one snapshot.
 #[derive(Debug, Default)]
 pub(crate) struct SearchIndex {
-    /// Term → (tool index, weighted term frequency).
-    postings: HashMap<String, Vec<(usize, f64)>>,
+    /// Term → (tool index, weighted term frequency): 8 bytes a posting (weights are sums of
+    /// a few field weights, exact in `f32`; a snapshot never holds 2³² tools).
+    postings: HashMap<Box<str>, Vec<(u32, f32)>>,
     /// BM25's length normalisation of each tool's document, computed once.
     norms: Vec<f64>,
-    /// Folded exposed and original names → tools, for the exact-name bonus.
-    folded: HashMap<String, Vec<usize>>,
     /// Every term, for prefix and typo expansion.
-    vocabulary: Vec<String>,
+    vocabulary: Vec<Box<str>>,
 }
 
 /// The synonym groups, stemmed once.
@@ -154,11 +153,14 @@ impl SearchIndex {
         let mut index = SearchIndex::default();
         let mut lengths = Vec::with_capacity(tools.len());
         for (doc, entry) in tools.iter().enumerate() {
-            let mut tf: HashMap<String, f64> = HashMap::new();
+            let Ok(doc) = u32::try_from(doc) else {
+                break;
+            };
+            let mut tf: HashMap<String, f32> = HashMap::new();
             let mut length = 0.0;
             let mut add = |text: &str, weight: f64| {
                 for term in terms(text) {
-                    *tf.entry(term).or_default() += weight;
+                    *tf.entry(term).or_default() += weight as f32;
                     length += weight;
                 }
             };
@@ -186,17 +188,14 @@ impl SearchIndex {
             for (term, frequency) in tf {
                 index
                     .postings
-                    .entry(term)
+                    .entry(term.into_boxed_str())
                     .or_default()
                     .push((doc, frequency));
             }
             lengths.push(length);
-            let exposed = names::fold(&entry.name);
-            let original = names::fold(&entry.original_name);
-            if original != exposed {
-                index.folded.entry(original).or_default().push(doc);
-            }
-            index.folded.entry(exposed).or_default().push(doc);
+        }
+        for list in index.postings.values_mut() {
+            list.shrink_to_fit();
         }
         let docs = lengths.len().max(1) as f64;
         let average = (lengths.iter().sum::<f64>() / docs).max(1e-9);
@@ -213,15 +212,15 @@ impl SearchIndex {
     fn expand(&self, term: &str) -> Vec<(&str, f64)> {
         let mut matches = Vec::new();
         if let Some((key, _)) = self.postings.get_key_value(term) {
-            matches.push((key.as_str(), 1.0));
+            matches.push((key.as_ref(), 1.0));
         }
         for group in STEMMED_SYNONYMS
             .iter()
             .filter(|g| g.iter().any(|w| w == term))
         {
             for word in group.iter().filter(|w| *w != term) {
-                if let Some((key, _)) = self.postings.get_key_value(word) {
-                    matches.push((key.as_str(), SYNONYM_CREDIT));
+                if let Some((key, _)) = self.postings.get_key_value(word.as_str()) {
+                    matches.push((key.as_ref(), SYNONYM_CREDIT));
                 }
             }
         }
@@ -231,20 +230,20 @@ impl SearchIndex {
         }
         let max_edits = if chars >= 8 { 2 } else { 1 };
         // Prefix matches are a contiguous range of the sorted vocabulary.
-        let start = self.vocabulary.partition_point(|v| v.as_str() < term);
+        let start = self.vocabulary.partition_point(|v| v.as_ref() < term);
         for word in self.vocabulary[start..]
             .iter()
             .take_while(|v| v.starts_with(term))
         {
-            if word != term {
-                matches.push((word.as_str(), PREFIX_CREDIT));
+            if word.as_ref() != term {
+                matches.push((word.as_ref(), PREFIX_CREDIT));
             }
         }
         if chars >= 4 && matches.is_empty() {
             for word in &self.vocabulary {
                 let length_gap = word.chars().count().abs_diff(chars);
                 if length_gap <= max_edits && strsim::damerau_levenshtein(term, word) <= max_edits {
-                    matches.push((word.as_str(), TYPO_CREDIT));
+                    matches.push((word.as_ref(), TYPO_CREDIT));
                 }
             }
         }
@@ -256,6 +255,7 @@ impl SearchIndex {
         &self,
         query: &str,
         limit: usize,
+        folded: &HashMap<String, Vec<usize>>,
         keep: impl Fn(usize) -> bool,
     ) -> Vec<SearchHit> {
         let docs = self.norms.len();
@@ -275,6 +275,7 @@ impl SearchIndex {
                 let df = postings.len() as f64;
                 let idf = ((docs as f64 - df + 0.5) / (df + 0.5) + 1.0).ln();
                 for &(doc, tf) in postings {
+                    let (doc, tf) = (doc as usize, f64::from(tf));
                     let score = credit * idf * tf * (K1 + 1.0) / (tf + self.norms[doc]);
                     if best[doc] == 0.0 {
                         touched.push(doc);
@@ -288,7 +289,7 @@ impl SearchIndex {
             }
         }
         let folded_query = names::fold(query);
-        if let Some(named) = self.folded.get(&folded_query) {
+        if let Some(named) = folded.get(&folded_query) {
             for &doc in named {
                 scores[doc] += EXACT_NAME_BONUS;
             }
