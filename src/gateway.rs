@@ -214,12 +214,13 @@ impl Gateway {
             .collect();
         let mut outcomes = Vec::new();
         while let Some(outcome) = pending.next().await {
-            // A listing identical to the last one changes nothing: no rebuild. The embedder
-            // is still woken, so tools it failed to embed are retried.
-            if matches!(outcome.1, Ok(false)) {
-                self.published.notify_one();
-            } else {
+            // Only a changed listing changes the snapshot: a failed one keeps the previous
+            // tools (the upstream's state is read live), an identical one is the same. The
+            // embedder is still woken, so tools it failed to embed are retried.
+            if matches!(outcome.1, Ok(true)) {
                 self.republish();
+            } else {
+                self.published.notify_one();
             }
             outcomes.push(outcome);
         }

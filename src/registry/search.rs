@@ -291,7 +291,9 @@ impl SearchIndex {
         let folded_query = names::fold(query);
         if let Some(named) = folded.get(&folded_query) {
             for &doc in named {
-                scores[doc] += EXACT_NAME_BONUS;
+                if let Some(score) = scores.get_mut(doc) {
+                    *score += EXACT_NAME_BONUS;
+                }
             }
         }
         let hits: Vec<SearchHit> = scores

@@ -5,7 +5,9 @@
 //! upstreams in both protocol eras.
 
 use crate::support::upstream::{TestUpstream, synthetic_tools};
-use crate::support::{Client, HttpUpstream, TestGateway, call, http_table, json_of, text_of};
+use crate::support::{
+    Client, HttpUpstream, TestGateway, call, free_addr, http_table, json_of, text_of,
+};
 use rmcp::model::Tool;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
@@ -172,5 +174,33 @@ async fn a_tool_that_drops_its_header_annotation_is_no_longer_mirrored() {
         "{report}"
     );
     assert_eq!(mirrored_region(&client).await, None);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_refresh_that_fails_or_finds_nothing_new_builds_no_snapshot() {
+    // The backoff recovery of a dead upstream refreshes it again and again: each failed attempt
+    // used to rebuild every other upstream's tools too.
+    let upstream = HttpUpstream::start(server()).await;
+    let dead = format!("http://{}/mcp", free_addr());
+    let toml = format!(
+        "{}{}",
+        http_table("crm", &upstream.url()),
+        http_table("dead", &dead)
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let client = gateway.client().await;
+    let generation = gateway.running.gateway.registry().generation;
+    for _ in 0..3 {
+        let report = json_of(&call(&client, "refresh_registry", json!({})).await);
+        assert_eq!(report["failed"][0]["domain"], json!("dead"), "{report}");
+        assert_eq!(report["refreshed"][0]["removed"], json!([]), "{report}");
+    }
+    assert_eq!(gateway.running.gateway.registry().generation, generation);
+    let summary = json_of(&call(&client, "discover_tools", json!({})).await).to_string();
+    assert!(
+        summary.contains("\"dead\""),
+        "the dead domain is still shown: {summary}"
+    );
     gateway.stop().await;
 }
