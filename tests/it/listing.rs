@@ -79,20 +79,32 @@ fn assert_listed_unchanged(gateway: &TestGateway, upstream: &[Tool]) {
     }
 }
 
-async fn check(upstream: HttpUpstream, protocol: &str) {
+/// A gateway in front of `upstream` (domain `crm`), speaking `protocol` to it.
+async fn gateway_on(upstream: &HttpUpstream, protocol: &str) -> TestGateway {
     let toml = format!(
         "{}protocol = \"{protocol}\"\n",
         http_table("crm", &upstream.url())
     );
-    let gateway = TestGateway::start(&toml).await;
+    TestGateway::start(&toml).await
+}
+
+/// The gateway listed the upstream's tools unchanged, each page posted `posts` times (twice
+/// when the tap fell back to rmcp).
+fn assert_listed(gateway: &TestGateway, upstream: &HttpUpstream, posts: usize) {
     let listing = upstream.server.listing();
-    assert_listed_unchanged(&gateway, &listing);
+    assert_listed_unchanged(gateway, &listing);
     let pages = listing.len().div_ceil(PAGE);
     assert_eq!(
         upstream.server.stats.lists.load(Ordering::SeqCst),
-        pages,
-        "{protocol}: each page posted once (a second POST means the gateway fell back to rmcp)"
+        posts * pages,
+        "pages posted (a second POST means the gateway fell back to rmcp)"
     );
+}
+
+async fn check(upstream: HttpUpstream, protocol: &str) {
+    let gateway = gateway_on(&upstream, protocol).await;
+    let listing = upstream.server.listing();
+    assert_listed(&gateway, &upstream, 1);
 
     let client = gateway.client().await;
     let mirrored = mirrored_region(&client).await;
@@ -141,18 +153,8 @@ async fn a_server_request_on_the_listing_stream_falls_back_to_rmcp() {
     // The tap gives up on a stream carrying a server request (it needs rmcp's handler): rmcp
     // posts the page again and answers the ping, so each page is listed twice and arrives whole.
     let upstream = HttpUpstream::start(server().pinging_on_list()).await;
-    let toml = format!(
-        "{}protocol = \"2025-11-25\"\n",
-        http_table("crm", &upstream.url())
-    );
-    let gateway = TestGateway::start(&toml).await;
-    let listing = upstream.server.listing();
-    assert_listed_unchanged(&gateway, &listing);
-    let pages = listing.len().div_ceil(PAGE);
-    assert_eq!(
-        upstream.server.stats.lists.load(Ordering::SeqCst),
-        2 * pages
-    );
+    let gateway = gateway_on(&upstream, "2025-11-25").await;
+    assert_listed(&gateway, &upstream, 2);
     gateway.stop().await;
 }
 
@@ -160,11 +162,7 @@ async fn a_server_request_on_the_listing_stream_falls_back_to_rmcp() {
 async fn a_tool_that_drops_its_header_annotation_is_no_longer_mirrored() {
     // rmcp's header cache only ever inserts: the re-listed tool must reach it to be replaced.
     let upstream = HttpUpstream::start(server()).await;
-    let toml = format!(
-        "{}protocol = \"2026-07-28\"\n",
-        http_table("crm", &upstream.url())
-    );
-    let gateway = TestGateway::start(&toml).await;
+    let gateway = gateway_on(&upstream, "2026-07-28").await;
     let client = gateway.client().await;
     assert_eq!(mirrored_region(&client).await, Some(json!(["eu-west"])));
     upstream.server.replace(headers_tool(false));
