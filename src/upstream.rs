@@ -5,12 +5,15 @@
 //! transport error). Calls never take a lock: they clone the current connection out of an
 //! `ArcSwapOption`. Only (re)connecting is serialised.
 
+mod call_leg;
 mod client;
 mod connect;
 mod forward;
+mod http_post;
 mod listing;
 mod restart;
 mod scrub;
+mod session;
 mod size;
 mod slots;
 mod stderr;
@@ -151,6 +154,8 @@ pub(crate) struct Connection {
     service: Mutex<Option<ClientService>>,
     /// The stdio child's process group; killed when the connection goes away.
     process_group: Option<i32>,
+    /// The gateway's own `tools/call` leg (HTTP upstreams).
+    leg: Option<Arc<call_leg::CallLeg>>,
 }
 
 impl Connection {
@@ -203,6 +208,8 @@ pub struct Upstream {
     closing: CancellationToken,
     /// The last successful listing (kept while the upstream is down, so its tools stay routable).
     tools: ArcSwapOption<Vec<Arc<ListedTool>>>,
+    /// The names of its tools with `x-mcp-header` annotations (rmcp posts their calls).
+    annotated: ArcSwap<HashSet<Box<str>>>,
     /// Health for `/readyz`.
     state: Mutex<UpstreamState>,
     /// Timeouts and limits in force (reloads change them without reconnecting).
@@ -246,6 +253,7 @@ impl Upstream {
             closed: AtomicBool::new(false),
             closing: CancellationToken::new(),
             tools: ArcSwapOption::empty(),
+            annotated: ArcSwap::default(),
             state: Mutex::new(UpstreamState::Pending),
             limits: ArcSwap::from_pointee(limits),
             slots: CallSlots::new(limits.max_concurrency),
@@ -392,6 +400,7 @@ impl Upstream {
             peer: opened.service.peer().clone(),
             service: Mutex::new(Some(opened.service)),
             process_group: opened.process_group,
+            leg: opened.leg.map(Arc::new),
         });
         if self.closed.load(Ordering::Acquire) {
             conn.close().await;
@@ -429,15 +438,7 @@ impl Upstream {
 
     /// The tools of the current listing whose input schema carries `x-mcp-header` annotations.
     fn annotated_tools(&self) -> Arc<HashSet<Box<str>>> {
-        let tools = self.tools.load();
-        Arc::new(
-            tools
-                .iter()
-                .flat_map(|listing| listing.iter())
-                .filter(|t| t.input_schema_json().contains(listing::HEADER_ANNOTATION))
-                .map(|t| Box::from(t.name.as_ref()))
-                .collect(),
-        )
+        self.annotated.load_full()
     }
 
     async fn list_and_record(&self) -> Result<(Arc<Vec<Arc<ListedTool>>>, bool), String> {
@@ -486,6 +487,12 @@ impl Upstream {
                     || previous.iter().zip(&tools).any(|(a, b)| !Arc::ptr_eq(a, b));
                 let tools = Arc::new(tools);
                 if changed {
+                    let annotated = tools
+                        .iter()
+                        .filter(|t| t.input_schema_json().contains(listing::HEADER_ANNOTATION))
+                        .map(|t| Box::from(t.name.as_ref()))
+                        .collect();
+                    self.annotated.store(Arc::new(annotated));
                     self.tools.store(Some(tools.clone()));
                 }
                 self.set_state(UpstreamState::Ok);
@@ -532,7 +539,6 @@ impl Upstream {
             // SEP-414: the trace context rides in `_meta` on every transport.
             trace.write_meta(&mut params.meta.get_or_insert_with(Default::default).0.0);
         }
-        let mut call = CallToolRequest::new(params);
         let mut forwarded = match incoming {
             Some(incoming) if !self.forward.is_empty() => forward::select(incoming, &self.forward),
             _ => http::HeaderMap::new(),
@@ -540,32 +546,24 @@ impl Upstream {
         if let Some(trace) = trace.filter(|_| self.is_http()) {
             trace.write_headers(&mut forwarded);
         }
-        if !forwarded.is_empty() {
-            // Rides in the request's extensions to this one POST; never serialised.
-            call.extensions.insert(forward::ForwardedHeaders(forwarded));
-        }
-        let request = ClientRequest::CallToolRequest(call);
-        let mut handle = match conn
-            .peer
-            .send_cancellable_request(request, PeerRequestOptions::no_options())
-            .await
-        {
-            Ok(handle) => handle,
-            Err(error) => return Err(self.lost(&conn, &error)),
-        };
         let started = Instant::now();
-        let response = tokio::select! {
-            response = &mut handle.rx => response.unwrap_or(Err(ServiceError::TransportClosed)),
-            () = cancel.cancelled() => {
-                let _ = handle.cancel(Some("cancelled by the gateway's client".into())).await;
-                return Err(CallFailure::Cancelled);
-            }
-            () = tokio::time::sleep(limits.call_timeout) => {
-                let _ = handle.cancel(Some("gateway call timeout".into())).await;
-                return Err(CallFailure::TimedOut(started.elapsed()));
-            }
+        let prepared = conn.leg.as_ref().and_then(|leg| {
+            let annotated = self.annotated.load();
+            let prepared = leg.prepare(&conn.peer, &params, forwarded.clone(), &annotated)?;
+            Some((leg, prepared))
+        });
+        let call = Call {
+            params,
+            forwarded,
+            cancel,
+            started,
+            limits,
         };
-        let response = match response {
+        let answer = match prepared {
+            Some((leg, prepared)) => self.call_on_leg(&conn, leg, &prepared, call).await?,
+            None => self.call_through_rmcp(&conn, call).await?,
+        };
+        let response = match answer {
             Ok(ServerResult::CallToolResult(result)) => Ok(CallToolResponse::Complete(result)),
             Ok(ServerResult::InputRequiredResult(result)) => {
                 Ok(CallToolResponse::InputRequired(result))
@@ -590,11 +588,91 @@ impl Upstream {
         Ok(response)
     }
 
+    /// The call posted by the gateway's own HTTP leg: its answer, or the failure that ended
+    /// it. A call the upstream refused for an expired session goes to rmcp, which renews the
+    /// session and posts it (the upstream never ran it).
+    async fn call_on_leg(
+        &self,
+        conn: &Arc<Connection>,
+        leg: &Arc<call_leg::CallLeg>,
+        prepared: &call_leg::Prepared,
+        call: Call<'_>,
+    ) -> Result<Result<ServerResult, ServiceError>, CallFailure> {
+        let answer = tokio::select! {
+            answer = leg.call(prepared, &conn.peer) => answer,
+            () = call.cancel.cancelled() => {
+                leg.cancel(prepared, "cancelled by the gateway's client");
+                return Err(CallFailure::Cancelled);
+            }
+            () = tokio::time::sleep(call.limits.call_timeout) => {
+                leg.cancel(prepared, "gateway call timeout");
+                return Err(CallFailure::TimedOut(call.started.elapsed()));
+            }
+        };
+        match answer {
+            Ok(answer) => Ok(answer.map_err(ServiceError::McpError)),
+            Err(call_leg::LegFailure::NotTaken) => self.call_through_rmcp(conn, call).await,
+            Err(call_leg::LegFailure::Lost(reason)) => Err(self.lost_reason(conn, reason)),
+            Err(call_leg::LegFailure::Refused(reason)) => {
+                Err(CallFailure::Unavailable(self.scrubber.scrub(&reason)))
+            }
+            Err(call_leg::LegFailure::TooLarge { bytes }) => Err(CallFailure::TooLarge {
+                bytes,
+                limit: call.limits.max_result_bytes,
+            }),
+        }
+    }
+
+    /// The call through rmcp's client (stdio, and calls the leg leaves to rmcp): its answer,
+    /// or the failure that ended it (cancelled, timed out, session lost).
+    async fn call_through_rmcp(
+        &self,
+        conn: &Arc<Connection>,
+        call: Call<'_>,
+    ) -> Result<Result<ServerResult, ServiceError>, CallFailure> {
+        let mut request = CallToolRequest::new(call.params);
+        if !call.forwarded.is_empty() {
+            // Rides in the request's extensions to this one POST; never serialised.
+            request
+                .extensions
+                .insert(forward::ForwardedHeaders(call.forwarded));
+        }
+        let request = ClientRequest::CallToolRequest(request);
+        let mut handle = match conn
+            .peer
+            .send_cancellable_request(request, PeerRequestOptions::no_options())
+            .await
+        {
+            Ok(handle) => handle,
+            Err(error) => return Err(self.lost(conn, &error)),
+        };
+        let remaining = call
+            .limits
+            .call_timeout
+            .saturating_sub(call.started.elapsed());
+        tokio::select! {
+            response = &mut handle.rx => Ok(response.unwrap_or(Err(ServiceError::TransportClosed))),
+            () = call.cancel.cancelled() => {
+                let _ = handle.cancel(Some("cancelled by the gateway's client".into())).await;
+                Err(CallFailure::Cancelled)
+            }
+            () = tokio::time::sleep(remaining) => {
+                let _ = handle.cancel(Some("gateway call timeout".into())).await;
+                Err(CallFailure::TimedOut(call.started.elapsed()))
+            }
+        }
+    }
+
     /// A call found the session broken: forget it, mark the upstream down (the recovery loop
     /// re-lists it once it answers) and describe the failure.
     fn lost(&self, conn: &Arc<Connection>, error: &ServiceError) -> CallFailure {
+        self.lost_reason(conn, describe(error))
+    }
+
+    /// As [`Upstream::lost`], for a failure described by `reason` (not yet scrubbed).
+    fn lost_reason(&self, conn: &Arc<Connection>, reason: String) -> CallFailure {
         self.discard(conn);
-        let reason = self.scrubber.scrub(&describe(error));
+        let reason = self.scrubber.scrub(&reason);
         self.set_state(UpstreamState::Down {
             error: reason.clone(),
         });
@@ -626,6 +704,17 @@ impl Upstream {
             self.close().await;
         });
     }
+}
+
+/// One call on its way to the upstream, with what bounds it.
+struct Call<'a> {
+    params: CallToolRequestParams,
+    /// The caller's forwarded headers and the trace context (HTTP only).
+    forwarded: http::HeaderMap,
+    cancel: &'a CancellationToken,
+    /// When the call was sent (`call_timeout` runs from here).
+    started: Instant,
+    limits: Limits,
 }
 
 /// Whether the registry token would be sent to this upstream.

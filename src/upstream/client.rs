@@ -74,7 +74,13 @@ impl UpstreamClient {
         }
     }
 
-    fn tools_changed(&self) {
+    /// What the handler announces: client info and capabilities.
+    pub(crate) fn info(&self) -> &ClientConfig {
+        &self.info
+    }
+
+    /// Reports that the upstream's tools changed.
+    pub(crate) fn tools_changed(&self) {
         if let Some(events) = &self.events {
             events.mark(&self.domain);
         }

@@ -10,7 +10,9 @@ use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 
+use super::call_leg::CallLeg;
 use super::client::{EventSender, UpstreamClient};
+use super::session::SessionCell;
 use super::{ClientService, stderr};
 use crate::config::{ProtocolMode, Secret, Transport, UpstreamConfig};
 
@@ -26,6 +28,8 @@ pub(super) struct Opened {
     pub service: ClientService,
     /// The stdio child's process group, to end it and its descendants.
     pub process_group: Option<i32>,
+    /// The gateway's own `tools/call` leg (HTTP upstreams).
+    pub leg: Option<CallLeg>,
 }
 
 /// Kills a stdio child's process group when dropped, unless disarmed.
@@ -95,8 +99,15 @@ pub(super) async fn open(
                 .connect_timeout(connect_timeout)
                 .build()
                 .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+            let session = SessionCell::default();
+            let leg = CallLeg::new(
+                client.clone(),
+                session.clone(),
+                handler.clone(),
+                transport_limit(config),
+            );
             let transport = StreamableHttpClientTransport::with_client(
-                super::forward::ForwardingClient(client),
+                super::forward::ForwardingClient::new(client, session),
                 transport_config,
             );
             let service = handler
@@ -113,6 +124,7 @@ pub(super) async fn open(
             Ok(Opened {
                 service,
                 process_group: None,
+                leg: Some(leg),
             })
         }
         Transport::Stdio {
@@ -164,6 +176,7 @@ pub(super) async fn open(
             Ok(Opened {
                 service,
                 process_group,
+                leg: None,
             })
         }
     }

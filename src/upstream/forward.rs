@@ -16,6 +16,9 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::Sse;
 
+use super::http_post::Target;
+use super::session::SessionCell;
+
 /// The headers one call forwards; carried in the request's extensions.
 #[derive(Debug, Clone, Default)]
 pub struct ForwardedHeaders(pub HeaderMap);
@@ -31,9 +34,20 @@ pub fn select(incoming: &HeaderMap, names: &[HeaderName]) -> HeaderMap {
     selected
 }
 
-/// reqwest's streamable HTTP client plus per-call forwarded headers.
+/// reqwest's streamable HTTP client plus per-call forwarded headers; it records the session
+/// rmcp posts on for the gateway's own posts (see [`super::call_leg`]).
 #[derive(Debug, Clone)]
-pub struct ForwardingClient(pub reqwest::Client);
+pub struct ForwardingClient {
+    client: reqwest::Client,
+    session: SessionCell,
+}
+
+impl ForwardingClient {
+    /// A client posting with `client` and recording its session into `session`.
+    pub(super) fn new(client: reqwest::Client, session: SessionCell) -> ForwardingClient {
+        ForwardingClient { client, session }
+    }
+}
 
 /// Adds the message's forwarded headers to `custom` (static ones win); a forwarded
 /// `Authorization` replaces the session's bearer token for this request only.
@@ -85,8 +99,11 @@ impl StreamableHttpClient for ForwardingClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<reqwest::Error>> {
+        let session = session_id.as_ref();
+        let (auth, headers) = (auth_header.as_ref(), &custom_headers);
+        self.session.record(&uri, &message, session, auth, headers);
         let (auth_header, custom_headers) = merge(&message, auth_header, custom_headers);
-        self.0
+        self.client
             .post_message(uri, message, session_id, auth_header, custom_headers)
             .await
     }
@@ -100,8 +117,11 @@ impl StreamableHttpClient for ForwardingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<reqwest::Error>> {
+        let session = session_id.as_ref();
+        let (auth, headers) = (auth_header.as_ref(), &custom_headers);
+        self.session.record(&uri, &message, session, auth, headers);
         let (auth_header, custom_headers) = merge(&message, auth_header, custom_headers);
-        self.0
+        self.client
             .post_message_with_max_sse_event_size(
                 uri,
                 message,
@@ -122,21 +142,28 @@ impl StreamableHttpClient for ForwardingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<reqwest::Error>> {
-        if let Some(tap) = listing_tap(&message) {
+        let session = session_id.as_ref();
+        let (auth, headers) = (auth_header.as_ref(), &custom_headers);
+        self.session.record(&uri, &message, session, auth, headers);
+        if let Some(tap) = listing_tap(&message)
+            && let Ok(url) = reqwest::Url::parse(&uri)
+        {
             let post = super::listing::Post {
-                uri: &uri,
+                target: Target {
+                    url: &url,
+                    session_id: session_id.as_deref(),
+                    auth_header: auth_header.as_deref(),
+                    headers: &custom_headers,
+                },
                 message: &message,
-                session_id: session_id.as_deref(),
-                auth_header: auth_header.as_deref(),
-                headers: &custom_headers,
                 limits: &limits,
             };
-            if let Some(answer) = super::listing::fetch(&self.0, post, &tap).await? {
+            if let Some(answer) = super::listing::fetch(&self.client, post, &tap).await? {
                 return Ok(StreamableHttpPostResponse::Json(answer, None));
             }
         }
         let (auth_header, custom_headers) = merge(&message, auth_header, custom_headers);
-        self.0
+        self.client
             .post_message_with_response_limits(
                 uri,
                 message,
@@ -155,7 +182,7 @@ impl StreamableHttpClient for ForwardingClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<reqwest::Error>> {
-        self.0
+        self.client
             .delete_session(uri, session_id, auth_header, custom_headers)
             .await
     }
@@ -169,7 +196,7 @@ impl StreamableHttpClient for ForwardingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<reqwest::Error>>
     {
-        self.0
+        self.client
             .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
             .await
     }
@@ -184,7 +211,7 @@ impl StreamableHttpClient for ForwardingClient {
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<reqwest::Error>>
     {
-        self.0
+        self.client
             .get_stream_with_max_sse_event_size(
                 uri,
                 session_id,

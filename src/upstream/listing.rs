@@ -15,8 +15,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
 use rmcp::model::{ClientJsonRpcMessage, RequestId, ServerJsonRpcMessage, Tool};
 use rmcp::transport::streamable_http_client::{
     HttpStatusError, StreamableHttpError, StreamableHttpResponseLimits,
@@ -24,17 +23,14 @@ use rmcp::transport::streamable_http_client::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::http_post::{self, EventBytes, Target, read_bounded};
 use crate::sanitize;
 use crate::validation::ListedTool;
 
-/// The session header of streamable HTTP.
-const SESSION_HEADER: &str = "mcp-session-id";
 /// The mark of a SEP-2243 annotation in a tool's JSON text.
 pub(super) const HEADER_ANNOTATION: &str = "x-mcp-header";
 /// The method of the notification that must not be swallowed, as JSON text.
 const LIST_CHANGED: &str = "\"notifications/tools/list_changed\"";
-/// Longest `Retry-After` value passed on (as rmcp's client does).
-const MAX_RETRY_AFTER_BYTES: usize = 128;
 
 /// One page of a listing in order: a tool's JSON text, or `None` where the tool is in rmcp's
 /// answer instead.
@@ -75,16 +71,10 @@ impl ListingTap {
 
 /// Where a tapped POST goes and what it carries (as rmcp would send it).
 pub(super) struct Post<'a> {
-    /// The endpoint.
-    pub uri: &'a str,
+    /// The endpoint, session and headers.
+    pub target: Target<'a>,
     /// The `tools/list` request.
     pub message: &'a ClientJsonRpcMessage,
-    /// The session, if the upstream assigned one.
-    pub session_id: Option<&'a str>,
-    /// The bearer token, if any.
-    pub auth_header: Option<&'a str>,
-    /// Configured and protocol headers (`MCP-Protocol-Version`, `Mcp-Method`).
-    pub headers: &'a HashMap<HeaderName, HeaderValue>,
     /// rmcp's byte limits for answers.
     pub limits: &'a StreamableHttpResponseLimits,
 }
@@ -118,40 +108,22 @@ async fn fetch_text(
     let Ok(body) = serde_json::to_vec(post.message) else {
         return Ok(None);
     };
-    let mut builder = client
-        .post(post.uri)
-        .header(ACCEPT, "text/event-stream, application/json")
-        .header(CONTENT_TYPE, "application/json");
-    if let Some(token) = post.auth_header {
-        builder = builder.bearer_auth(token);
-    }
-    for (name, value) in post.headers {
-        builder = builder.header(name, value);
-    }
-    if let Some(session) = post.session_id {
-        builder = builder.header(SESSION_HEADER, session);
-    }
-    let Ok(response) = builder.body(body).send().await else {
+    let sent = post
+        .target
+        .post(client, body, &HeaderMap::new())
+        .send()
+        .await;
+    let Ok(response) = sent else {
         return Ok(None);
     };
     let status = response.status();
-    let media = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(|value| value.to_ascii_lowercase())
-        .unwrap_or_default();
-    if status == StatusCode::NOT_FOUND && post.session_id.is_some() {
+    let media = http_post::media_type(&response);
+    if status == StatusCode::NOT_FOUND && post.target.session_id.is_some() {
         return Err(StreamableHttpError::SessionExpired);
     }
     let json = media.starts_with("application/json");
     if status == StatusCode::TOO_MANY_REQUESTS || (status.is_server_error() && !json) {
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .filter(|value| value.len() <= MAX_RETRY_AFTER_BYTES)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+        let retry_after = http_post::retry_after(&response);
         return Err(HttpStatusError::new(status.as_u16(), retry_after).into());
     }
     if status != StatusCode::OK {
@@ -175,23 +147,6 @@ async fn fetch_text(
     Ok(text.map(|text| (text, request.id.clone())))
 }
 
-/// Reads a whole body, giving up past `limit` bytes.
-async fn read_bounded<S, E>(stream: S, limit: usize) -> Option<Vec<u8>>
-where
-    S: Stream<Item = Result<Bytes, E>>,
-{
-    let mut stream = std::pin::pin!(stream);
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.ok()?;
-        if body.len() + chunk.len() > limit {
-            return None;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Some(body)
-}
-
 /// The JSON-RPC message fields that tell an answer from a notification or a server request.
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -210,17 +165,10 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let mut received = 0usize;
-    let counted = stream.map(move |chunk| {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        received += chunk.len();
-        if received > limit {
-            return Err(std::io::Error::other("the listing is over the size limit"));
-        }
-        Ok(chunk)
-    });
-    let mut events = std::pin::pin!(sse_stream::SseStream::from_bytes_stream(counted));
+    let counter = EventBytes::default();
+    let mut events = std::pin::pin!(http_post::sse_events(stream, limit, counter.clone()));
     while let Some(event) = events.next().await {
+        counter.reset();
         let Some(data) = event.ok()?.data.filter(|data| !data.trim().is_empty()) else {
             continue; // a priming or keep-alive event
         };

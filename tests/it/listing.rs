@@ -4,7 +4,7 @@
 //! reach rmcp, whose header mirroring depends on them — for stateful (SSE) and stateless (JSON)
 //! upstreams in both protocol eras.
 
-use crate::support::upstream::{TestUpstream, synthetic_tools};
+use crate::support::upstream::{TestUpstream, headers_tool, synthetic_tools};
 use crate::support::{
     Client, HttpUpstream, TestGateway, call, free_addr, http_table, json_of, text_of,
 };
@@ -14,24 +14,6 @@ use std::sync::atomic::Ordering;
 
 const SYNTHETIC: usize = 1_500;
 const PAGE: usize = 400;
-
-/// The `headers` tool (it answers with the request headers it received), its `region`
-/// argument mirrored into an `Mcp-Param-Region` header when `annotated`.
-fn headers_tool(annotated: bool) -> Tool {
-    let region = if annotated {
-        json!({"type": "string", "x-mcp-header": "Region"})
-    } else {
-        json!({"type": "string"})
-    };
-    let Value::Object(schema) = json!({"type": "object", "properties": {"region": region}}) else {
-        unreachable!("a literal object")
-    };
-    Tool::new(
-        "headers",
-        "The request headers this call arrived with",
-        std::sync::Arc::new(schema),
-    )
-}
 
 /// The standard tools, synthetic ones, and the annotated `headers` tool.
 fn server() -> TestUpstream {

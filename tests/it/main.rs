@@ -4,6 +4,7 @@
 mod support;
 
 mod background;
+mod call_leg;
 mod catalog;
 mod cli;
 mod collisions;

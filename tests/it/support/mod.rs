@@ -9,6 +9,7 @@ pub mod process;
 pub mod upstream;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_gateway::app::{self, Running};
@@ -20,6 +21,7 @@ use rmcp::model::{
 };
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -38,6 +40,7 @@ pub struct HttpUpstream {
     /// The server (its stats are shared with every session).
     pub server: TestUpstream,
     stop: CancellationToken,
+    sessions: Arc<LocalSessionManager>,
 }
 
 impl HttpUpstream {
@@ -53,8 +56,13 @@ impl HttpUpstream {
             .expect("bind test upstream");
         let addr = listener.local_addr().expect("local addr");
         let stop = CancellationToken::new();
-        upstream::serve_http_with(listener, server.clone(), stop.clone(), true);
-        HttpUpstream { addr, server, stop }
+        let sessions = upstream::serve_http_with(listener, server.clone(), stop.clone(), true);
+        HttpUpstream {
+            addr,
+            server,
+            stop,
+            sessions,
+        }
     }
 
     /// Serves `server` on `addr` (to bring an upstream up on a port the gateway already knows).
@@ -62,8 +70,13 @@ impl HttpUpstream {
         let listener = TcpListener::bind(addr).await.expect("bind test upstream");
         let addr = listener.local_addr().expect("local addr");
         let stop = CancellationToken::new();
-        upstream::serve_http(listener, server.clone(), stop.clone());
-        HttpUpstream { addr, server, stop }
+        let sessions = upstream::serve_http_with(listener, server.clone(), stop.clone(), false);
+        HttpUpstream {
+            addr,
+            server,
+            stop,
+            sessions,
+        }
     }
 
     /// The MCP endpoint URL.
@@ -74,6 +87,12 @@ impl HttpUpstream {
     /// Stops serving (open connections are dropped).
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+
+    /// Forgets every session, as a restarted or idle-expiring server does: requests naming one
+    /// get 404.
+    pub async fn expire_sessions(&self) {
+        self.sessions.sessions.write().await.clear();
     }
 }
 

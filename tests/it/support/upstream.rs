@@ -37,6 +37,9 @@ pub struct Stats {
     pub sessions: AtomicUsize,
     /// tools/list requests received (one per page).
     pub lists: AtomicUsize,
+    /// tools/call requests posted by the gateway's own HTTP leg (its `gw-` string ids; rmcp's
+    /// client numbers its requests).
+    pub leg_calls: AtomicUsize,
 }
 
 /// The test server.
@@ -58,6 +61,21 @@ fn object(value: Value) -> Arc<JsonObject> {
         Value::Object(map) => Arc::new(map),
         _ => Arc::new(JsonObject::new()),
     }
+}
+
+/// The `headers` tool (it answers with the request headers it received), its `region`
+/// argument mirrored into an `Mcp-Param-Region` header when `annotated` (SEP-2243).
+pub fn headers_tool(annotated: bool) -> Tool {
+    let region = if annotated {
+        json!({"type": "string", "x-mcp-header": "Region"})
+    } else {
+        json!({"type": "string"})
+    };
+    Tool::new(
+        "headers",
+        "The request headers this call arrived with",
+        object(json!({"type": "object", "properties": {"region": region}})),
+    )
 }
 
 fn standard_tools() -> Vec<Tool> {
@@ -297,6 +315,9 @@ impl ServerHandler for TestUpstream {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         self.stats.calls.fetch_add(1, Ordering::SeqCst);
+        if matches!(&context.id, rmcp::model::RequestId::String(id) if id.starts_with("gw-")) {
+            self.stats.leg_calls.fetch_add(1, Ordering::SeqCst);
+        }
         let now = self.stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let result = self.dispatch(request, &context).await;
@@ -386,6 +407,34 @@ impl TestUpstream {
                 text(Value::Object(seen).to_string())
             }
             "pid" => text(std::process::id().to_string()),
+            // Listed only by tests that need it: asks the client things on the call's stream
+            // (a ping, its roots), announces a new tool, then answers with what it heard.
+            "chatty" if self.listing().iter().any(|t| t.name == "chatty") => {
+                let ask = |request| {
+                    let peer = context.peer.clone();
+                    async move {
+                        tokio::time::timeout(Duration::from_secs(5), peer.send_request(request))
+                            .await
+                    }
+                };
+                let pong = ask(rmcp::model::ServerRequest::PingRequest(Default::default())).await;
+                let roots = ask(rmcp::model::ServerRequest::ListRootsRequest(
+                    Default::default(),
+                ))
+                .await;
+                self.push_tool("chatty_added");
+                let _ = context.peer.notify_tool_list_changed().await;
+                let roots = match roots {
+                    Ok(Ok(rmcp::model::ClientResult::ListRootsResult(_))) => "roots".to_string(),
+                    other => format!("roots failed: {other:?}"),
+                };
+                let pong = if matches!(pong, Ok(Ok(_))) {
+                    "pong"
+                } else {
+                    "no pong"
+                };
+                text(format!("{pong}, {roots}"))
+            }
             "add_tool" => {
                 let name = args
                     .get("name")
@@ -423,27 +472,24 @@ pub fn serve_http_with(
     server: TestUpstream,
     stop: tokio_util::sync::CancellationToken,
     stateless: bool,
-) {
+) -> Arc<rmcp::transport::streamable_http_server::session::local::LocalSessionManager> {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
     use rmcp::transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService,
     };
-    let service = StreamableHttpService::new(
-        move || Ok(server.session()),
-        Arc::new(LocalSessionManager::default()),
-        {
-            let config =
-                StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token());
-            if stateless {
-                config
-                    .with_legacy_session_mode(false)
-                    .with_json_response(true)
-            } else {
-                config
-            }
-        },
-    );
+    let sessions = Arc::new(LocalSessionManager::default());
+    let service = StreamableHttpService::new(move || Ok(server.session()), sessions.clone(), {
+        let config =
+            StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token());
+        if stateless {
+            config
+                .with_legacy_session_mode(false)
+                .with_json_response(true)
+        } else {
+            config
+        }
+    });
     tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
@@ -474,4 +520,5 @@ pub fn serve_http_with(
             });
         }
     });
+    sessions
 }

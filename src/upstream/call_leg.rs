@@ -1,0 +1,515 @@
+//! `tools/call` to a streamable HTTP upstream, posted by the gateway's own HTTP client on the
+//! session rmcp negotiated. rmcp's client would carry each call through its service loop, its
+//! transport worker and a task per response stream (about 200 µs of CPU and five task
+//! hand-offs per call on the bench machine); here the calling task posts, reads the JSON or SSE
+//! answer and returns it, as rmcp would have parsed it.
+//!
+//! What rmcp's path does on the way is done here too: the request carries the same headers
+//! (session, protocol version, token, SEP-2243 `Mcp-Method`/`Mcp-Name`) and, on 2026-07-28
+//! sessions, the same per-request `_meta`; a server request on the stream (ping, sampling,
+//! roots, elicitation) is answered by the session's own client handler; `tools/list_changed`
+//! on the stream is reported; a stream that ends early is resumed from its last event id; a
+//! cancelled call is cancelled upstream (`notifications/cancelled` before 2026-07-28, closing
+//! the stream since). A call rmcp must post itself is left to it: a tool whose arguments
+//! become `Mcp-Param-*` headers, a name that would need Base64 in a header, and a call the
+//! upstream refused because its session expired (rmcp re-initialises and posts it again; the
+//! upstream never ran it).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, CancelledNotification, CancelledNotificationParam,
+    ClientJsonRpcMessage, ClientNotification, ErrorData, RequestId, ServerJsonRpcMessage,
+    ServerNotification, ServerRequest, ServerResult,
+};
+use rmcp::service::RequestContext;
+use rmcp::{Peer, RoleClient, Service};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::client::UpstreamClient;
+use super::http_post::{self, EventBytes, Target};
+use super::session::{SessionCell, SessionHeaders};
+
+/// Resumptions of one call's stream (GET with `Last-Event-ID`) before it counts as lost.
+const MAX_RESUMES: u32 = 3;
+/// Wait before resuming when the upstream set no `retry:` (rmcp's client waits about as long).
+const RESUME_DELAY: Duration = Duration::from_millis(500);
+/// Longest wait before a resumption, whatever the upstream's `retry:` asks.
+const MAX_RESUME_DELAY: Duration = Duration::from_secs(5);
+/// How long the gateway's answer to a server request, or its cancellation, may take.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The upstream's answer to a call: its result, or the JSON-RPC error it returned.
+pub(super) type Answer = Result<ServerResult, ErrorData>;
+
+/// A call that produced no answer.
+#[derive(Debug)]
+pub(super) enum LegFailure {
+    /// The upstream refused the call because its session expired; it did not run it.
+    NotTaken,
+    /// The connection failed or the stream ended for good without an answer.
+    Lost(String),
+    /// The upstream answered with an HTTP error and no JSON-RPC error.
+    Refused(String),
+    /// The answer (or one event of its stream) passed `limit` bytes.
+    TooLarge {
+        /// Bytes received when reading stopped.
+        bytes: usize,
+    },
+}
+
+/// The call leg of one HTTP connection: its HTTP client, the session rmcp negotiated (as its
+/// posts carried it) and its client handler.
+pub(crate) struct CallLeg {
+    client: reqwest::Client,
+    session: SessionCell,
+    handler: UpstreamClient,
+    next_id: AtomicU64,
+    /// Largest answer (or answer event) read, as rmcp's transport is configured.
+    limit: usize,
+}
+
+/// A call ready to post: its id, its body and its headers.
+pub(super) struct Prepared {
+    id: RequestId,
+    body: Vec<u8>,
+    session: std::sync::Arc<SessionHeaders>,
+    /// SEP-2243 headers and the forwarded ones.
+    headers: HeaderMap,
+    modern: bool,
+}
+
+/// A `tools/call` request as JSON-RPC, serialised without moving its parameters.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    jsonrpc: &'static str,
+    id: &'a RequestId,
+    method: &'static str,
+    params: &'a CallToolRequestParams,
+}
+
+impl CallLeg {
+    /// The leg of a connection whose HTTP client records its session into `session`.
+    pub(super) fn new(
+        client: reqwest::Client,
+        session: SessionCell,
+        handler: UpstreamClient,
+        limit: usize,
+    ) -> CallLeg {
+        CallLeg {
+            client,
+            session,
+            handler,
+            next_id: AtomicU64::new(0),
+            limit,
+        }
+    }
+
+    /// The call as this leg would post it, or `None` when rmcp must post it: no negotiated
+    /// session seen yet, a tool `annotated` for `Mcp-Param-*` headers, or a name no header can
+    /// carry bare. `forwarded` are the caller's headers (and the trace context) for this call.
+    pub(super) fn prepare(
+        &self,
+        peer: &Peer<RoleClient>,
+        params: &CallToolRequestParams,
+        forwarded: HeaderMap,
+        annotated: &HashSet<Box<str>>,
+    ) -> Option<Prepared> {
+        let session = self.session.current()?;
+        let version = peer.peer_info()?.protocol_version.clone();
+        let modern = !version.has_initialize();
+        let mut headers = forwarded;
+        let mut stamped = None;
+        if modern {
+            let name = HeaderValue::from_str(&params.name)
+                .ok()
+                .filter(|_| header_safe(&params.name))?;
+            if annotated.contains(params.name.as_ref()) {
+                return None;
+            }
+            headers.insert("mcp-method", HeaderValue::from_static("tools/call"));
+            headers.insert("mcp-name", name);
+            // What rmcp's peer stamps on every request of a session without `initialize`.
+            let mut with_meta = params.clone();
+            let meta = with_meta.meta.get_or_insert_with(Default::default);
+            let info = self.handler.info();
+            meta.set_protocol_version(version);
+            meta.set_client_info(info.client_info.clone());
+            meta.set_client_capabilities(info.capabilities.clone());
+            stamped = Some(with_meta);
+        }
+        let params = stamped.as_ref().unwrap_or(params);
+        let id = RequestId::String(
+            format!("gw-{}", self.next_id.fetch_add(1, Ordering::Relaxed)).into(),
+        );
+        let outgoing = Outgoing {
+            jsonrpc: "2.0",
+            id: &id,
+            method: "tools/call",
+            params,
+        };
+        let body = serde_json::to_vec(&outgoing).ok()?;
+        Some(Prepared {
+            id,
+            body,
+            session,
+            headers,
+            modern,
+        })
+    }
+
+    /// Posts the call and reads its answer. Dropping the future abandons the call: use
+    /// [`CallLeg::cancel`] to tell the upstream.
+    pub(super) async fn call(
+        &self,
+        call: &Prepared,
+        peer: &Peer<RoleClient>,
+    ) -> Result<Answer, LegFailure> {
+        let target = call.session.target();
+        let response = target
+            .post(&self.client, call.body.clone(), &call.headers)
+            .send()
+            .await
+            .map_err(|error| LegFailure::Lost(describe(&error)))?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND && target.session_id.is_some() {
+            return Err(LegFailure::NotTaken);
+        }
+        let media = http_post::media_type(&response);
+        if media.starts_with("application/json") {
+            let body = http_post::read_bounded(response.bytes_stream(), self.limit)
+                .await
+                .ok_or(LegFailure::TooLarge { bytes: self.limit })?;
+            let text = String::from_utf8_lossy(&body);
+            return match classify(&text, &call.id) {
+                Message::Answer(answer) => Ok(answer),
+                Message::Invalid(reason) => Err(LegFailure::Lost(reason)),
+                _ if status.is_success() => Err(LegFailure::Lost(
+                    "the upstream's answer is not a JSON-RPC answer to the call".into(),
+                )),
+                _ => Err(LegFailure::Refused(http_error(status))),
+            };
+        }
+        if status != StatusCode::OK {
+            return Err(LegFailure::Refused(http_error(status)));
+        }
+        if !media.starts_with("text/event-stream") {
+            return Err(LegFailure::Lost(format!(
+                "the upstream answered with content type {media:?}"
+            )));
+        }
+        self.read_stream(response, call, target, peer).await
+    }
+
+    /// Reads the call's SSE stream to its answer, answering server requests on the way and
+    /// resuming a stream that ends early.
+    async fn read_stream(
+        &self,
+        response: reqwest::Response,
+        call: &Prepared,
+        target: Target<'_>,
+        peer: &Peer<RoleClient>,
+    ) -> Result<Answer, LegFailure> {
+        let counter = EventBytes::default();
+        let mut events = Box::pin(http_post::sse_events(
+            response.bytes_stream(),
+            self.limit,
+            counter.clone(),
+        ));
+        let (mut last_event, mut delay, mut resumes) = (None::<String>, RESUME_DELAY, 0);
+        loop {
+            let event = match events.next().await {
+                Some(Ok(event)) => event,
+                Some(Err(_)) if counter.count() > self.limit => {
+                    return Err(LegFailure::TooLarge {
+                        bytes: counter.count(),
+                    });
+                }
+                ended => {
+                    // The stream broke or ended without the answer: resume after the last
+                    // event, as rmcp's client does, when the upstream numbered its events.
+                    let mut reason = match ended {
+                        Some(Err(error)) => format!("the call's stream broke: {error}"),
+                        _ => "the upstream ended the call's stream without answering".into(),
+                    };
+                    if resumes > 0 {
+                        reason.push_str(&format!(" (resumed {resumes} times)"));
+                    }
+                    let Some(last) = last_event.as_deref().filter(|_| resumes < MAX_RESUMES) else {
+                        return Err(LegFailure::Lost(reason));
+                    };
+                    resumes += 1;
+                    tokio::time::sleep(delay).await;
+                    let resumed = target
+                        .resume(&self.client, last, &call.headers)
+                        .send()
+                        .await
+                        .map_err(|error| LegFailure::Lost(describe(&error)))?;
+                    if resumed.status() != StatusCode::OK
+                        || !http_post::media_type(&resumed).starts_with("text/event-stream")
+                    {
+                        return Err(LegFailure::Lost(format!(
+                            "{reason}, and resuming it failed ({})",
+                            http_error(resumed.status())
+                        )));
+                    }
+                    counter.reset();
+                    events = Box::pin(http_post::sse_events(
+                        resumed.bytes_stream(),
+                        self.limit,
+                        counter.clone(),
+                    ));
+                    continue;
+                }
+            };
+            counter.reset();
+            if event.id.is_some() {
+                last_event = event.id;
+            }
+            if let Some(retry) = event.retry {
+                delay = Duration::from_millis(retry).min(MAX_RESUME_DELAY);
+            }
+            let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
+                continue; // a priming or keep-alive event
+            };
+            match classify(&data, &call.id) {
+                Message::Answer(answer) => return Ok(answer),
+                Message::Invalid(reason) => return Err(LegFailure::Lost(reason)),
+                Message::Request(request, id) => {
+                    self.answer_request(request, id, target, peer).await;
+                }
+                Message::Notification(ServerNotification::ToolListChangedNotification(_)) => {
+                    self.handler.tools_changed();
+                }
+                // Progress and logging: the gateway asked for neither.
+                Message::Notification(_) => {}
+                Message::Other(what) => tracing::debug!("{what} on a call's stream"),
+            }
+        }
+    }
+
+    /// Answers a server request with the session's client handler (as rmcp's service would)
+    /// and posts the answer.
+    async fn answer_request(
+        &self,
+        request: ServerRequest,
+        id: RequestId,
+        target: Target<'_>,
+        peer: &Peer<RoleClient>,
+    ) {
+        let context = RequestContext::new(id.clone(), peer.clone());
+        let message = match self.handler.handle_request(request, context).await {
+            Ok(result) => ClientJsonRpcMessage::response(result, id),
+            Err(error) => ClientJsonRpcMessage::error(error, Some(id)),
+        };
+        self.post_control(&message, target).await;
+    }
+
+    /// Tells the upstream the call was abandoned: `notifications/cancelled` on sessions before
+    /// 2026-07-28 (from a task of its own); on later ones dropping the stream says it.
+    pub(super) fn cancel(self: &std::sync::Arc<Self>, call: &Prepared, reason: &str) {
+        if call.modern {
+            return;
+        }
+        let cancelled = ClientJsonRpcMessage::notification(
+            ClientNotification::CancelledNotification(CancelledNotification::new(
+                CancelledNotificationParam::new(Some(call.id.clone()), Some(reason.into())),
+            )),
+        );
+        let (leg, session) = (self.clone(), call.session.clone());
+        tokio::spawn(async move {
+            leg.post_control(&cancelled, session.target()).await;
+        });
+    }
+
+    /// Posts a response or notification of the gateway's own, bounded in time.
+    async fn post_control(&self, message: &ClientJsonRpcMessage, target: Target<'_>) {
+        let Ok(body) = serde_json::to_vec(message) else {
+            return;
+        };
+        let sent = target.post(&self.client, body, &HeaderMap::new()).send();
+        match tokio::time::timeout(CONTROL_TIMEOUT, sent).await {
+            Ok(Ok(response)) if response.status().is_success() => {}
+            Ok(Ok(response)) => {
+                tracing::debug!(status = %response.status(), "the upstream refused a control message");
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(error = %describe(&error), "a control message failed")
+            }
+            Err(_) => tracing::debug!("a control message timed out"),
+        }
+    }
+}
+
+/// Whether a tool name travels bare in `Mcp-Name` (rmcp would Base64-wrap anything else).
+fn header_safe(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        && !name.starts_with(' ')
+        && !name.ends_with(' ')
+        && !name.starts_with("=?base64?")
+}
+
+/// One message of the call's answer, sorted by what the call does with it.
+enum Message {
+    /// The answer to the call.
+    Answer(Answer),
+    /// The answer to the call, but not a valid one.
+    Invalid(String),
+    /// A server request to answer.
+    Request(ServerRequest, RequestId),
+    /// A server notification.
+    Notification(ServerNotification),
+    /// Anything else (an answer to another request, unreadable text), described.
+    Other(&'static str),
+}
+
+/// The fields that tell an answer from a request or notification, the rest left unparsed.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default)]
+    id: Option<RequestId>,
+    #[serde(default, borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    error: Option<&'a RawValue>,
+}
+
+/// Sorts the JSON-RPC message `text` for the call `id`. An error without an id counts as the
+/// call's: the stream or body answers this one request.
+fn classify(text: &str, id: &RequestId) -> Message {
+    let Ok(envelope) = serde_json::from_str::<Envelope>(text) else {
+        return Message::Other("an unreadable message");
+    };
+    if envelope.method.is_some() {
+        return match serde_json::from_str::<ServerJsonRpcMessage>(text) {
+            Ok(ServerJsonRpcMessage::Request(request)) => {
+                Message::Request(request.request, request.id)
+            }
+            Ok(ServerJsonRpcMessage::Notification(notification)) => {
+                Message::Notification(notification.notification)
+            }
+            _ => Message::Other("an unreadable request or notification"),
+        };
+    }
+    let ours = envelope.id.as_ref().is_none_or(|answered| answered == id);
+    match (envelope.result, envelope.error) {
+        (Some(result), None) if envelope.id.as_ref() == Some(id) => match tool_result(result) {
+            Ok(result) => Message::Answer(Ok(result)),
+            Err(error) => Message::Invalid(format!("the upstream's result is not valid: {error}")),
+        },
+        (None, Some(error)) if ours => match serde_json::from_str::<ErrorData>(error.get()) {
+            Ok(error) => Message::Answer(Err(error)),
+            Err(error) => Message::Invalid(format!("the upstream's error is not valid: {error}")),
+        },
+        _ => Message::Other("an answer to another request"),
+    }
+}
+
+/// A `tools/call` result, parsed as one: rmcp's untagged `ServerResult` would buffer it and
+/// try a dozen other result types first. Results that may be something else (a task, input
+/// required) take rmcp's way, so they come out as rmcp would read them.
+fn tool_result(result: &RawValue) -> Result<ServerResult, serde_json::Error> {
+    let text = result.get();
+    if !text.contains("\"task\"")
+        && let Ok(result) = serde_json::from_str::<CallToolResult>(text)
+    {
+        return Ok(ServerResult::CallToolResult(result));
+    }
+    serde_json::from_str(text)
+}
+
+fn http_error(status: StatusCode) -> String {
+    format!("the upstream answered HTTP {status}")
+}
+
+/// A reqwest error with its causes (the top level alone says only "error sending request").
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_need_base64_are_left_to_rmcp() {
+        assert!(header_safe("get_weather"));
+        assert!(header_safe("crm.search-v2"));
+        assert!(!header_safe(" padded"));
+        assert!(!header_safe("météo"));
+        assert!(!header_safe("=?base64?abc?="));
+        assert!(!header_safe("tab\tname"));
+        assert!(!header_safe(""));
+    }
+
+    #[test]
+    fn messages_are_sorted_for_the_call() {
+        let id = RequestId::String("gw-3".into());
+        let ok =
+            r#"{"jsonrpc":"2.0","id":"gw-3","result":{"content":[{"type":"text","text":"hi"}]}}"#;
+        assert!(matches!(
+            classify(ok, &id),
+            Message::Answer(Ok(ServerResult::CallToolResult(r))) if r.content.len() == 1
+        ));
+        let other = r#"{"jsonrpc":"2.0","id":3,"result":{"content":[]}}"#;
+        assert!(
+            matches!(classify(other, &id), Message::Other(_)),
+            "a number is not the string id"
+        );
+        let error = r#"{"jsonrpc":"2.0","error":{"code":-32602,"message":"bad"}}"#;
+        assert!(matches!(classify(error, &id), Message::Answer(Err(e)) if e.code.0 == -32602));
+        assert!(matches!(classify("not json", &id), Message::Other(_)));
+        let ping = r#"{"jsonrpc":"2.0","id":0,"method":"ping"}"#;
+        assert!(matches!(
+            classify(ping, &id),
+            Message::Request(ServerRequest::PingRequest(_), RequestId::Number(0))
+        ));
+        let changed = r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
+        assert!(matches!(
+            classify(changed, &id),
+            Message::Notification(ServerNotification::ToolListChangedNotification(_))
+        ));
+        let broken = r#"{"jsonrpc":"2.0","id":"gw-3","result":{"content":"not a list"}}"#;
+        assert!(
+            !matches!(
+                classify(broken, &id),
+                Message::Answer(Ok(ServerResult::CallToolResult(_)))
+            ),
+            "a malformed result is not taken for a tool result"
+        );
+    }
+
+    #[test]
+    fn task_and_input_required_results_read_as_rmcp_reads_them() {
+        let as_rmcp = |text: &str| serde_json::from_str::<ServerResult>(text).ok();
+        let raw = |text: &str| RawValue::from_string(text.to_string()).ok();
+        for text in [
+            r#"{"content":[{"type":"text","text":"x"}],"isError":false}"#,
+            r#"{"structuredContent":{"a":1}}"#,
+            r#"{"resultType":"input_required","inputRequests":{}}"#,
+            r#"{"task":{"taskId":"t1","status":"working","createdAt":"2026-01-01T00:00:00Z","ttl":null}}"#,
+        ] {
+            let parsed = raw(text).and_then(|raw| tool_result(&raw).ok());
+            assert_eq!(
+                parsed.map(|r| serde_json::to_value(r).ok()),
+                as_rmcp(text).map(|r| serde_json::to_value(r).ok()),
+                "{text}"
+            );
+        }
+    }
+}

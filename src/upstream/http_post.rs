@@ -1,0 +1,160 @@
+//! The gateway's own POSTs to a streamable HTTP upstream (the listing tap and the call leg):
+//! the request as rmcp would send it, and bounded reading of JSON and SSE answers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// The session header of streamable HTTP.
+pub(super) const SESSION_HEADER: &str = "mcp-session-id";
+/// Longest `Retry-After` value passed on (as rmcp's client does).
+const MAX_RETRY_AFTER_BYTES: usize = 128;
+
+/// Where a POST goes and the headers rmcp would send with it.
+#[derive(Clone, Copy)]
+pub(super) struct Target<'a> {
+    /// The endpoint (parsed once: reqwest would parse a string on every request).
+    pub url: &'a reqwest::Url,
+    /// The session, if the upstream assigned one.
+    pub session_id: Option<&'a str>,
+    /// The bearer token, if any.
+    pub auth_header: Option<&'a str>,
+    /// Configured and protocol headers (`MCP-Protocol-Version`, `Mcp-Method`).
+    pub headers: &'a HashMap<HeaderName, HeaderValue>,
+}
+
+impl Target<'_> {
+    /// A POST of `body` (a JSON-RPC message) accepting JSON or SSE, with `extra` headers after
+    /// the session's own (a forwarded `Authorization` replaces the bearer token).
+    pub(super) fn post(
+        &self,
+        client: &reqwest::Client,
+        body: Vec<u8>,
+        extra: &HeaderMap,
+    ) -> reqwest::RequestBuilder {
+        let builder = client
+            .post(self.url.clone())
+            .header(ACCEPT, "text/event-stream, application/json")
+            .header(CONTENT_TYPE, "application/json");
+        self.with_headers(builder, extra).body(body)
+    }
+
+    /// A GET resuming the SSE stream after event `last_event_id`.
+    pub(super) fn resume(
+        &self,
+        client: &reqwest::Client,
+        last_event_id: &str,
+        extra: &HeaderMap,
+    ) -> reqwest::RequestBuilder {
+        let builder = client
+            .get(self.url.clone())
+            .header(ACCEPT, "text/event-stream")
+            .header("last-event-id", last_event_id);
+        self.with_headers(builder, extra)
+    }
+
+    fn with_headers(
+        &self,
+        mut builder: reqwest::RequestBuilder,
+        extra: &HeaderMap,
+    ) -> reqwest::RequestBuilder {
+        if let Some(token) = self.auth_header
+            && !extra.contains_key(http::header::AUTHORIZATION)
+        {
+            builder = builder.bearer_auth(token);
+        }
+        for (name, value) in self.headers {
+            builder = builder.header(name, value);
+        }
+        for (name, value) in extra {
+            if !self.headers.contains_key(name) {
+                builder = builder.header(name, value);
+            }
+        }
+        if let Some(session) = self.session_id {
+            builder = builder.header(SESSION_HEADER, session);
+        }
+        builder
+    }
+}
+
+/// The answer's media type, lower-cased (empty when absent or unreadable).
+pub(super) fn media_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The answer's `Retry-After`, when short enough to pass on.
+pub(super) fn retry_after(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get(RETRY_AFTER)
+        .filter(|value| value.len() <= MAX_RETRY_AFTER_BYTES)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Reads a whole body, giving up past `limit` bytes.
+pub(super) async fn read_bounded<S, E>(stream: S, limit: usize) -> Option<Vec<u8>>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > limit {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}
+
+/// Bytes received since the last event was handed out: an SSE stream fails once one event
+/// grows past its limit.
+#[derive(Clone, Default)]
+pub(super) struct EventBytes(Arc<AtomicUsize>);
+
+impl EventBytes {
+    /// An event was handed out: the next one starts counting from zero.
+    pub(super) fn reset(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// Bytes received since the last reset.
+    pub(super) fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The SSE events of `stream`; the stream fails when more than `limit` bytes arrive without
+/// the consumer calling [`EventBytes::reset`] (once per event it takes).
+pub(super) fn sse_events<S, E>(
+    stream: S,
+    limit: usize,
+    counter: EventBytes,
+) -> impl Stream<Item = Result<sse_stream::Sse, sse_stream::Error>> + Send + 'static
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let counted = stream.map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        let received = counter.0.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
+        if received > limit {
+            return Err(std::io::Error::other("an event is over the size limit"));
+        }
+        Ok(chunk)
+    });
+    sse_stream::SseStream::from_bytes_stream(counted)
+}

@@ -1,0 +1,155 @@
+//! What the gateway's own POSTs need of rmcp's HTTP session: the endpoint, the session id, the
+//! bearer token and the protocol headers, as rmcp last sent them. The HTTP client records them
+//! from rmcp's own posts, so a session rmcp re-initialised is picked up with its next post.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use http::{HeaderName, HeaderValue};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
+
+use super::http_post::Target;
+
+/// The protocol version header rmcp sets once a session is negotiated.
+const VERSION_HEADER: &str = "mcp-protocol-version";
+/// SEP-2243 headers that describe one request, not the session.
+const PER_REQUEST: [&str; 2] = ["mcp-method", "mcp-name"];
+/// Prefix of SEP-2243 parameter headers (per request too).
+const PARAM_PREFIX: &str = "mcp-param-";
+
+/// The session as rmcp's last post after negotiation carried it.
+#[derive(Debug)]
+pub(super) struct SessionHeaders {
+    url: reqwest::Url,
+    session_id: Option<Arc<str>>,
+    auth_header: Option<String>,
+    /// Configured headers and `MCP-Protocol-Version`.
+    headers: HashMap<HeaderName, HeaderValue>,
+}
+
+impl SessionHeaders {
+    /// Where a POST of this session goes, with its headers.
+    pub(super) fn target(&self) -> Target<'_> {
+        Target {
+            url: &self.url,
+            session_id: self.session_id.as_deref(),
+            auth_header: self.auth_header.as_deref(),
+            headers: &self.headers,
+        }
+    }
+}
+
+/// The latest [`SessionHeaders`] of one connection, shared by its HTTP client and its callers.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SessionCell(Arc<ArcSwapOption<SessionHeaders>>);
+
+impl SessionCell {
+    /// The session as last seen, once rmcp has posted on a negotiated session.
+    pub(super) fn current(&self) -> Option<Arc<SessionHeaders>> {
+        self.0.load_full()
+    }
+
+    /// Records what rmcp sends `message` with, unless the session is not negotiated yet (no
+    /// protocol version header: `initialize` and the requests before it).
+    pub(super) fn record(
+        &self,
+        uri: &Arc<str>,
+        message: &ClientJsonRpcMessage,
+        session_id: Option<&Arc<str>>,
+        auth_header: Option<&String>,
+        headers: &HashMap<HeaderName, HeaderValue>,
+    ) {
+        let version = HeaderName::from_static(VERSION_HEADER);
+        if !headers.contains_key(&version) {
+            return;
+        }
+        if let ClientJsonRpcMessage::Request(request) = message
+            && matches!(request.request, ClientRequest::InitializeRequest(_))
+        {
+            return;
+        }
+        let session = self.0.load();
+        let unchanged = session.as_deref().is_some_and(|known| {
+            known.session_id.as_ref() == session_id
+                && known.auth_header.as_ref() == auth_header
+                && known.headers.get(&version) == headers.get(&version)
+        });
+        if unchanged {
+            return;
+        }
+        let Ok(url) = reqwest::Url::parse(uri) else {
+            return;
+        };
+        let headers = headers
+            .iter()
+            .filter(|(name, _)| {
+                let name = name.as_str();
+                !PER_REQUEST.contains(&name) && !name.starts_with(PARAM_PREFIX)
+            })
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        self.0.store(Some(Arc::new(SessionHeaders {
+            url,
+            session_id: session_id.cloned(),
+            auth_header: auth_header.cloned(),
+            headers,
+        })));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::{ClientNotification, InitializedNotification, RequestId};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HashMap<HeaderName, HeaderValue> {
+        pairs
+            .iter()
+            .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn only_negotiated_posts_are_recorded_without_their_per_request_headers() {
+        let cell = SessionCell::default();
+        let uri: Arc<str> = Arc::from("http://127.0.0.1:1/mcp");
+        let initialized = ClientJsonRpcMessage::notification(
+            ClientNotification::InitializedNotification(InitializedNotification::default()),
+        );
+        cell.record(&uri, &initialized, None, None, &headers(&[("x-team", "a")]));
+        assert!(cell.current().is_none(), "nothing negotiated yet");
+
+        let initialize = ClientJsonRpcMessage::request(
+            ClientRequest::InitializeRequest(rmcp::model::InitializeRequest::new(
+                Default::default(),
+            )),
+            RequestId::Number(0),
+        );
+        let negotiated = headers(&[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/list"),
+            ("mcp-param-region", "eu"),
+            ("x-team", "a"),
+        ]);
+        cell.record(&uri, &initialize, None, None, &negotiated);
+        assert!(cell.current().is_none(), "initialize is never recorded");
+
+        let session: Arc<str> = Arc::from("s-1");
+        cell.record(&uri, &initialized, Some(&session), None, &negotiated);
+        let recorded = cell.current().expect("recorded");
+        let target = recorded.target();
+        assert_eq!(target.session_id, Some("s-1"));
+        let mut names: Vec<&str> = target.headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["mcp-protocol-version", "x-team"]);
+
+        let renewed: Arc<str> = Arc::from("s-2");
+        cell.record(&uri, &initialized, Some(&renewed), None, &negotiated);
+        assert_eq!(
+            cell.current().expect("recorded").target().session_id,
+            Some("s-2"),
+            "a re-initialised session replaces the old one"
+        );
+    }
+}

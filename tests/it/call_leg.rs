@@ -1,0 +1,364 @@
+//! `tools/call` to HTTP upstreams goes through the gateway's own POST (see `upstream::call_leg`)
+//! rather than rmcp's client worker. The upstream counts the calls that arrive with the leg's
+//! `gw-` request ids, so a silent fall back to rmcp fails these tests. Results must be those of
+//! a direct call in both protocol eras; a call whose arguments become `Mcp-Param-*` headers is
+//! left to rmcp; server requests on the call's stream are answered; an expired session is
+//! renewed without running the call twice; a stream cut short is resumed; cancellation reaches
+//! the upstream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::Frame;
+use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest, Tool};
+use rmcp::service::{ClientLifecycleMode, PeerRequestOptions};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::upstream::{TestUpstream, headers_tool};
+use crate::support::*;
+
+/// A gateway in front of `upstream` as domain `crm`, speaking `protocol` to it, with a static
+/// header of its own.
+async fn gateway_on(url: &str, protocol: &str) -> TestGateway {
+    TestGateway::start(&format!(
+        "{}protocol = \"{protocol}\"\nheaders = {{ x-static = \"from-config\" }}\n",
+        http_table("crm", url)
+    ))
+    .await
+}
+
+/// The standard tools plus `extra`.
+fn server_with(extra: Vec<Tool>) -> TestUpstream {
+    let mut tools = TestUpstream::new("crm").listing();
+    tools.extend(extra);
+    TestUpstream::with_tools("crm", tools)
+}
+
+fn leg_calls(upstream: &HttpUpstream) -> usize {
+    upstream.server.stats.leg_calls.load(Ordering::SeqCst)
+}
+
+fn calls(upstream: &HttpUpstream) -> usize {
+    upstream.server.stats.calls.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn http_calls_take_the_gateways_own_post_in_both_eras() {
+    for protocol in ["2025-11-25", "2026-07-28"] {
+        let upstream = HttpUpstream::start(server_with(vec![headers_tool(true)])).await;
+        let gateway = gateway_on(&upstream.url(), protocol).await;
+        // Both clients speak 2025-11-25, so results come in the same shape.
+        let client = gateway.client().await;
+        let direct = connect(&upstream.url(), ClientLifecycleMode::Initialize).await;
+        for (tool, args) in [
+            ("echo", json!({"message": "über ✓ \"quoted\""})),
+            ("tiny_image", json!({})),
+            ("weather_structured", json!({"city": "Oslo"})),
+            ("always_fails", json!({})),
+            ("add", json!({"a": 2, "b": 40})),
+        ] {
+            let via_gateway = call(
+                &client,
+                "execute_tool",
+                json!({"tool_name": tool, "arguments": args}),
+            )
+            .await;
+            let expected = call(&direct, tool, args.clone()).await;
+            assert_eq!(
+                via_gateway, expected,
+                "{protocol}: {tool} changed on its way"
+            );
+        }
+        // The direct client's calls are rmcp's (numbered), so they are not counted as leg calls.
+        assert_eq!(
+            leg_calls(&upstream),
+            5,
+            "{protocol}: every call took the leg"
+        );
+
+        let refused = call(&client, "execute_tool", json!({"tool_name": "rpc_error"})).await;
+        assert_eq!(error_code(&refused), "upstream_error", "{protocol}");
+        let details = &json_of(&refused)["details"];
+        assert_eq!(details["upstream_code"], -32050, "{protocol}: {details}");
+        let bad = call(
+            &client,
+            "execute_tool",
+            json!({"tool_name": "echo", "arguments": {"message": ""}}),
+        )
+        .await;
+        assert_eq!(error_code(&bad), "invalid_arguments", "{protocol}");
+        assert_eq!(
+            leg_calls(&upstream),
+            7,
+            "{protocol}: refusals came back on the leg"
+        );
+
+        // The session's configured header rides along; a tool whose argument becomes an
+        // `Mcp-Param-*` header (2026-07-28 only) is posted by rmcp, which mirrors it.
+        let before = leg_calls(&upstream);
+        let seen = call(
+            &client,
+            "execute_tool",
+            json!({"tool_name": "headers", "arguments": {"region": "eu-west"}}),
+        )
+        .await;
+        let seen: Value = serde_json::from_str(&text_of(&seen)).expect("headers as JSON");
+        assert_eq!(
+            seen["x-static"],
+            json!(["from-config"]),
+            "{protocol}: {seen}"
+        );
+        if protocol == "2026-07-28" {
+            assert_eq!(seen["mcp-param-region"], json!(["eu-west"]), "{seen}");
+            assert_eq!(leg_calls(&upstream), before, "annotated: rmcp posts it");
+        } else {
+            assert_eq!(seen.get("mcp-param-region"), None, "{seen}");
+            assert_eq!(leg_calls(&upstream), before + 1, "{protocol}");
+        }
+        gateway.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn server_requests_on_a_calls_stream_are_answered_and_list_changed_is_heard() {
+    let chatty = Tool::new(
+        "chatty",
+        "Pings the client, asks for its roots and adds a tool before answering",
+        Arc::new(serde_json::Map::new()),
+    );
+    let upstream = HttpUpstream::start(server_with(vec![chatty])).await;
+    let gateway = gateway_on(&upstream.url(), "2025-11-25").await;
+    let client = gateway.client().await;
+    let answered = call(&client, "execute_tool", json!({"tool_name": "chatty"})).await;
+    assert_eq!(text_of(&answered), "pong, roots", "{answered:?}");
+    assert_eq!(leg_calls(&upstream), 1);
+    let registry_has = |name: &str| {
+        gateway
+            .running
+            .gateway
+            .registry()
+            .tools()
+            .iter()
+            .any(|entry| entry.original_name == name)
+    };
+    assert!(
+        eventually(10, || registry_has("chatty_added")).await,
+        "the tool announced during the call was never listed"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_on_an_expired_session_runs_once_on_a_renewed_one() {
+    let upstream = HttpUpstream::start(server_with(vec![])).await;
+    let gateway = gateway_on(&upstream.url(), "2025-11-25").await;
+    let client = gateway.client().await;
+    let echo = |message: &str| {
+        let args = json!({"tool_name": "echo", "arguments": {"message": message}});
+        let client = &client;
+        async move { text_of(&call(client, "execute_tool", args).await) }
+    };
+    assert_eq!(echo("first").await, "first");
+    let sessions = upstream.server.stats.sessions.load(Ordering::SeqCst);
+    upstream.expire_sessions().await;
+    let before = calls(&upstream);
+    assert_eq!(echo("after expiry").await, "after expiry");
+    assert_eq!(
+        calls(&upstream),
+        before + 1,
+        "the refused call ran exactly once, on the new session"
+    );
+    assert_eq!(
+        upstream.server.stats.sessions.load(Ordering::SeqCst),
+        sessions + 1,
+        "rmcp opened one new session"
+    );
+    let legged = leg_calls(&upstream);
+    assert_eq!(echo("third").await, "third");
+    assert_eq!(
+        leg_calls(&upstream),
+        legged + 1,
+        "the leg posts on the renewed session"
+    );
+    gateway.stop().await;
+}
+
+/// A reverse proxy to `upstream` that ends the answer stream of each `tools/call` of `slow`
+/// after its first event (the priming one), as a dropped connection would; everything else,
+/// the resuming GET included, passes whole. Counts the streams cut and the GETs that resume.
+struct CuttingProxy {
+    url: String,
+    cut: Arc<AtomicUsize>,
+    resumed: Arc<AtomicUsize>,
+    stop: CancellationToken,
+}
+
+type ProxyBody = BoxBody<Bytes, std::io::Error>;
+
+impl CuttingProxy {
+    async fn start(upstream: String) -> CuttingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let (cut, resumed, stop) = (Arc::default(), Arc::default(), CancellationToken::new());
+        let state = (
+            Arc::clone(&cut),
+            Arc::clone(&resumed),
+            reqwest::Client::new(),
+        );
+        let token = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    () = token.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => return,
+                    },
+                };
+                let (state, upstream) = (state.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let (state, upstream) = (state.clone(), upstream.clone());
+                        async move { Ok::<_, Infallible>(forward(request, &upstream, &state).await) }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+        CuttingProxy {
+            url: format!("http://{addr}/mcp"),
+            cut,
+            resumed,
+            stop,
+        }
+    }
+}
+
+impl Drop for CuttingProxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn forward(
+    request: hyper::Request<hyper::body::Incoming>,
+    upstream: &str,
+    (cut, resumed, client): &(Arc<AtomicUsize>, Arc<AtomicUsize>, reqwest::Client),
+) -> hyper::Response<ProxyBody> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    if parts.headers.contains_key("last-event-id") {
+        resumed.fetch_add(1, Ordering::SeqCst);
+    }
+    let cutting = String::from_utf8_lossy(&body).contains(r#""name":"slow""#);
+    let mut outgoing = client.request(parts.method, upstream).body(body);
+    for (name, value) in &parts.headers {
+        if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    let Ok(answer) = outgoing.send().await else {
+        let mut failed =
+            hyper::Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed());
+        *failed.status_mut() = http::StatusCode::BAD_GATEWAY;
+        return failed;
+    };
+    let mut response = hyper::Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
+            response = response.header(name, value);
+        }
+    }
+    let body: ProxyBody = if cutting {
+        // Up to the end of the first event, then the stream ends.
+        let mut seen = Vec::new();
+        let mut chunks = answer.bytes_stream();
+        while let Some(Ok(chunk)) = chunks.next().await {
+            seen.extend_from_slice(&chunk);
+            if let Some(end) = seen.windows(2).position(|w| w == b"\n\n") {
+                seen.truncate(end + 2);
+                break;
+            }
+        }
+        cut.fetch_add(1, Ordering::SeqCst);
+        Full::new(Bytes::from(seen)).map_err(|e| match e {}).boxed()
+    } else {
+        let frames = answer
+            .bytes_stream()
+            .map(|chunk| chunk.map(Frame::data).map_err(std::io::Error::other));
+        BodyExt::boxed(StreamBody::new(frames))
+    };
+    response.body(body).unwrap_or_else(|_| {
+        hyper::Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed())
+    })
+}
+
+#[tokio::test]
+async fn a_calls_stream_cut_short_is_resumed_from_its_last_event() {
+    let upstream = HttpUpstream::start(server_with(vec![])).await;
+    let proxy = CuttingProxy::start(upstream.url()).await;
+    let gateway = gateway_on(&proxy.url, "2025-11-25").await;
+    let client = gateway.client().await;
+    // rmcp's server replays a request's stream only while the request runs, and asks clients
+    // to wait 3 s (`retry: 3000`) before resuming: the call outlasts that wait.
+    let slept = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "slow", "arguments": {"ms": 4000}}),
+    )
+    .await;
+    assert_eq!(text_of(&slept), "slept 4000 ms", "{slept:?}");
+    assert_eq!(proxy.cut.load(Ordering::SeqCst), 1, "the stream was cut");
+    assert!(
+        proxy.resumed.load(Ordering::SeqCst) >= 1,
+        "the answer came through a resuming GET"
+    );
+    assert_eq!(calls(&upstream), 1, "the call was not posted again");
+    assert_eq!(leg_calls(&upstream), 1);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_call_on_the_leg_cancels_it_upstream_in_both_eras() {
+    for protocol in ["2025-11-25", "2026-07-28"] {
+        let upstream = HttpUpstream::start(server_with(vec![])).await;
+        let gateway = gateway_on(&upstream.url(), protocol).await;
+        let client = gateway.client().await;
+        let mut args = serde_json::Map::new();
+        args.insert("tool_name".into(), json!("slow"));
+        args.insert("arguments".into(), json!({"ms": 30_000}));
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(
+            CallToolRequestParams::new("execute_tool").with_arguments(args),
+        ));
+        let handle = client
+            .peer()
+            .send_cancellable_request(request, PeerRequestOptions::no_options())
+            .await
+            .expect("send");
+        let stats = upstream.server.stats.clone();
+        assert!(
+            eventually(5, || stats.in_flight.load(Ordering::SeqCst) == 1).await,
+            "{protocol}: the call never reached the upstream"
+        );
+        assert_eq!(leg_calls(&upstream), 1, "{protocol}");
+        handle.cancel(Some("gave up".into())).await.expect("cancel");
+        assert!(
+            eventually(5, || stats.cancelled.load(Ordering::SeqCst) == 1).await,
+            "{protocol}: the upstream never saw the cancellation"
+        );
+        gateway.stop().await;
+    }
+}
