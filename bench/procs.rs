@@ -130,9 +130,15 @@ fn clean_command(program: &Path) -> Command {
 
 /// The test upstream over streamable HTTP with its standard tools and `synthetic` more.
 pub async fn upstream(synthetic: usize) -> Result<Served, String> {
+    upstream_with(synthetic, &[]).await
+}
+
+/// [`upstream`] with extra flags (`--churn`: every definition changes with each listing).
+pub async fn upstream_with(synthetic: usize, flags: &[&str]) -> Result<Served, String> {
     let mut child = clean_command(&sibling("mcp-gateway-test-upstream")?)
         .args(["--http", "127.0.0.1:0", "--name", "bench", "--synthetic"])
         .arg(synthetic.to_string())
+        .args(flags)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

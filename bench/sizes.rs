@@ -50,6 +50,7 @@ struct SizeRow {
     search_us: Stats,
     rebuild_ms: f64,
     refresh_ms: f64,
+    refresh_changed_ms: f64,
     list_bytes_direct: usize,
     list_bytes_gateway: usize,
     rss_idle_kib: Option<u64>,
@@ -68,7 +69,7 @@ pub async fn run(options: &Options, report: &mut Report) -> Result<(), String> {
         "search alone p50 / p99 µs",
         "get_tool_schema p50 / p99 ms",
         "snapshot rebuild ms",
-        "refresh_registry ms",
+        "refresh_registry ms: unchanged / every tool changed",
         "tools/list bytes direct → gateway",
         "gateway RSS idle MiB",
     ];
@@ -82,7 +83,7 @@ pub async fn run(options: &Options, report: &mut Report) -> Result<(), String> {
                 format!("{:.0} / {:.0}", r.search_us.p50, r.search_us.p99),
                 format!("{:.3} / {:.3}", r.schema.p50, r.schema.p99),
                 format!("{:.2}", r.rebuild_ms),
-                format!("{:.1}", r.refresh_ms),
+                format!("{:.1} / {:.1}", r.refresh_ms, r.refresh_changed_ms),
                 format!("{} → {}", r.list_bytes_direct, r.list_bytes_gateway),
                 mib(r.rss_idle_kib),
             ]
@@ -98,6 +99,7 @@ pub async fn run(options: &Options, report: &mut Report) -> Result<(), String> {
                 "search_p50_us": r.search_us.p50, "search_p99_us": r.search_us.p99,
                 "schema_p50_ms": r.schema.p50, "schema_p99_ms": r.schema.p99,
                 "rebuild_ms": r.rebuild_ms, "refresh_registry_ms": r.refresh_ms,
+                "refresh_registry_all_changed_ms": r.refresh_changed_ms,
                 "tools_list_bytes_direct": r.list_bytes_direct,
                 "tools_list_bytes_gateway": r.list_bytes_gateway,
                 "rss_idle_kib": r.rss_idle_kib,
@@ -198,6 +200,9 @@ async fn one_size(options: &Options, size: usize) -> Result<SizeRow, String> {
     let (search_us, rebuild_ms) = in_process(tools.saturating_sub(STANDARD_TOOLS).max(1));
     drive::close(client).await;
     drive::close(direct).await;
+    drop(gateway);
+    drop(upstream);
+    let refresh_changed_ms = refresh_all_changed(size, reps).await?;
     Ok(SizeRow {
         tools,
         discover: discover_stats,
@@ -206,10 +211,32 @@ async fn one_size(options: &Options, size: usize) -> Result<SizeRow, String> {
         search_us,
         rebuild_ms,
         refresh_ms,
+        refresh_changed_ms,
         list_bytes_direct,
         list_bytes_gateway,
         rss_idle_kib,
     })
+}
+
+/// `refresh_registry` (ms, median of `reps`) when every definition changed since the last
+/// listing, against an upstream that changes each description with each listing: the
+/// re-listing, every tool parsed again, one rebuild and swap.
+async fn refresh_all_changed(size: usize, reps: usize) -> Result<f64, String> {
+    let upstream = procs::upstream_with(size, &["--churn"]).await?;
+    let gateway = procs::gateway(&upstream.url, crate::GATEWAY_SERVER_KEYS).await?;
+    let client = drive::connect(&gateway.url).await?;
+    let refresh = Call::direct("refresh_registry", json!({})).expecting("refreshed");
+    let ms = median(&drive::sequential(&client, &refresh, reps).await?);
+    // The population listed once, each refresh once more: the last refresh's definitions
+    // must be the ones served.
+    let latest = format!("(listing {})", reps + 1);
+    Call::direct("get_tool_schema", json!({"tool_name": "echo"}))
+        .expecting(&latest)
+        .run(&client)
+        .await
+        .map_err(|e| format!("after refreshes of changed tools: {e}"))?;
+    drive::close(client).await;
+    Ok(ms)
 }
 
 /// The gateway's own work without the network: search latency (µs) over the query set, and the

@@ -1,7 +1,8 @@
 //! A small MCP server used by the tests and benchmarks (the same code the tests run in-process):
-//! `mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool] [--http ADDR]`
+//! `mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool] [--churn] [--http ADDR]`
 //! serves over stdio, or with `--http` over streamable HTTP on ADDR (printing
-//! `listening http://ADDR/mcp` on stdout) until stdin closes.
+//! `listening http://ADDR/mcp` on stdout) until stdin closes. `--churn` changes every tool's
+//! description with each listing.
 
 #[path = "../../tests/it/support/upstream.rs"]
 mod upstream;
@@ -10,14 +11,14 @@ use std::process::ExitCode;
 
 use rmcp::ServiceExt;
 
-const USAGE: &str =
-    "usage: mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool] [--http ADDR]";
+const USAGE: &str = "usage: mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool] [--churn] [--http ADDR]";
 
 /// The command line.
 struct Options {
     name: String,
     synthetic: usize,
     headers_tool: bool,
+    churn: bool,
     http: Option<String>,
 }
 
@@ -26,12 +27,17 @@ fn options() -> Option<Options> {
         name: "stdio".to_string(),
         synthetic: 0,
         headers_tool: false,
+        churn: false,
         http: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--headers-tool" {
             options.headers_tool = true;
+            continue;
+        }
+        if arg == "--churn" {
+            options.churn = true;
             continue;
         }
         match (arg.as_str(), args.next()) {
@@ -70,6 +76,11 @@ fn main() -> ExitCode {
             upstream::TestUpstream::with_headers_tool(&options.name)
         } else {
             upstream::TestUpstream::with_synthetic(&options.name, options.synthetic)
+        };
+        let server = if options.churn {
+            server.churning()
+        } else {
+            server
         };
         match options.http {
             Some(addr) => serve_http(&addr, server).await,

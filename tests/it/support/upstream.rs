@@ -52,6 +52,9 @@ pub struct TestUpstream {
     page_size: usize,
     /// Pings the client (a server request on the answer's stream) before each listing.
     ping_on_list: bool,
+    /// Counts listings and changes every tool's description with each one (a re-listing in
+    /// which every definition changed).
+    churn: Option<Arc<AtomicUsize>>,
     /// Shared by every clone, so the HTTP factory's per-session clones report into one place.
     pub stats: Arc<Stats>,
 }
@@ -160,8 +163,15 @@ impl TestUpstream {
             tools: Arc::new(std::sync::RwLock::new(tools)),
             page_size: 0,
             ping_on_list: false,
+            churn: None,
             stats: Arc::new(Stats::default()),
         }
+    }
+
+    /// Changes every tool's description with each listing (numbered from 1).
+    pub fn churning(mut self) -> TestUpstream {
+        self.churn = Some(Arc::default());
+        self
     }
 
     /// Pings the client before answering each `tools/list` (the answer waits for the pong).
@@ -292,7 +302,20 @@ impl ServerHandler for TestUpstream {
                 .map_err(|_| McpError::internal_error("no pong", None))?
                 .map_err(|e| McpError::internal_error(format!("ping: {e}"), None))?;
         }
-        let tools = self.listing();
+        let mut tools = self.listing();
+        if let Some(listings) = &self.churn {
+            // A new listing starts at the first page; its pages share one number.
+            let first_page = request.as_ref().is_none_or(|r| r.cursor.is_none());
+            let number = if first_page {
+                listings.fetch_add(1, Ordering::SeqCst) + 1
+            } else {
+                listings.load(Ordering::SeqCst)
+            };
+            for tool in &mut tools {
+                let description = tool.description.as_deref().unwrap_or_default();
+                tool.description = Some(format!("{description} (listing {number})").into());
+            }
+        }
         if self.page_size == 0 {
             return Ok(ListToolsResult::with_all_items(tools));
         }
