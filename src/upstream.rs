@@ -549,7 +549,7 @@ impl Upstream {
         let started = Instant::now();
         let prepared = conn.leg.as_ref().and_then(|leg| {
             let annotated = self.annotated.load();
-            let prepared = leg.prepare(&conn.peer, &params, forwarded.clone(), &annotated)?;
+            let prepared = leg.prepare(&conn.peer, &mut params, forwarded.clone(), &annotated)?;
             Some((leg, prepared))
         });
         let call = Call {

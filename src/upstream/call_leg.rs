@@ -5,15 +5,19 @@
 //! answer and returns it, as rmcp would have parsed it.
 //!
 //! What rmcp's path does on the way is done here too: the request carries the same headers
-//! (session, protocol version, token, SEP-2243 `Mcp-Method`/`Mcp-Name`) and, on 2026-07-28
-//! sessions, the same per-request `_meta`; a server request on the stream (ping, sampling,
-//! roots, elicitation) is answered by the session's own client handler; `tools/list_changed`
-//! on the stream is reported; a stream that ends early is resumed from its last event id; a
-//! cancelled call is cancelled upstream (`notifications/cancelled` before 2026-07-28, closing
-//! the stream since). A call rmcp must post itself is left to it: a tool whose arguments
-//! become `Mcp-Param-*` headers, a name that would need Base64 in a header, and a call the
-//! upstream refused because its session expired (rmcp re-initialises and posts it again; the
-//! upstream never ran it).
+//! (session, protocol version, token, SEP-2243 `Mcp-Method`/`Mcp-Name`) and the same `_meta`
+//! (a progress token; on 2026-07-28 sessions the protocol version, client info and
+//! capabilities); a server request on the stream (ping, sampling, roots, elicitation) is
+//! answered by the session's own client handler; `tools/list_changed` on the stream is
+//! reported; a stream that ends early is resumed from its last event id; a cancelled call is
+//! cancelled upstream (`notifications/cancelled`, or closing the stream on sessionless
+//! 2026-07-28 sessions). HTTP failures are read as rmcp's client reads them: a JSON-RPC error in
+//! a JSON body is the upstream's answer (never on 401/403), any other failure drops the session
+//! — except a rate limit (429), which is passed on with its `Retry-After` and keeps it.
+//!
+//! A call rmcp must post itself is left to it: a tool whose arguments become `Mcp-Param-*`
+//! headers, a name that would need Base64 in a header, and a call the upstream refused because
+//! its session expired (rmcp re-initialises and posts it again; the upstream never ran it).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +27,8 @@ use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, CancelledNotification, CancelledNotificationParam,
-    ClientJsonRpcMessage, ClientNotification, ErrorData, RequestId, ServerJsonRpcMessage,
-    ServerNotification, ServerRequest, ServerResult,
+    ClientJsonRpcMessage, ClientNotification, ErrorData, ProgressToken, RequestId,
+    ServerJsonRpcMessage, ServerNotification, ServerRequest, ServerResult,
 };
 use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleClient, Service};
@@ -32,17 +36,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::client::UpstreamClient;
-use super::http_post::{self, EventBytes, Target};
+use super::http_post::{self, EventBytes, ReadError, Target};
 use super::session::{SessionCell, SessionHeaders};
 
-/// Resumptions of one call's stream (GET with `Last-Event-ID`) before it counts as lost.
+/// Resumptions in a row (GET with `Last-Event-ID`) that bring no new event before the call
+/// counts as lost. A resumption that brings one starts the count again: a server may close a
+/// long call's stream any number of times (SSE polling), bounded by the call's timeout.
 const MAX_RESUMES: u32 = 3;
 /// Wait before resuming when the upstream set no `retry:` (rmcp's client waits about as long).
 const RESUME_DELAY: Duration = Duration::from_millis(500);
-/// Longest wait before a resumption, whatever the upstream's `retry:` asks.
-const MAX_RESUME_DELAY: Duration = Duration::from_secs(5);
 /// How long the gateway's answer to a server request, or its cancellation, may take.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SEP-2243's method header.
+const METHOD_HEADER: &str = "mcp-method";
+/// SEP-2243's name header.
+const NAME_HEADER: &str = "mcp-name";
 
 /// The upstream's answer to a call: its result, or the JSON-RPC error it returned.
 pub(super) type Answer = Result<ServerResult, ErrorData>;
@@ -81,7 +90,8 @@ pub(super) struct Prepared {
     session: std::sync::Arc<SessionHeaders>,
     /// SEP-2243 headers and the forwarded ones.
     headers: HeaderMap,
-    modern: bool,
+    /// Cancelled with `notifications/cancelled` (else by dropping the stream).
+    cancel_by_message: bool,
 }
 
 /// A `tools/call` request as JSON-RPC, serialised without moving its parameters.
@@ -113,10 +123,12 @@ impl CallLeg {
     /// The call as this leg would post it, or `None` when rmcp must post it: no negotiated
     /// session seen yet, a tool `annotated` for `Mcp-Param-*` headers, or a name no header can
     /// carry bare. `forwarded` are the caller's headers (and the trace context) for this call.
+    /// `params` gets the `_meta` rmcp's peer would stamp (rmcp stamps its own over it if it
+    /// posts the call after all).
     pub(super) fn prepare(
         &self,
         peer: &Peer<RoleClient>,
-        params: &CallToolRequestParams,
+        params: &mut CallToolRequestParams,
         forwarded: HeaderMap,
         annotated: &HashSet<Box<str>>,
     ) -> Option<Prepared> {
@@ -124,7 +136,6 @@ impl CallLeg {
         let version = peer.peer_info()?.protocol_version.clone();
         let modern = !version.has_initialize();
         let mut headers = forwarded;
-        let mut stamped = None;
         if modern {
             let name = HeaderValue::from_str(&params.name)
                 .ok()
@@ -132,21 +143,21 @@ impl CallLeg {
             if annotated.contains(params.name.as_ref()) {
                 return None;
             }
-            headers.insert("mcp-method", HeaderValue::from_static("tools/call"));
-            headers.insert("mcp-name", name);
-            // What rmcp's peer stamps on every request of a session without `initialize`.
-            let mut with_meta = params.clone();
-            let meta = with_meta.meta.get_or_insert_with(Default::default);
+            headers.insert(METHOD_HEADER, HeaderValue::from_static("tools/call"));
+            headers.insert(NAME_HEADER, name);
+        }
+        let id = format!("gw-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let id = RequestId::String(id.into());
+        // What rmcp's peer stamps on every request: a progress token and, on sessions without
+        // `initialize`, the protocol version, client info and capabilities.
+        let meta = params.meta.get_or_insert_with(Default::default);
+        if modern {
             let info = self.handler.info();
             meta.set_protocol_version(version);
             meta.set_client_info(info.client_info.clone());
             meta.set_client_capabilities(info.capabilities.clone());
-            stamped = Some(with_meta);
         }
-        let params = stamped.as_ref().unwrap_or(params);
-        let id = RequestId::String(
-            format!("gw-{}", self.next_id.fetch_add(1, Ordering::Relaxed)).into(),
-        );
+        meta.set_progress_token(ProgressToken(id.clone()));
         let outgoing = Outgoing {
             jsonrpc: "2.0",
             id: &id,
@@ -154,12 +165,14 @@ impl CallLeg {
             params,
         };
         let body = serde_json::to_vec(&outgoing).ok()?;
+        // rmcp cancels by dropping the stream on sessionless 2026-07-28 sessions only.
+        let cancel_by_message = !modern || session.target().session_id.is_some();
         Some(Prepared {
             id,
             body,
             session,
             headers,
-            modern,
+            cancel_by_message,
         })
     }
 
@@ -180,25 +193,50 @@ impl CallLeg {
         if status == StatusCode::NOT_FOUND && target.session_id.is_some() {
             return Err(LegFailure::NotTaken);
         }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // A rate limit is not an outage: the session and the upstream's health stay.
+            let wait = http_post::retry_after(&response)
+                .map(|after| format!(", retry after {after}"))
+                .unwrap_or_default();
+            return Err(LegFailure::Refused(format!(
+                "the upstream is rate limiting calls (HTTP 429{wait})"
+            )));
+        }
+        if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
+            return Err(LegFailure::Refused(format!(
+                "the upstream accepted the call without answering it ({})",
+                http_error(status)
+            )));
+        }
+        let auth_failure = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
         let media = http_post::media_type(&response);
-        if media.starts_with("application/json") {
-            let body = http_post::read_bounded(response.bytes_stream(), self.limit)
-                .await
-                .ok_or(LegFailure::TooLarge { bytes: self.limit })?;
-            let text = String::from_utf8_lossy(&body);
-            return match classify(&text, &call.id) {
+        // As rmcp's client: a JSON body carries the answer, or on a failure status a JSON-RPC
+        // error (never on 401/403); any other failure drops the session.
+        if media == "application/json" && !auth_failure {
+            let body = match http_post::read_bounded(response.bytes_stream(), self.limit).await {
+                Ok(body) => body,
+                Err(ReadError::TooLarge(bytes)) => return Err(LegFailure::TooLarge { bytes }),
+                Err(ReadError::Failed(error)) => {
+                    return Err(LegFailure::Lost(format!(
+                        "reading the answer failed: {error}"
+                    )));
+                }
+            };
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| LegFailure::Lost("the upstream's answer is not UTF-8".into()))?;
+            return match classify(text, &call.id) {
                 Message::Answer(answer) => Ok(answer),
                 Message::Invalid(reason) => Err(LegFailure::Lost(reason)),
                 _ if status.is_success() => Err(LegFailure::Lost(
                     "the upstream's answer is not a JSON-RPC answer to the call".into(),
                 )),
-                _ => Err(LegFailure::Refused(http_error(status))),
+                _ => Err(LegFailure::Lost(http_error(status))),
             };
         }
-        if status != StatusCode::OK {
-            return Err(LegFailure::Refused(http_error(status)));
+        if !status.is_success() {
+            return Err(LegFailure::Lost(http_error(status)));
         }
-        if !media.starts_with("text/event-stream") {
+        if media != "text/event-stream" {
             return Err(LegFailure::Lost(format!(
                 "the upstream answered with content type {media:?}"
             )));
@@ -221,7 +259,7 @@ impl CallLeg {
             self.limit,
             counter.clone(),
         ));
-        let (mut last_event, mut delay, mut resumes) = (None::<String>, RESUME_DELAY, 0);
+        let (mut last_event, mut delay, mut resumes) = (None::<String>, RESUME_DELAY, 0u32);
         loop {
             let event = match events.next().await {
                 Some(Ok(event)) => event,
@@ -238,20 +276,23 @@ impl CallLeg {
                         _ => "the upstream ended the call's stream without answering".into(),
                     };
                     if resumes > 0 {
-                        reason.push_str(&format!(" (resumed {resumes} times)"));
+                        reason.push_str(&format!(" ({resumes} resumptions brought nothing new)"));
                     }
                     let Some(last) = last_event.as_deref().filter(|_| resumes < MAX_RESUMES) else {
                         return Err(LegFailure::Lost(reason));
                     };
                     resumes += 1;
                     tokio::time::sleep(delay).await;
+                    let mut headers = call.headers.clone();
+                    headers.remove(METHOD_HEADER);
+                    headers.remove(NAME_HEADER);
                     let resumed = target
-                        .resume(&self.client, last, &call.headers)
+                        .resume(&self.client, last, &headers)
                         .send()
                         .await
                         .map_err(|error| LegFailure::Lost(describe(&error)))?;
                     if resumed.status() != StatusCode::OK
-                        || !http_post::media_type(&resumed).starts_with("text/event-stream")
+                        || http_post::media_type(&resumed) != "text/event-stream"
                     {
                         return Err(LegFailure::Lost(format!(
                             "{reason}, and resuming it failed ({})",
@@ -268,11 +309,16 @@ impl CallLeg {
                 }
             };
             counter.reset();
-            if event.id.is_some() {
-                last_event = event.id;
+            if event.id.is_some() && event.id != last_event {
+                last_event = event.id.clone();
+                resumes = 0; // progress: the count of fruitless resumptions starts again
             }
             if let Some(retry) = event.retry {
-                delay = Duration::from_millis(retry).min(MAX_RESUME_DELAY);
+                // Honoured as asked; the call's timeout bounds every wait.
+                delay = Duration::from_millis(retry);
+            }
+            if !http_post::is_message(&event) {
+                continue; // an event of another type: not JSON-RPC
             }
             let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
                 continue; // a priming or keep-alive event
@@ -310,10 +356,10 @@ impl CallLeg {
         self.post_control(&message, target).await;
     }
 
-    /// Tells the upstream the call was abandoned: `notifications/cancelled` on sessions before
-    /// 2026-07-28 (from a task of its own); on later ones dropping the stream says it.
+    /// Tells the upstream the call was abandoned: `notifications/cancelled` (from a task of its
+    /// own), except on sessionless 2026-07-28 sessions, where dropping the stream says it.
     pub(super) fn cancel(self: &std::sync::Arc<Self>, call: &Prepared, reason: &str) {
-        if call.modern {
+        if !call.cancel_by_message {
             return;
         }
         let cancelled = ClientJsonRpcMessage::notification(

@@ -83,13 +83,14 @@ impl Target<'_> {
     }
 }
 
-/// The answer's media type, lower-cased (empty when absent or unreadable).
+/// The answer's media type without parameters, lower-cased (empty when absent or unreadable).
 pub(super) fn media_type(response: &reqwest::Response) -> String {
     response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .map(|value| value.to_ascii_lowercase())
+        .and_then(|value| value.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase())
         .unwrap_or_default()
 }
 
@@ -103,21 +104,39 @@ pub(super) fn retry_after(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Why a body was not read whole.
+#[derive(Debug)]
+pub(super) enum ReadError {
+    /// It passed the limit; the bytes received by then.
+    TooLarge(usize),
+    /// The connection failed while reading.
+    Failed(String),
+}
+
 /// Reads a whole body, giving up past `limit` bytes.
-pub(super) async fn read_bounded<S, E>(stream: S, limit: usize) -> Option<Vec<u8>>
+pub(super) async fn read_bounded<S, E>(stream: S, limit: usize) -> Result<Vec<u8>, ReadError>
 where
     S: Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
 {
     let mut stream = std::pin::pin!(stream);
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.ok()?;
+        let chunk = chunk.map_err(|error| ReadError::Failed(error.to_string()))?;
         if body.len() + chunk.len() > limit {
-            return None;
+            return Err(ReadError::TooLarge(body.len() + chunk.len()));
         }
         body.extend_from_slice(&chunk);
     }
-    Some(body)
+    Ok(body)
+}
+
+/// Whether an SSE event carries a JSON-RPC message: no event type, or `message`.
+pub(super) fn is_message(event: &sse_stream::Sse) -> bool {
+    event
+        .event
+        .as_deref()
+        .is_none_or(|kind| kind.is_empty() || kind == "message")
 }
 
 /// Bytes received since the last event was handed out: an SSE stream fails once one event
@@ -157,4 +176,23 @@ where
         Ok(chunk)
     });
     sse_stream::SseStream::from_bytes_stream(counted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_untyped_and_message_events_carry_json_rpc() {
+        let event = |kind: Option<&str>| sse_stream::Sse {
+            event: kind.map(str::to_owned),
+            data: Some("{}".into()),
+            id: None,
+            retry: None,
+        };
+        assert!(is_message(&event(None)));
+        assert!(is_message(&event(Some(""))));
+        assert!(is_message(&event(Some("message"))));
+        assert!(!is_message(&event(Some("endpoint"))));
+    }
 }

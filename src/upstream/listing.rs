@@ -121,7 +121,7 @@ async fn fetch_text(
     if status == StatusCode::NOT_FOUND && post.target.session_id.is_some() {
         return Err(StreamableHttpError::SessionExpired);
     }
-    let json = media.starts_with("application/json");
+    let json = media == "application/json";
     if status == StatusCode::TOO_MANY_REQUESTS || (status.is_server_error() && !json) {
         let retry_after = http_post::retry_after(&response);
         return Err(HttpStatusError::new(status.as_u16(), retry_after).into());
@@ -133,8 +133,9 @@ async fn fetch_text(
         let limit = post.limits.max_json_response_size;
         read_bounded(response.bytes_stream(), limit)
             .await
+            .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-    } else if media.starts_with("text/event-stream") {
+    } else if media == "text/event-stream" {
         answer_event(
             response.bytes_stream(),
             post.limits.max_sse_event_size,
@@ -169,7 +170,11 @@ where
     let mut events = std::pin::pin!(http_post::sse_events(stream, limit, counter.clone()));
     while let Some(event) = events.next().await {
         counter.reset();
-        let Some(data) = event.ok()?.data.filter(|data| !data.trim().is_empty()) else {
+        let event = event.ok()?;
+        if !http_post::is_message(&event) {
+            continue; // an event of another type: not JSON-RPC
+        }
+        let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
             continue; // a priming or keep-alive event
         };
         let envelope: Envelope = serde_json::from_str(&data).ok()?;
@@ -444,9 +449,12 @@ mod tests {
     async fn bodies_are_read_up_to_the_limit() {
         let body = "x".repeat(100);
         assert_eq!(
-            read_bounded(events(&body), 100).await.map(|b| b.len()),
+            read_bounded(events(&body), 100).await.map(|b| b.len()).ok(),
             Some(100)
         );
-        assert!(read_bounded(events(&body), 99).await.is_none());
+        assert!(matches!(
+            read_bounded(events(&body), 99).await,
+            Err(http_post::ReadError::TooLarge(100))
+        ));
     }
 }

@@ -189,28 +189,52 @@ async fn a_call_on_an_expired_session_runs_once_on_a_renewed_one() {
     gateway.stop().await;
 }
 
-/// A reverse proxy to `upstream` that ends the answer stream of each `tools/call` of `slow`
-/// after its first event (the priming one), as a dropped connection would; everything else,
-/// the resuming GET included, passes whole. Counts the streams cut and the GETs that resume.
-struct CuttingProxy {
+/// What [`Proxy`] does to the `tools/call` of one tool.
+#[derive(Clone)]
+enum Meddle {
+    /// Ends the answer stream after its first event (the priming one), as a dropped
+    /// connection would.
+    Cut,
+    /// Answers in the upstream's stead: status, content type, body (`{id}` becomes the
+    /// request's JSON-RPC id).
+    Answer(u16, &'static str, &'static str),
+}
+
+/// A reverse proxy to an upstream that meddles with the `tools/call` of the tools it is given;
+/// everything else (a resuming GET included) passes whole. Counts the calls it meddled with and
+/// the GETs that resume a stream.
+struct Proxy {
     url: String,
-    cut: Arc<AtomicUsize>,
+    meddled: Arc<AtomicUsize>,
     resumed: Arc<AtomicUsize>,
     stop: CancellationToken,
 }
 
 type ProxyBody = BoxBody<Bytes, std::io::Error>;
 
-impl CuttingProxy {
-    async fn start(upstream: String) -> CuttingProxy {
+/// What every connection of a proxy shares.
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    rules: Arc<Vec<(&'static str, Meddle)>>,
+    meddled: Arc<AtomicUsize>,
+    resumed: Arc<AtomicUsize>,
+    client: reqwest::Client,
+}
+
+impl Proxy {
+    async fn start(upstream: String, rules: Vec<(&'static str, Meddle)>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
-        let (cut, resumed, stop) = (Arc::default(), Arc::default(), CancellationToken::new());
-        let state = (
-            Arc::clone(&cut),
-            Arc::clone(&resumed),
-            reqwest::Client::new(),
-        );
+        let state = ProxyState {
+            upstream,
+            rules: Arc::new(rules),
+            meddled: Arc::default(),
+            resumed: Arc::default(),
+            client: reqwest::Client::new(),
+        };
+        let (meddled, resumed) = (state.meddled.clone(), state.resumed.clone());
+        let stop = CancellationToken::new();
         let token = stop.clone();
         tokio::spawn(async move {
             loop {
@@ -221,11 +245,11 @@ impl CuttingProxy {
                         Err(_) => return,
                     },
                 };
-                let (state, upstream) = (state.clone(), upstream.clone());
+                let state = state.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
-                        let (state, upstream) = (state.clone(), upstream.clone());
-                        async move { Ok::<_, Infallible>(forward(request, &upstream, &state).await) }
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(forward(request, &state).await) }
                     });
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -234,25 +258,28 @@ impl CuttingProxy {
                 });
             }
         });
-        CuttingProxy {
+        Proxy {
             url: format!("http://{addr}/mcp"),
-            cut,
+            meddled,
             resumed,
             stop,
         }
     }
 }
 
-impl Drop for CuttingProxy {
+impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop.cancel();
     }
 }
 
+fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+    Full::new(bytes.into()).map_err(|e| match e {}).boxed()
+}
+
 async fn forward(
     request: hyper::Request<hyper::body::Incoming>,
-    upstream: &str,
-    (cut, resumed, client): &(Arc<AtomicUsize>, Arc<AtomicUsize>, reqwest::Client),
+    state: &ProxyState,
 ) -> hyper::Response<ProxyBody> {
     let (parts, body) = request.into_parts();
     let body = body
@@ -261,18 +288,39 @@ async fn forward(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     if parts.headers.contains_key("last-event-id") {
-        resumed.fetch_add(1, Ordering::SeqCst);
+        state.resumed.fetch_add(1, Ordering::SeqCst);
     }
-    let cutting = String::from_utf8_lossy(&body).contains(r#""name":"slow""#);
-    let mut outgoing = client.request(parts.method, upstream).body(body);
+    let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let rule = (message["method"] == "tools/call")
+        .then(|| {
+            state
+                .rules
+                .iter()
+                .find(|(tool, _)| message["params"]["name"] == *tool)
+        })
+        .flatten()
+        .map(|(_, rule)| rule.clone());
+    if let Some(Meddle::Answer(status, media, text)) = &rule {
+        state.meddled.fetch_add(1, Ordering::SeqCst);
+        let text = text.replace("{id}", &message["id"].to_string());
+        return hyper::Response::builder()
+            .status(*status)
+            .header("content-type", *media)
+            .header("retry-after", "7")
+            .body(full(text))
+            .unwrap_or_else(|_| hyper::Response::new(full(Bytes::new())));
+    }
+    let mut outgoing = state
+        .client
+        .request(parts.method, &state.upstream)
+        .body(body);
     for (name, value) in &parts.headers {
         if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
             outgoing = outgoing.header(name, value);
         }
     }
     let Ok(answer) = outgoing.send().await else {
-        let mut failed =
-            hyper::Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed());
+        let mut failed = hyper::Response::new(full(Bytes::new()));
         *failed.status_mut() = http::StatusCode::BAD_GATEWAY;
         return failed;
     };
@@ -282,7 +330,7 @@ async fn forward(
             response = response.header(name, value);
         }
     }
-    let body: ProxyBody = if cutting {
+    let body: ProxyBody = if matches!(rule, Some(Meddle::Cut)) {
         // Up to the end of the first event, then the stream ends.
         let mut seen = Vec::new();
         let mut chunks = answer.bytes_stream();
@@ -293,23 +341,23 @@ async fn forward(
                 break;
             }
         }
-        cut.fetch_add(1, Ordering::SeqCst);
-        Full::new(Bytes::from(seen)).map_err(|e| match e {}).boxed()
+        state.meddled.fetch_add(1, Ordering::SeqCst);
+        full(seen)
     } else {
         let frames = answer
             .bytes_stream()
             .map(|chunk| chunk.map(Frame::data).map_err(std::io::Error::other));
         BodyExt::boxed(StreamBody::new(frames))
     };
-    response.body(body).unwrap_or_else(|_| {
-        hyper::Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed())
-    })
+    response
+        .body(body)
+        .unwrap_or_else(|_| hyper::Response::new(full(Bytes::new())))
 }
 
 #[tokio::test]
 async fn a_calls_stream_cut_short_is_resumed_from_its_last_event() {
     let upstream = HttpUpstream::start(server_with(vec![])).await;
-    let proxy = CuttingProxy::start(upstream.url()).await;
+    let proxy = Proxy::start(upstream.url(), vec![("slow", Meddle::Cut)]).await;
     let gateway = gateway_on(&proxy.url, "2025-11-25").await;
     let client = gateway.client().await;
     // rmcp's server replays a request's stream only while the request runs, and asks clients
@@ -321,7 +369,11 @@ async fn a_calls_stream_cut_short_is_resumed_from_its_last_event() {
     )
     .await;
     assert_eq!(text_of(&slept), "slept 4000 ms", "{slept:?}");
-    assert_eq!(proxy.cut.load(Ordering::SeqCst), 1, "the stream was cut");
+    assert_eq!(
+        proxy.meddled.load(Ordering::SeqCst),
+        1,
+        "the stream was cut"
+    );
     assert!(
         proxy.resumed.load(Ordering::SeqCst) >= 1,
         "the answer came through a resuming GET"
@@ -361,4 +413,115 @@ async fn cancelling_a_call_on_the_leg_cancels_it_upstream_in_both_eras() {
         );
         gateway.stop().await;
     }
+}
+
+#[tokio::test]
+async fn http_failures_keep_or_drop_the_session_as_rmcps_client_would() {
+    let upstream = HttpUpstream::start(server_with(vec![])).await;
+    let proxy = Proxy::start(
+        upstream.url(),
+        vec![
+            ("whoami", Meddle::Answer(429, "text/plain", "slow down")),
+            (
+                "add",
+                Meddle::Answer(
+                    500,
+                    "application/json",
+                    r#"{"jsonrpc":"2.0","id":{id},"error":{"code":-32001,"message":"overloaded"}}"#,
+                ),
+            ),
+            (
+                "tiny_image",
+                Meddle::Answer(503, "text/plain", "down for maintenance"),
+            ),
+        ],
+    )
+    .await;
+    let gateway = gateway_on(&proxy.url, "2025-11-25").await;
+    let client = gateway.client().await;
+    let state = || async {
+        let (_, ready) = get_json(&format!("{}/readyz", gateway.base())).await;
+        ready["domains"]["crm"]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let sessions = || upstream.server.stats.sessions.load(Ordering::SeqCst);
+    let opened = sessions();
+
+    // A rate limit is passed on, and is no outage: same session, still healthy.
+    let limited = call(&client, "execute_tool", json!({"tool_name": "whoami"})).await;
+    assert_eq!(error_code(&limited), "upstream_unavailable");
+    let reason = json_of(&limited)["details"]["reason"].to_string();
+    assert!(
+        reason.contains("429") && reason.contains("retry after 7"),
+        "{reason}"
+    );
+    assert_eq!(state().await, "ok");
+
+    // A JSON-RPC error in a failure's JSON body is the upstream's answer.
+    let refused = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "add", "arguments": {"a": 1, "b": 2}}),
+    )
+    .await;
+    assert_eq!(error_code(&refused), "upstream_error");
+    assert_eq!(json_of(&refused)["details"]["upstream_code"], -32001);
+    assert_eq!(state().await, "ok");
+    assert_eq!(sessions(), opened, "no failure so far cost the session");
+
+    // A plain server error drops the session: the upstream is down until it answers again.
+    let failed = call(&client, "execute_tool", json!({"tool_name": "tiny_image"})).await;
+    assert_eq!(error_code(&failed), "upstream_unavailable");
+    let reason = json_of(&failed)["details"]["reason"].to_string();
+    assert!(reason.contains("503"), "{reason}");
+    // The session ended moments after it opened, so the restart backoff holds the next one
+    // back for a moment.
+    let mut answered = String::new();
+    for _ in 0..50 {
+        let echoed = call(
+            &client,
+            "execute_tool",
+            json!({"tool_name": "echo", "arguments": {"message": "back"}}),
+        )
+        .await;
+        answered = text_of(&echoed);
+        if answered == "back" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(answered, "back");
+    assert_eq!(sessions(), opened + 1, "a new session was opened");
+    assert_eq!(proxy.meddled.load(Ordering::SeqCst), 3);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_stateless_json_upstream_is_called_with_2026_07_28_headers_and_meta() {
+    let upstream = HttpUpstream::start_stateless(server_with(vec![headers_tool(false)])).await;
+    let gateway = gateway_on(&upstream.url(), "2026-07-28").await;
+    let client = gateway.client().await;
+    let echoed = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "echo", "arguments": {"message": "json"}}),
+    )
+    .await;
+    assert_eq!(text_of(&echoed), "json");
+    // rmcp's server refuses a 2026-07-28 request without its `_meta` protocol version or with
+    // SEP-2243 headers that do not match the body, so these answers prove both.
+    let seen = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "headers", "arguments": {"region": "eu-west"}}),
+    )
+    .await;
+    let seen: Value = serde_json::from_str(&text_of(&seen)).expect("headers as JSON");
+    assert_eq!(seen["mcp-method"], json!(["tools/call"]), "{seen}");
+    assert_eq!(seen["mcp-name"], json!(["headers"]), "{seen}");
+    assert_eq!(seen.get("mcp-param-region"), None, "not annotated: {seen}");
+    assert_eq!(leg_calls(&upstream), 2, "both calls took the leg");
+    gateway.stop().await;
 }

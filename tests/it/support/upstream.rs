@@ -406,6 +406,8 @@ impl TestUpstream {
                             "traceparent",
                             "tracestate",
                             "mcp-param-region",
+                            "mcp-method",
+                            "mcp-name",
                         ]
                         .into_iter()
                         .filter_map(|name| {
