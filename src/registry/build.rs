@@ -208,22 +208,32 @@ pub(super) fn index_of(tools: &[ToolEntry], name: &str) -> Option<usize> {
 /// Names that pointed at a tool in `previous` but no longer name any tool, mapped to that
 /// tool's index in `tools` (if it still exists): renames by collision, and older aliases.
 fn carry_aliases(previous: &Registry, tools: &[ToolEntry]) -> HashMap<String, usize> {
+    // Old names no tool has now: both lists are sorted by name, so one walk finds them (a
+    // re-listing usually keeps every name, and then nothing else is built).
+    let mut current = tools.iter().map(|t| t.name.as_str()).peekable();
+    let mut gone: Vec<(&str, usize)> = Vec::new();
+    for (old_index, old) in previous.tools().iter().enumerate() {
+        let name = old.name.as_str();
+        while current.next_if(|now| *now < name).is_some() {}
+        if current.peek() != Some(&name) {
+            gone.push((name, old_index));
+        }
+    }
+    for (name, &old_index) in &previous.aliases {
+        if index_of(tools, name).is_none() {
+            gone.push((name.as_str(), old_index));
+        }
+    }
+    if gone.is_empty() {
+        return HashMap::new();
+    }
     let by_origin: HashMap<(&str, &str), usize> = tools
         .iter()
         .enumerate()
         .map(|(i, t)| ((t.domain.as_str(), t.original_name.as_str()), i))
         .collect();
-    let old_names = previous
-        .tools()
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.as_str(), i));
-    let old_aliases = previous.aliases.iter().map(|(name, &i)| (name.as_str(), i));
     let mut aliases = HashMap::new();
-    for (name, old_index) in old_names.chain(old_aliases) {
-        if index_of(tools, name).is_some() {
-            continue;
-        }
+    for (name, old_index) in gone {
         let Some(old) = previous.tools().get(old_index) else {
             continue;
         };

@@ -37,12 +37,43 @@ pub fn fold(name: &str) -> String {
 /// `getUserID.v2` → `["get", "user", "id", "v2"]`.
 pub fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
+    for_each_word(text, |word| out.push(word.to_string()));
+    out
+}
+
+/// Calls `each` with every word [`words`] would return, in order, without building a list (a
+/// snapshot splits every description and parameter of every tool).
+pub fn for_each_word(text: &str, mut each: impl FnMut(&str)) {
     let mut current = String::new();
+    if text.is_ascii() {
+        // The same rules byte by byte: ASCII needs no Unicode tables or char buffer.
+        let bytes = text.as_bytes();
+        let mut prev: Option<u8> = None;
+        for (i, &c) in bytes.iter().enumerate() {
+            if !c.is_ascii_alphanumeric() {
+                flush(&mut current, &mut each);
+                prev = None;
+                continue;
+            }
+            if let Some(p) = prev {
+                let next_lower = bytes.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+                let boundary = (p.is_ascii_lowercase() && c.is_ascii_uppercase())
+                    || (p.is_ascii_uppercase() && c.is_ascii_uppercase() && next_lower);
+                if boundary {
+                    flush(&mut current, &mut each);
+                }
+            }
+            current.push(char::from(c.to_ascii_lowercase()));
+            prev = Some(c);
+        }
+        flush(&mut current, &mut each);
+        return;
+    }
     let mut prev: Option<char> = None;
     let chars: Vec<char> = text.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         if !c.is_alphanumeric() {
-            flush(&mut out, &mut current);
+            flush(&mut current, &mut each);
             prev = None;
             continue;
         }
@@ -51,19 +82,19 @@ pub fn words(text: &str) -> Vec<String> {
             let boundary = (p.is_lowercase() && c.is_uppercase())
                 || (p.is_uppercase() && c.is_uppercase() && next_lower);
             if boundary {
-                flush(&mut out, &mut current);
+                flush(&mut current, &mut each);
             }
         }
         current.extend(c.to_lowercase());
         prev = Some(c);
     }
-    flush(&mut out, &mut current);
-    out
+    flush(&mut current, &mut each);
 }
 
-fn flush(out: &mut Vec<String>, current: &mut String) {
+fn flush(current: &mut String, each: &mut impl FnMut(&str)) {
     if !current.is_empty() {
-        out.push(std::mem::take(current));
+        each(current);
+        current.clear();
     }
 }
 
@@ -95,6 +126,28 @@ mod tests {
             ["contacts", "search", "fast"]
         );
         assert_eq!(words("HTTPServer"), ["http", "server"]);
+        assert_eq!(
+            words("ÉtatCivil naïveTest"),
+            ["état", "civil", "naïve", "test"]
+        );
+    }
+
+    /// The ASCII fast path splits exactly as the general one.
+    #[test]
+    fn ascii_and_unicode_paths_agree() {
+        for text in [
+            "getUserID.v2",
+            "HTTPServer2XMLParser",
+            "a_b-c d.e/f",
+            "ABCdef ghiJKL mNoP",
+            "x",
+            "__",
+            "Search contacts by e-mail; returns IDs (max 100).",
+        ] {
+            // A trailing non-ASCII separator sends the same text down the general path.
+            let general = words(&format!("{text}\u{00a0}"));
+            assert_eq!(words(text), general, "{text}");
+        }
     }
 
     #[test]

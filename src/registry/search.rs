@@ -30,13 +30,74 @@ const TYPO_CREDIT: f64 = 0.6;
 const EXACT_NAME_BONUS: f64 = 10.0;
 
 /// Words too common to say anything about a tool.
-const STOP_WORDS: &[&str] = &[
-    "a", "an", "the", "to", "of", "for", "in", "on", "and", "or", "with", "by", "from", "is", "it",
-    "my", "me", "i", "this", "that", "all", "be", "some", "please", "want", "need", "can", "you",
-    "do", "does", "how", "what", "which", "who", "when", "where", "are", "there", "our", "we",
-    "us", "at", "as", "into", "about", "any", "every", "each", "have", "has", "just", "then",
-    "than", "its", "your", "so", "if", "was", "were", "will", "would", "should", "could", "let",
-];
+fn is_stop_word(word: &str) -> bool {
+    matches!(
+        word,
+        "a" | "an"
+            | "the"
+            | "to"
+            | "of"
+            | "for"
+            | "in"
+            | "on"
+            | "and"
+            | "or"
+            | "with"
+            | "by"
+            | "from"
+            | "is"
+            | "it"
+            | "my"
+            | "me"
+            | "i"
+            | "this"
+            | "that"
+            | "all"
+            | "be"
+            | "some"
+            | "please"
+            | "want"
+            | "need"
+            | "can"
+            | "you"
+            | "do"
+            | "does"
+            | "how"
+            | "what"
+            | "which"
+            | "who"
+            | "when"
+            | "where"
+            | "are"
+            | "there"
+            | "our"
+            | "we"
+            | "us"
+            | "at"
+            | "as"
+            | "into"
+            | "about"
+            | "any"
+            | "every"
+            | "each"
+            | "have"
+            | "has"
+            | "just"
+            | "then"
+            | "than"
+            | "its"
+            | "your"
+            | "so"
+            | "if"
+            | "was"
+            | "were"
+            | "will"
+            | "would"
+            | "should"
+            | "could"
+            | "let"
+    )
+}
 /// Credit of a synonym match.
 const SYNONYM_CREDIT: f64 = 0.7;
 /// Groups of words users and tools use for the same thing (general software vocabulary, not
@@ -71,7 +132,11 @@ const SYNONYMS: &[&[&str]] = &[
 
 /// Lower-case word with a light English stemming (plural and common verb suffixes).
 pub(crate) fn stem(word: &str) -> String {
-    let w = word.to_lowercase();
+    stem_lower(&word.to_lowercase())
+}
+
+/// [`stem`] of a word already in lower case.
+fn stem_lower(w: &str) -> String {
     let n = w.len();
     if n > 4 && w.ends_with("ies") {
         return format!("{}y", &w[..n - 3]);
@@ -89,7 +154,7 @@ pub(crate) fn stem(word: &str) -> String {
     } else if n > 4 && w.ends_with("ed") && !w.ends_with("eed") {
         undouble(&w[..n - 2])
     } else {
-        w.clone()
+        w.to_string()
     };
     // `create`, `created` and `creating` all become `creat`.
     match base.strip_suffix('e') {
@@ -108,19 +173,30 @@ fn undouble(stem: &str) -> String {
 }
 
 /// The searchable words of `text`, stemmed, stop words dropped.
-fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
-    names::words(text)
-        .into_iter()
-        .filter(|w| !STOP_WORDS.contains(&w.as_str()))
-        .map(|w| stem(&w))
+fn terms(text: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    for_each_term(text, |term| terms.push(term));
+    terms
 }
+
+/// Calls `each` with every term [`terms`] would return, without building a list.
+fn for_each_term(text: &str, mut each: impl FnMut(String)) {
+    names::for_each_word(text, |word| {
+        if !is_stop_word(word) {
+            each(stem_lower(word));
+        }
+    });
+}
+
+/// Seeded per process (not an unkeyed hash): tool texts come from upstreams.
+type FastHash = foldhash::fast::RandomState;
 
 /// The inverted index of one snapshot.
 #[derive(Debug, Default)]
 pub(crate) struct SearchIndex {
     /// Term → (tool index, weighted term frequency): 8 bytes a posting (weights are sums of
     /// a few field weights, exact in `f32`; a snapshot never holds 2³² tools).
-    postings: HashMap<Box<str>, Vec<(u32, f32)>>,
+    postings: HashMap<Box<str>, Vec<(u32, f32)>, FastHash>,
     /// BM25's length normalisation of each tool's document, computed once.
     norms: Vec<f64>,
     /// Every term, for prefix and typo expansion.
@@ -152,17 +228,18 @@ impl SearchIndex {
     ) -> SearchIndex {
         let mut index = SearchIndex::default();
         let mut lengths = Vec::with_capacity(tools.len());
+        // One tool's term frequencies; emptied for the next tool, its table kept.
+        let mut tf: HashMap<String, f32, FastHash> = HashMap::default();
         for (doc, entry) in tools.iter().enumerate() {
             let Ok(doc) = u32::try_from(doc) else {
                 break;
             };
-            let mut tf: HashMap<String, f32> = HashMap::new();
             let mut length = 0.0;
             let mut add = |text: &str, weight: f64| {
-                for term in terms(text) {
+                for_each_term(text, |term| {
                     *tf.entry(term).or_default() += weight as f32;
                     length += weight;
-                }
+                });
             };
             add(&entry.name, NAME_WEIGHT);
             if entry.original_name != entry.name {
@@ -185,12 +262,16 @@ impl SearchIndex {
                     add(text, PARAMETER_WEIGHT);
                 }
             }
-            for (term, frequency) in tf {
-                index
-                    .postings
-                    .entry(term.into_boxed_str())
-                    .or_default()
-                    .push((doc, frequency));
+            for (term, frequency) in tf.drain() {
+                // Most terms are known already: only a new one is boxed as a key.
+                match index.postings.get_mut(term.as_str()) {
+                    Some(list) => list.push((doc, frequency)),
+                    None => {
+                        index
+                            .postings
+                            .insert(term.into_boxed_str(), vec![(doc, frequency)]);
+                    }
+                }
             }
             lengths.push(length);
         }
@@ -263,7 +344,7 @@ impl SearchIndex {
         let mut scores = vec![0.0f64; docs];
         let mut best = vec![0.0f64; docs];
         let mut touched: Vec<usize> = Vec::new();
-        let mut query_terms: Vec<String> = terms(query).collect();
+        let mut query_terms: Vec<String> = terms(query);
         query_terms.dedup();
         for term in &query_terms {
             // Each document is credited once per query term, by its best-matching variant.
