@@ -576,7 +576,13 @@ impl Upstream {
                 code: error.code.0,
                 message: self.scrubber.scrub(&error.message),
             }),
-            Err(error) => Err(self.lost(&conn, &error)),
+            // A rate limit is not an outage: the session and the upstream's health stay.
+            Err(error) => match rate_limit(&error) {
+                Some(after) => Err(CallFailure::Unavailable(call_leg::rate_limited(
+                    after.as_deref(),
+                ))),
+                None => Err(self.lost(&conn, &error)),
+            },
         }?;
         let bytes = size::result_bytes(&response);
         if bytes > limits.max_result_bytes {
@@ -773,6 +779,27 @@ async fn list_all_tools(
         format!("tools/list returned more than {MAX_LIST_PAGES} pages"),
         false,
     ))
+}
+
+/// The `Retry-After` (if any) of the HTTP 429 rmcp's client hit, if that is why a request
+/// failed.
+fn rate_limit(error: &ServiceError) -> Option<Option<String>> {
+    use rmcp::transport::streamable_http_client::{HttpStatusError, StreamableHttpError};
+    let ServiceError::TransportSend(error) = error else {
+        return None;
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.error.as_ref());
+    while let Some(current) = source {
+        let status = match current.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+            Some(StreamableHttpError::HttpStatus(status)) => Some(status),
+            _ => current.downcast_ref::<HttpStatusError>(),
+        };
+        if let Some(status) = status.filter(|s| s.status == 429) {
+            return Some(status.retry_after.clone());
+        }
+        source = current.source();
+    }
+    None
 }
 
 /// A one-line description of a client error, for logs and error envelopes (not yet scrubbed).

@@ -45,6 +45,8 @@ use super::session::{SessionCell, SessionHeaders};
 const MAX_RESUMES: u32 = 3;
 /// Wait before resuming when the upstream set no `retry:` (rmcp's client waits about as long).
 const RESUME_DELAY: Duration = Duration::from_millis(500);
+/// Shortest wait before resuming, whatever `retry:` says (no GET storm on `retry: 0`).
+const MIN_RESUME_DELAY: Duration = Duration::from_millis(100);
 /// How long the gateway's answer to a server request, or its cancellation, may take.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -195,12 +197,8 @@ impl CallLeg {
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
             // A rate limit is not an outage: the session and the upstream's health stay.
-            let wait = http_post::retry_after(&response)
-                .map(|after| format!(", retry after {after}"))
-                .unwrap_or_default();
-            return Err(LegFailure::Refused(format!(
-                "the upstream is rate limiting calls (HTTP 429{wait})"
-            )));
+            let after = http_post::retry_after(&response);
+            return Err(LegFailure::Refused(rate_limited(after.as_deref())));
         }
         if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
             return Err(LegFailure::Refused(format!(
@@ -225,6 +223,10 @@ impl CallLeg {
             let text = std::str::from_utf8(&body)
                 .map_err(|_| LegFailure::Lost("the upstream's answer is not UTF-8".into()))?;
             return match classify(text, &call.id) {
+                // A failure status carries an error, never a result (as rmcp reads it).
+                Message::Answer(Ok(_)) if !status.is_success() => {
+                    Err(LegFailure::Lost(http_error(status)))
+                }
                 Message::Answer(answer) => Ok(answer),
                 Message::Invalid(reason) => Err(LegFailure::Lost(reason)),
                 _ if status.is_success() => Err(LegFailure::Lost(
@@ -260,6 +262,10 @@ impl CallLeg {
             counter.clone(),
         ));
         let (mut last_event, mut delay, mut resumes) = (None::<String>, RESUME_DELAY, 0u32);
+        // Event ids and server requests seen in this call: a server that replays more than
+        // asked neither resets the count of fruitless resumptions nor gets answered twice.
+        let mut seen_events: HashSet<String> = HashSet::new();
+        let mut answered: HashSet<RequestId> = HashSet::new();
         loop {
             let event = match events.next().await {
                 Some(Ok(event)) => event,
@@ -309,13 +315,16 @@ impl CallLeg {
                 }
             };
             counter.reset();
-            if event.id.is_some() && event.id != last_event {
-                last_event = event.id.clone();
-                resumes = 0; // progress: the count of fruitless resumptions starts again
+            if let Some(id) = &event.id {
+                if !seen_events.contains(id) {
+                    seen_events.insert(id.clone());
+                    resumes = 0; // progress: the count of fruitless resumptions starts again
+                }
+                last_event = Some(id.clone());
             }
             if let Some(retry) = event.retry {
-                // Honoured as asked; the call's timeout bounds every wait.
-                delay = Duration::from_millis(retry);
+                // Honoured as asked (at least a moment); the call's timeout bounds every wait.
+                delay = Duration::from_millis(retry).max(MIN_RESUME_DELAY);
             }
             if !http_post::is_message(&event) {
                 continue; // an event of another type: not JSON-RPC
@@ -327,7 +336,9 @@ impl CallLeg {
                 Message::Answer(answer) => return Ok(answer),
                 Message::Invalid(reason) => return Err(LegFailure::Lost(reason)),
                 Message::Request(request, id) => {
-                    self.answer_request(request, id, target, peer).await;
+                    if answered.insert(id.clone()) {
+                        self.answer_request(request, id, target, peer).await;
+                    }
                 }
                 Message::Notification(ServerNotification::ToolListChangedNotification(_)) => {
                     self.handler.tools_changed();
@@ -470,6 +481,14 @@ fn tool_result(result: &RawValue) -> Result<ServerResult, serde_json::Error> {
         return Ok(ServerResult::CallToolResult(result));
     }
     serde_json::from_str(text)
+}
+
+/// Why a call failed on an HTTP 429, with the upstream's `Retry-After`.
+pub(super) fn rate_limited(retry_after: Option<&str>) -> String {
+    let wait = retry_after
+        .map(|after| format!(", retry after {after}"))
+        .unwrap_or_default();
+    format!("the upstream is rate limiting calls (HTTP 429{wait})")
 }
 
 fn http_error(status: StatusCode) -> String {

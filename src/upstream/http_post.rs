@@ -24,7 +24,8 @@ pub(super) struct Target<'a> {
     pub session_id: Option<&'a str>,
     /// The bearer token, if any.
     pub auth_header: Option<&'a str>,
-    /// Configured and protocol headers (`MCP-Protocol-Version`, `Mcp-Method`).
+    /// Configured headers and `MCP-Protocol-Version` (and, on rmcp's own requests, its
+    /// SEP-2243 headers).
     pub headers: &'a HashMap<HeaderName, HeaderValue>,
 }
 

@@ -526,3 +526,39 @@ async fn a_stateless_json_upstream_is_called_with_2026_07_28_headers_and_meta() 
     assert_eq!(leg_calls(&upstream), 2, "both calls took the leg");
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_rate_limit_on_rmcps_path_keeps_the_upstream_up_too() {
+    // On 2026-07-28 the annotated `headers` tool is posted by rmcp (its `Mcp-Param-*` header).
+    let upstream = HttpUpstream::start(server_with(vec![headers_tool(true)])).await;
+    let proxy = Proxy::start(
+        upstream.url(),
+        vec![("headers", Meddle::Answer(429, "text/plain", "slow down"))],
+    )
+    .await;
+    let gateway = gateway_on(&proxy.url, "2026-07-28").await;
+    let client = gateway.client().await;
+    let limited = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "headers", "arguments": {"region": "eu-west"}}),
+    )
+    .await;
+    assert_eq!(error_code(&limited), "upstream_unavailable");
+    let reason = json_of(&limited)["details"]["reason"].to_string();
+    assert!(
+        reason.contains("429") && reason.contains("retry after 7"),
+        "{reason}"
+    );
+    assert_eq!(leg_calls(&upstream), 0, "rmcp posted it");
+    let (_, ready) = get_json(&format!("{}/readyz", gateway.base())).await;
+    assert_eq!(ready["domains"]["crm"]["state"], "ok", "{ready}");
+    let echoed = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "echo", "arguments": {"message": "still up"}}),
+    )
+    .await;
+    assert_eq!(text_of(&echoed), "still up");
+    gateway.stop().await;
+}
