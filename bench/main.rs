@@ -70,6 +70,9 @@ pub struct Options {
     /// Highest concurrency fastmcp-gateway is driven at (it manages ~20 calls/s).
     #[arg(long, default_value_t = 64)]
     fastmcp_max_concurrency: usize,
+    /// Runtime threads of the gateway process (`TOKIO_WORKER_THREADS`); default: one per core.
+    #[arg(long)]
+    gateway_threads: Option<usize>,
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench.json")]
     json: PathBuf,
@@ -93,6 +96,9 @@ fn main() -> std::process::ExitCode {
     let mut options = Options::parse();
     if options.smoke {
         options = options.smoke();
+    }
+    if let Some(threads) = options.gateway_threads {
+        procs::set_gateway_threads(threads);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -120,12 +120,21 @@ fn clean_command(program: &Path) -> Command {
             || upper.ends_with("_PROXY")
             || name == "RUST_LOG"
             || name == "LOG_LEVEL"
+            || name == "TOKIO_WORKER_THREADS"
         {
             command.env_remove(&name);
         }
     }
     command.env("NO_PROXY", "127.0.0.1,localhost");
     command
+}
+
+/// Runtime threads for the gateway processes (`--gateway-threads`), once set.
+static GATEWAY_THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Runs every gateway process of this bench with `threads` runtime threads.
+pub fn set_gateway_threads(threads: usize) {
+    let _ = GATEWAY_THREADS.set(threads);
 }
 
 /// The test upstream over streamable HTTP with its standard tools and `synthetic` more.
@@ -200,7 +209,11 @@ pub async fn gateway_with(upstreams_toml: &str, extra_toml: &str) -> Result<Serv
     )
     .map_err(|e| format!("write config: {e}"))?;
     let log_file = std::fs::File::create(&log).map_err(|e| format!("create log: {e}"))?;
-    let child = clean_command(&binary)
+    let mut command = clean_command(&binary);
+    if let Some(threads) = GATEWAY_THREADS.get() {
+        command.env("TOKIO_WORKER_THREADS", threads.to_string());
+    }
+    let child = command
         .args(["run", "--config"])
         .arg(&config)
         .stdin(Stdio::null())

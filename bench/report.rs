@@ -93,6 +93,9 @@ impl Report {
                 "full run"
             }
         );
+        if let Some(threads) = options.gateway_threads {
+            println!("gateway runtime threads: {threads} (TOKIO_WORKER_THREADS)");
+        }
         let mut json = serde_json::Map::new();
         json.insert("when".into(), when.into());
         json.insert("machine".into(), machine);
@@ -102,6 +105,7 @@ impl Report {
             json!({
                 "calls": options.calls, "reps": options.reps, "concurrency": options.concurrency,
                 "duration_ms": options.duration_ms, "sizes": options.sizes, "soak": options.soak,
+                "gateway_threads": options.gateway_threads,
             }),
         );
         Report {
