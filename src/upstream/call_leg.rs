@@ -32,11 +32,11 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleClient, Service};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::client::UpstreamClient;
-use super::http_post::{self, EventBytes, ReadError, Target};
+use super::http_post::{self, Envelope, EventBytes, ReadError, Target};
 use super::session::{SessionCell, SessionHeaders};
 
 /// Resumptions in a row (GET with `Last-Event-ID`) that bring no new event before the call
@@ -424,19 +424,6 @@ enum Message {
     Notification(ServerNotification),
     /// Anything else (an answer to another request, unreadable text), described.
     Other(&'static str),
-}
-
-/// The fields that tell an answer from a request or notification, the rest left unparsed.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(default)]
-    id: Option<RequestId>,
-    #[serde(default, borrow)]
-    method: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    result: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    error: Option<&'a RawValue>,
 }
 
 /// Sorts the JSON-RPC message `text` for the call `id`. An error without an id counts as the

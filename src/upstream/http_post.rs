@@ -105,6 +105,24 @@ pub(super) fn retry_after(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The fields of a JSON-RPC message that tell an answer from a request or notification, the
+/// rest left unparsed.
+#[derive(serde::Deserialize)]
+pub(super) struct Envelope<'a> {
+    /// The request id (absent on notifications, and on errors that cannot name one).
+    #[serde(default)]
+    pub id: Option<rmcp::model::RequestId>,
+    /// Present on requests and notifications.
+    #[serde(default, borrow)]
+    pub method: Option<&'a serde_json::value::RawValue>,
+    /// Present on a successful answer.
+    #[serde(default, borrow)]
+    pub result: Option<&'a serde_json::value::RawValue>,
+    /// Present on an error answer.
+    #[serde(default, borrow)]
+    pub error: Option<&'a serde_json::value::RawValue>,
+}
+
 /// Why a body was not read whole.
 #[derive(Debug)]
 pub(super) enum ReadError {

@@ -23,7 +23,7 @@ use rmcp::transport::streamable_http_client::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::http_post::{self, EventBytes, Target, read_bounded};
+use super::http_post::{self, Envelope, EventBytes, Target, read_bounded};
 use crate::sanitize;
 use crate::validation::ListedTool;
 
@@ -146,17 +146,6 @@ async fn fetch_text(
         None
     };
     Ok(text.map(|text| (text, request.id.clone())))
-}
-
-/// The JSON-RPC message fields that tell an answer from a notification or a server request.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(default)]
-    id: Option<RequestId>,
-    #[serde(default, borrow)]
-    method: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    result: Option<&'a RawValue>,
 }
 
 /// The data of the SSE event answering `id`; notifications before it are skipped. `None` on a

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
-use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest, Tool};
-use rmcp::service::{ClientLifecycleMode, PeerRequestOptions};
+use rmcp::model::Tool;
+use rmcp::service::ClientLifecycleMode;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -102,13 +102,7 @@ async fn http_calls_take_the_gateways_own_post_in_both_eras() {
         // The session's configured header rides along; a tool whose argument becomes an
         // `Mcp-Param-*` header (2026-07-28 only) is posted by rmcp, which mirrors it.
         let before = leg_calls(&upstream);
-        let seen = call(
-            &client,
-            "execute_tool",
-            json!({"tool_name": "headers", "arguments": {"region": "eu-west"}}),
-        )
-        .await;
-        let seen: Value = serde_json::from_str(&text_of(&seen)).expect("headers as JSON");
+        let seen = headers_seen(&client, "eu-west").await;
         assert_eq!(
             seen["x-static"],
             json!(["from-config"]),
@@ -390,17 +384,7 @@ async fn cancelling_a_call_on_the_leg_cancels_it_upstream_in_both_eras() {
         let upstream = HttpUpstream::start(server_with(vec![])).await;
         let gateway = gateway_on(&upstream.url(), protocol).await;
         let client = gateway.client().await;
-        let mut args = serde_json::Map::new();
-        args.insert("tool_name".into(), json!("slow"));
-        args.insert("arguments".into(), json!({"ms": 30_000}));
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(
-            CallToolRequestParams::new("execute_tool").with_arguments(args),
-        ));
-        let handle = client
-            .peer()
-            .send_cancellable_request(request, PeerRequestOptions::no_options())
-            .await
-            .expect("send");
+        let handle = start_slow_call(&client, 30_000).await;
         let stats = upstream.server.stats.clone();
         assert!(
             eventually(5, || stats.in_flight.load(Ordering::SeqCst) == 1).await,
@@ -513,13 +497,7 @@ async fn a_stateless_json_upstream_is_called_with_2026_07_28_headers_and_meta() 
     assert_eq!(text_of(&echoed), "json");
     // rmcp's server refuses a 2026-07-28 request without its `_meta` protocol version or with
     // SEP-2243 headers that do not match the body, so these answers prove both.
-    let seen = call(
-        &client,
-        "execute_tool",
-        json!({"tool_name": "headers", "arguments": {"region": "eu-west"}}),
-    )
-    .await;
-    let seen: Value = serde_json::from_str(&text_of(&seen)).expect("headers as JSON");
+    let seen = headers_seen(&client, "eu-west").await;
     assert_eq!(seen["mcp-method"], json!(["tools/call"]), "{seen}");
     assert_eq!(seen["mcp-name"], json!(["headers"]), "{seen}");
     assert_eq!(seen.get("mcp-param-region"), None, "not annotated: {seen}");

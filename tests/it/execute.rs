@@ -3,8 +3,6 @@
 
 use std::sync::atomic::Ordering;
 
-use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
-use rmcp::service::PeerRequestOptions;
 use serde_json::json;
 
 use crate::support::*;
@@ -256,17 +254,7 @@ async fn client_cancellation_is_forwarded_upstream() {
     let crm = HttpUpstream::start(TestUpstream::new("crm")).await;
     let gateway = TestGateway::start(&http_table("crm", &crm.url())).await;
     let client = gateway.client().await;
-    let mut args = serde_json::Map::new();
-    args.insert("tool_name".into(), json!("slow"));
-    args.insert("arguments".into(), json!({"ms": 30_000}));
-    let request = ClientRequest::CallToolRequest(CallToolRequest::new(
-        CallToolRequestParams::new("execute_tool").with_arguments(args),
-    ));
-    let handle = client
-        .peer()
-        .send_cancellable_request(request, PeerRequestOptions::no_options())
-        .await
-        .expect("send");
+    let handle = start_slow_call(&client, 30_000).await;
     let stats = crm.server.stats.clone();
     assert!(
         eventually(5, || stats.in_flight.load(Ordering::SeqCst) == 1).await,

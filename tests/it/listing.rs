@@ -6,7 +6,7 @@
 
 use crate::support::upstream::{TestUpstream, headers_tool, synthetic_tools};
 use crate::support::{
-    Client, HttpUpstream, TestGateway, call, free_addr, http_table, json_of, text_of,
+    Client, HttpUpstream, TestGateway, call, free_addr, headers_seen, http_table, json_of,
 };
 use rmcp::model::Tool;
 use serde_json::{Value, json};
@@ -25,14 +25,10 @@ fn server() -> TestUpstream {
 
 /// The `Mcp-Param-Region` values the upstream saw on a `headers` call through the gateway.
 async fn mirrored_region(client: &Client) -> Option<Value> {
-    let result = call(
-        client,
-        "execute_tool",
-        json!({"tool_name": "headers", "arguments": {"region": "eu-west"}}),
-    )
-    .await;
-    let seen: Value = serde_json::from_str(&text_of(&result)).expect("headers as JSON");
-    seen.get("mcp-param-region").cloned()
+    headers_seen(client, "eu-west")
+        .await
+        .get("mcp-param-region")
+        .cloned()
 }
 
 /// The registry holds exactly the upstream's tools, each definition unchanged.

@@ -265,6 +265,29 @@ pub async fn connect(url: &str, lifecycle: ClientLifecycleMode) -> Client {
 }
 
 /// Calls a tool and returns its result (panics on a protocol error).
+/// The request headers (and `_meta` trace context) the upstream's `headers` tool saw on a call
+/// through the gateway with `region` as its argument.
+pub async fn headers_seen(client: &Client, region: &str) -> Value {
+    let args = serde_json::json!({"tool_name": "headers", "arguments": {"region": region}});
+    let result = call(client, "execute_tool", args).await;
+    serde_json::from_str(&text_of(&result)).expect("headers as JSON")
+}
+
+/// Starts `execute_tool(slow)` for `ms` milliseconds as a request the test can cancel.
+pub async fn start_slow_call(client: &Client, ms: u64) -> rmcp::service::RequestHandle<RoleClient> {
+    let mut args = serde_json::Map::new();
+    args.insert("tool_name".into(), serde_json::json!("slow"));
+    args.insert("arguments".into(), serde_json::json!({"ms": ms}));
+    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+        rmcp::model::CallToolRequestParams::new("execute_tool").with_arguments(args),
+    ));
+    client
+        .peer()
+        .send_cancellable_request(request, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .expect("send")
+}
+
 pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
     try_call(client, tool, args)
         .await
