@@ -29,6 +29,9 @@ use report::{Report, Stats};
 /// concurrency driven.
 pub const GATEWAY_SERVER_KEYS: &str = "max_concurrency = 1024\n";
 
+/// Size of the message (and so of the result) in the large-result latency row.
+const LARGE_RESULT_BYTES: usize = 64 * 1024;
+
 /// Time given to a process after it is ready before its idle memory is read.
 pub const SETTLE: Duration = Duration::from_secs(1);
 
@@ -178,6 +181,7 @@ async fn run(options: Options) -> Result<(), String> {
         &names,
         &latency,
     );
+    large_result_latency(&options, &mut report, &targets[..2]).await?;
     for (_, client, _) in targets {
         drive::close(client).await;
     }
@@ -266,6 +270,46 @@ async fn run(options: Options) -> Result<(), String> {
 
     sizes::run(&options, &mut report).await?;
     report.finish(&options.json)
+}
+
+/// Sequential latency of a call whose arguments and result are about [`LARGE_RESULT_BYTES`] of
+/// text (the echo tool returns its message): what reading, checking and passing on a large
+/// answer costs. `targets` are the direct client and the gateway's.
+async fn large_result_latency(
+    options: &Options,
+    report: &mut Report,
+    targets: &[(&str, drive::Client, &Call)],
+) -> Result<(), String> {
+    // Prose with the escapes real text brings: quotes, newlines, non-ASCII.
+    let line = "The \"quick\" brown fox — über the lazy dog; ünïcödé, tabs\tand more.\n";
+    let message = line.repeat(LARGE_RESULT_BYTES / line.len() + 1);
+    let arguments = json!({"message": message});
+    let calls = [
+        Call::direct("echo", arguments.clone()).expecting(line),
+        Call::executed("echo", arguments).expecting(line),
+    ];
+    let n = options.calls.min(300);
+    let mut latency: Vec<Vec<Stats>> = vec![Vec::new(), Vec::new()];
+    for ((_, client, _), call) in targets.iter().zip(&calls) {
+        drive::sequential(client, call, n.min(50)).await?; // warm-up
+    }
+    for rep in 0..options.reps {
+        for offset in 0..targets.len() {
+            let i = (rep + offset) % targets.len();
+            let (_, client, _) = &targets[i];
+            latency[i].push(Stats::of(drive::sequential(client, &calls[i], n).await?));
+        }
+    }
+    let names: Vec<&str> = targets.iter().map(|(n, _, _)| *n).collect();
+    report.latency(
+        &format!(
+            "execute_tool(echo) vs direct tools/call echo, {} KiB message and result, HTTP, sequential",
+            LARGE_RESULT_BYTES / 1024
+        ),
+        &names,
+        &latency,
+    );
+    Ok(())
 }
 
 /// Sequential latency to a stdio upstream: the same server as a child of the client, and as a

@@ -10,6 +10,7 @@
 //! the end (holding its upstream slot) and the answer is dropped. `notifications/cancelled`, the
 //! session's DELETE and the end of the shutdown drain cancel it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,9 +32,12 @@ use rmcp::transport::common::http_header::{
 };
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::answer::ToolAnswer;
 use crate::gateway::Gateway;
 use crate::ingress::HostAllowList;
 use crate::{handler, meta_tools};
@@ -52,7 +56,7 @@ const KEEP_ALIVE_METHOD: &str = "notifications/mcp-gateway/keepalive";
 const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
 type Body = BoxBody<Bytes, Infallible>;
-type CallTask = JoinHandle<Result<CallToolResponse, McpError>>;
+type CallTask = JoinHandle<Result<ToolAnswer, McpError>>;
 
 /// Direct calls in flight on one session, and when its rmcp worker was last poked.
 struct SessionCalls {
@@ -134,29 +138,17 @@ impl DirectCalls {
         if !self.hosts.allows(request.uri(), headers) {
             return None;
         }
-        let message: ClientJsonRpcMessage = serde_json::from_slice(request.body()).ok()?;
-        match message {
-            ClientJsonRpcMessage::Request(mut call) => {
-                // rmcp moves the request's `_meta` into its extensions as it parses.
-                let meta = std::mem::take(call.request.get_meta_mut());
-                let ClientRequest::CallToolRequest(tool_call) = call.request else {
-                    return None;
-                };
+        match read_message(request.body())? {
+            Direct::Call { id, params, meta } => {
                 if meta.protocol_version().is_some() {
                     return None;
                 }
                 let session = self.session(session_id).await?;
                 touch(&self.sessions, session_id, &session);
-                let task = self.spawn(session, call.id.clone(), tool_call.params, meta, headers);
-                Some(self.respond(task, call.id, session_id).await)
+                let task = self.spawn(session, id.clone(), params, meta, headers);
+                Some(self.respond(task, id, session_id).await)
             }
-            ClientJsonRpcMessage::Notification(notification) => {
-                let ClientNotification::CancelledNotification(cancelled) =
-                    notification.notification
-                else {
-                    return None;
-                };
-                let id = cancelled.params.request_id?;
+            Direct::Cancel(id) => {
                 let session = self.known_session(session_id)?;
                 if !self.sessions.sessions.read().await.contains_key(session_id) {
                     return None;
@@ -165,7 +157,6 @@ impl DirectCalls {
                 cancel.cancel();
                 Some(accepted())
             }
-            _ => None,
         }
     }
 
@@ -261,6 +252,70 @@ impl DirectCalls {
     }
 }
 
+/// A message the direct path answers.
+#[allow(clippy::large_enum_variant)] // one per request, taken apart at once: no boxing
+enum Direct {
+    /// A `tools/call`, its `_meta` taken out of its parameters (as rmcp's parser does).
+    Call {
+        id: RequestId,
+        params: CallToolRequestParams,
+        meta: RequestMetaObject,
+    },
+    /// `notifications/cancelled` for this request.
+    Cancel(RequestId),
+}
+
+/// A `tools/call` read field by field. rmcp's message types are untagged enums, which buffer
+/// the whole message, arguments included, and copy it while they try each variant; this reads
+/// the same types straight from the text, and leaves anything else to rmcp's parser.
+#[derive(Deserialize)]
+struct IncomingCall<'a> {
+    #[serde(borrow)]
+    jsonrpc: Cow<'a, str>,
+    id: RequestId,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    params: CallToolRequestParams,
+}
+
+/// The message in `body`, if the direct path answers it.
+fn read_message(body: &[u8]) -> Option<Direct> {
+    if let Ok(call) = serde_json::from_slice::<IncomingCall>(body)
+        && call.jsonrpc == "2.0"
+        && call.method == "tools/call"
+    {
+        let mut params = call.params;
+        let meta = params.meta.take().unwrap_or_default();
+        return Some(Direct::Call {
+            id: call.id,
+            params,
+            meta,
+        });
+    }
+    match serde_json::from_slice::<ClientJsonRpcMessage>(body).ok()? {
+        ClientJsonRpcMessage::Request(mut call) => {
+            // rmcp moves the request's `_meta` into its extensions as it parses.
+            let meta = std::mem::take(call.request.get_meta_mut());
+            let ClientRequest::CallToolRequest(tool_call) = call.request else {
+                return None;
+            };
+            Some(Direct::Call {
+                id: call.id,
+                params: tool_call.params,
+                meta,
+            })
+        }
+        ClientJsonRpcMessage::Notification(notification) => {
+            let ClientNotification::CancelledNotification(cancelled) = notification.notification
+            else {
+                return None;
+            };
+            Some(Direct::Cancel(cancelled.params.request_id?))
+        }
+        _ => None,
+    }
+}
+
 /// How often a session's rmcp worker is poked at most, for sessions closed after `idle`: a
 /// quarter of it, at most a minute. rmcp's own idle clock is set this much longer than `idle`,
 /// so a client quiet for less than `idle` always finds its session.
@@ -341,12 +396,19 @@ fn is_json_content(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The JSON-RPC answer to call `id`, serialised.
+/// The JSON-RPC answer to call `id`, serialised. An upstream's result goes out as the text it
+/// came in, where rmcp's shaping for the session's revision would not change it.
 fn encode(
-    answer: Result<Result<CallToolResponse, McpError>, tokio::task::JoinError>,
+    answer: Result<Result<ToolAnswer, McpError>, tokio::task::JoinError>,
     id: RequestId,
 ) -> Bytes {
-    let message = match answer {
+    if let Ok(Ok(answer)) = &answer
+        && let Some(text) = answer.legacy_text()
+        && let Some(bytes) = envelope(&id, text)
+    {
+        return bytes;
+    }
+    let message = match answer.map(|answer| answer.map(|answer| answer.response)) {
         // The gateway never asks upstreams for tasks (it declares no task capability), so a
         // task here comes from an upstream breaking the protocol: refuse it as rmcp would.
         Ok(Ok(CallToolResponse::Task(_))) => ServerJsonRpcMessage::error(
@@ -387,6 +449,17 @@ fn encode(
             )
         }
     }
+}
+
+/// `{"jsonrpc":"2.0","id":…,"result":…}` around a result's JSON text.
+fn envelope(id: &RequestId, result: &RawValue) -> Option<Bytes> {
+    let mut bytes = Vec::with_capacity(result.get().len() + 48);
+    bytes.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    serde_json::to_writer(&mut bytes, id).ok()?;
+    bytes.extend_from_slice(br#","result":"#);
+    bytes.extend_from_slice(result.get().as_bytes());
+    bytes.push(b'}');
+    Some(Bytes::from(bytes))
 }
 
 fn json_response(body: Bytes) -> Response<Body> {
@@ -442,4 +515,67 @@ fn sse_response(
     // nginx would otherwise hold back the keep-alive comments.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What rmcp's parser makes of `text`, in the direct path's terms.
+    fn as_rmcp(text: &str) -> Option<(RequestId, CallToolRequestParams, RequestMetaObject)> {
+        match serde_json::from_str::<ClientJsonRpcMessage>(text).ok()? {
+            ClientJsonRpcMessage::Request(mut call) => {
+                let meta = std::mem::take(call.request.get_meta_mut());
+                let ClientRequest::CallToolRequest(tool_call) = call.request else {
+                    return None;
+                };
+                Some((call.id, tool_call.params, meta))
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_tool_call_reads_as_rmcp_reads_it() {
+        for text in [
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"execute_tool","arguments":{"tool_name":"echo","arguments":{"message":"caf\u00e9"}}}}"#,
+            r#"{"params":{"_meta":{"progressToken":"p1","traceparent":"00-ab-cd-01"},"name":"discover_tools"},"method":"tools/call","id":"s-1","jsonrpc":"2.0","extra":true}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute_tool","arguments":{},"inputResponses":{},"requestState":"st"}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+        ] {
+            let Some(Direct::Call { id, params, meta }) = read_message(text.as_bytes()) else {
+                panic!("not read as a call: {text}");
+            };
+            let (rmcp_id, rmcp_params, rmcp_meta) = as_rmcp(text).expect("rmcp reads it");
+            assert_eq!(id, rmcp_id, "{text}");
+            assert_eq!(params, rmcp_params, "{text}");
+            assert_eq!(meta.0, rmcp_meta.0, "{text}");
+            assert!(params.meta.is_none());
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_rmcps_parser() {
+        let cancel =
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4}}"#;
+        assert!(matches!(
+            read_message(cancel.as_bytes()),
+            Some(Direct::Cancel(RequestId::Number(4)))
+        ));
+        for text in [
+            r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"name":"x"}}"#,
+            r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}]"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            "not json",
+        ] {
+            assert!(
+                read_message(text.as_bytes()).is_none(),
+                "taken by the direct path: {text}"
+            );
+        }
+    }
 }

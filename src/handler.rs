@@ -10,6 +10,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
+use crate::answer::ToolAnswer;
 use crate::gateway::Gateway;
 use crate::registry::Lookup;
 use crate::{instructions, meta_tools};
@@ -68,7 +69,9 @@ impl ServerHandler for GatewayHandler {
             headers,
             meta: &context.meta,
         };
-        call_tool(&self.gateway, request, call).await
+        call_tool(&self.gateway, request, call)
+            .await
+            .map(|answer| answer.response)
     }
 }
 
@@ -78,7 +81,7 @@ pub async fn call_tool(
     gateway: &Arc<Gateway>,
     request: CallToolRequestParams,
     call: meta_tools::CallContext<'_>,
-) -> Result<CallToolResponse, McpError> {
+) -> Result<ToolAnswer, McpError> {
     if !meta_tools::is_meta_tool(&request.name) {
         return Err(not_a_meta_tool(gateway, &request.name));
     }

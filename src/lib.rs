@@ -11,6 +11,7 @@
 //! ARCHITECTURE.md has the code map and the invariants.
 #![forbid(unsafe_code)]
 
+pub mod answer;
 pub mod app;
 pub mod background;
 pub mod cli;

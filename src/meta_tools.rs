@@ -15,6 +15,7 @@ use rmcp::model::{
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::answer::ToolAnswer;
 use crate::gateway::Gateway;
 use crate::telemetry::{spans, trace_context};
 use tracing::Instrument;
@@ -140,7 +141,7 @@ pub async fn call(
     gateway: &Arc<Gateway>,
     request: CallToolRequestParams,
     context: CallContext<'_>,
-) -> Option<CallToolResponse> {
+) -> Option<ToolAnswer> {
     let (meta_tool, span) = match request.name.as_ref() {
         DISCOVER_TOOLS => (DISCOVER_TOOLS, spans::discover_tools()),
         GET_TOOL_SCHEMA => (GET_TOOL_SCHEMA, spans::get_tool_schema()),
@@ -171,7 +172,7 @@ pub async fn call(
         spans::set(&span, spans::TOOL_NAME, || tool.clone());
     }
     let started = std::time::Instant::now();
-    let response = async {
+    let answer = async {
         if meta_tool == EXECUTE_TOOL {
             return execute::run(gateway, request, context, trace.as_ref()).await;
         }
@@ -184,7 +185,7 @@ pub async fn call(
     }
     .instrument(span.clone())
     .await;
-    let outcome = response_outcome(&response);
+    let outcome = response_outcome(&answer.response);
     if !matches!(outcome, "ok" | "input_required" | "task") {
         spans::fail(&span, outcome);
     }
@@ -196,7 +197,7 @@ pub async fn call(
         outcome,
         started.elapsed(),
     );
-    Some(response)
+    Some(answer)
 }
 
 /// One info line per request: meta-tool, domain and tool (execute_tool), outcome, duration.

@@ -35,6 +35,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 pub use client::{EventSender, ToolChanges};
 
+use crate::answer::ToolAnswer;
 use crate::config::{Limits, Secret, UpstreamConfig};
 use crate::telemetry::spans;
 use crate::telemetry::trace_context::TraceHeaders;
@@ -510,14 +511,14 @@ impl Upstream {
 
     /// Calls a tool under its upstream (original) name, forwarding cancellation, within this
     /// upstream's limits (a call slot, `call_timeout`, `max_result_bytes`). The upstream's
-    /// response is returned unchanged.
+    /// response is returned unchanged, with its JSON text when the call leg read it.
     pub async fn call_tool(
         &self,
         params: CallToolRequestParams,
         cancel: &CancellationToken,
         incoming: Option<&http::HeaderMap>,
         trace: Option<&TraceHeaders>,
-    ) -> Result<CallToolResponse, CallFailure> {
+    ) -> Result<ToolAnswer, CallFailure> {
         let limits = self.limits();
         let queued = Instant::now();
         let slot = tokio::select! {
@@ -563,12 +564,19 @@ impl Upstream {
             Some((leg, prepared)) => self.call_on_leg(&conn, leg, &prepared, call).await?,
             None => self.call_through_rmcp(&conn, call).await?,
         };
-        let response = match answer {
-            Ok(ServerResult::CallToolResult(result)) => Ok(CallToolResponse::Complete(result)),
-            Ok(ServerResult::InputRequiredResult(result)) => {
-                Ok(CallToolResponse::InputRequired(result))
+        let answer: ToolAnswer = match answer {
+            Ok((ServerResult::CallToolResult(result), Some(text))) => {
+                Ok(ToolAnswer::with_text(result, text))
             }
-            Ok(ServerResult::CreateTaskResult(result)) => Ok(CallToolResponse::Task(result)),
+            Ok((ServerResult::CallToolResult(result), None)) => {
+                Ok(CallToolResponse::Complete(result).into())
+            }
+            Ok((ServerResult::InputRequiredResult(result), _)) => {
+                Ok(CallToolResponse::InputRequired(result).into())
+            }
+            Ok((ServerResult::CreateTaskResult(result), _)) => {
+                Ok(CallToolResponse::Task(result).into())
+            }
             Ok(_) => Err(CallFailure::Unavailable(
                 "the upstream sent a response that is not a tool result".into(),
             )),
@@ -584,14 +592,16 @@ impl Upstream {
                 None => Err(self.lost(&conn, &error)),
             },
         }?;
-        let bytes = size::result_bytes(&response);
+        let bytes = answer
+            .text_len()
+            .unwrap_or_else(|| size::result_bytes(&answer.response));
         if bytes > limits.max_result_bytes {
             return Err(CallFailure::TooLarge {
                 bytes,
                 limit: limits.max_result_bytes,
             });
         }
-        Ok(response)
+        Ok(answer)
     }
 
     /// The call posted by the gateway's own HTTP leg: its answer, or the failure that ended
@@ -603,7 +613,7 @@ impl Upstream {
         leg: &Arc<call_leg::CallLeg>,
         prepared: &call_leg::Prepared,
         call: Call<'_>,
-    ) -> Result<Result<ServerResult, ServiceError>, CallFailure> {
+    ) -> Result<Result<Reply, ServiceError>, CallFailure> {
         let answer = tokio::select! {
             answer = leg.call(prepared, &conn.peer) => answer,
             () = call.cancel.cancelled() => {
@@ -635,7 +645,7 @@ impl Upstream {
         &self,
         conn: &Arc<Connection>,
         call: Call<'_>,
-    ) -> Result<Result<ServerResult, ServiceError>, CallFailure> {
+    ) -> Result<Result<Reply, ServiceError>, CallFailure> {
         let mut request = CallToolRequest::new(call.params);
         if !call.forwarded.is_empty() {
             // Rides in the request's extensions to this one POST; never serialised.
@@ -657,7 +667,9 @@ impl Upstream {
             .call_timeout
             .saturating_sub(call.started.elapsed());
         tokio::select! {
-            response = &mut handle.rx => Ok(response.unwrap_or(Err(ServiceError::TransportClosed))),
+            response = &mut handle.rx => Ok(response
+                .unwrap_or(Err(ServiceError::TransportClosed))
+                .map(|result| (result, None))),
             () = call.cancel.cancelled() => {
                 let _ = handle.cancel(Some("cancelled by the gateway's client".into())).await;
                 Err(CallFailure::Cancelled)
@@ -711,6 +723,9 @@ impl Upstream {
         });
     }
 }
+
+/// An upstream's result, with the JSON text of a tool result when the call leg read it.
+type Reply = (ServerResult, Option<Box<serde_json::value::RawValue>>);
 
 /// One call on its way to the upstream, with what bounds it.
 struct Call<'a> {

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use rmcp::model::{CallToolRequestParams, CallToolResponse, JsonObject};
+use rmcp::model::{CallToolRequestParams, JsonObject};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::args::parse;
 use super::{CallContext, EXECUTE_TOOL};
+use crate::answer::ToolAnswer;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::registry::{Lookup, ToolEntry};
@@ -37,14 +38,14 @@ pub(super) async fn run(
     request: CallToolRequestParams,
     context: CallContext<'_>,
     trace: Option<&TraceHeaders>,
-) -> CallToolResponse {
+) -> ToolAnswer {
     let route = Route {
         cancel: context.cancel,
         headers: context.headers,
         trace,
     };
     match execute(gateway, request, route).await {
-        Ok(response) => response,
+        Ok(answer) => answer,
         Err(error) => error.into_result().into(),
     }
 }
@@ -62,7 +63,7 @@ async fn execute(
     gateway: &Arc<Gateway>,
     request: CallToolRequestParams,
     route: Route<'_>,
-) -> Result<CallToolResponse, GatewayError> {
+) -> Result<ToolAnswer, GatewayError> {
     let mut request = request;
     let args: Args = parse(EXECUTE_TOOL, request.arguments.take().unwrap_or_default())?;
     // Resolve and clone what the call needs, then drop the snapshot before awaiting.
@@ -88,7 +89,7 @@ async fn execute(
     let started = std::time::Instant::now();
     let (outcome, called) = call_entry(&entry, args.arguments, request, route).await;
     let label = match &outcome {
-        Ok(response) => super::response_outcome(response),
+        Ok(answer) => super::response_outcome(&answer.response),
         Err(error) => error.code(),
     };
     let elapsed = called.then(|| started.elapsed());
@@ -104,7 +105,7 @@ async fn call_entry(
     arguments: Option<Value>,
     request: CallToolRequestParams,
     route: Route<'_>,
-) -> (Result<CallToolResponse, GatewayError>, bool) {
+) -> (Result<ToolAnswer, GatewayError>, bool) {
     match checked_params(entry, arguments, request) {
         Ok(params) => (call_upstream(entry, params, route).await, true),
         Err(error) => (Err(error), false),
@@ -156,7 +157,7 @@ async fn call_upstream(
     entry: &ToolEntry,
     params: CallToolRequestParams,
     route: Route<'_>,
-) -> Result<CallToolResponse, GatewayError> {
+) -> Result<ToolAnswer, GatewayError> {
     let span = spans::upstream_call();
     spans::set(&span, spans::DOMAIN, || entry.domain.clone());
     spans::set(&span, spans::TOOL_NAME, || entry.name.clone());
@@ -169,7 +170,7 @@ async fn call_upstream(
         .map_err(|failure| failure_error(entry, failure));
     match &outcome {
         Err(error) => spans::fail(&span, error.code()),
-        Ok(response) => match super::response_outcome(response) {
+        Ok(answer) => match super::response_outcome(&answer.response) {
             "ok" | "input_required" | "task" => {}
             other => spans::fail(&span, other),
         },

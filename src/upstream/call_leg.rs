@@ -55,8 +55,9 @@ const METHOD_HEADER: &str = "mcp-method";
 /// SEP-2243's name header.
 const NAME_HEADER: &str = "mcp-name";
 
-/// The upstream's answer to a call: its result, or the JSON-RPC error it returned.
-pub(super) type Answer = Result<ServerResult, ErrorData>;
+/// The upstream's answer to a call: its result (a tool result with the JSON text it was read
+/// from, which the gateway can send on as it came), or the JSON-RPC error it returned.
+pub(super) type Answer = Result<super::Reply, ErrorData>;
 
 /// A call that produced no answer.
 #[derive(Debug)]
@@ -446,7 +447,7 @@ fn classify(text: &str, id: &RequestId) -> Message {
     let ours = envelope.id.as_ref().is_none_or(|answered| answered == id);
     match (envelope.result, envelope.error) {
         (Some(result), None) if envelope.id.as_ref() == Some(id) => match tool_result(result) {
-            Ok(result) => Message::Answer(Ok(result)),
+            Ok(answer) => Message::Answer(Ok(answer)),
             Err(error) => Message::Invalid(format!("the upstream's result is not valid: {error}")),
         },
         (None, Some(error)) if ours => match serde_json::from_str::<ErrorData>(error.get()) {
@@ -457,17 +458,20 @@ fn classify(text: &str, id: &RequestId) -> Message {
     }
 }
 
-/// A `tools/call` result, parsed as one: rmcp's untagged `ServerResult` would buffer it and
-/// try a dozen other result types first. Results that may be something else (a task, input
-/// required) take rmcp's way, so they come out as rmcp would read them.
-fn tool_result(result: &RawValue) -> Result<ServerResult, serde_json::Error> {
+/// A `tools/call` result, parsed as one (rmcp's untagged `ServerResult` would buffer it and
+/// try a dozen other result types first), with its text. Results that may be something else (a
+/// task, input required) take rmcp's way, so they come out as rmcp would read them.
+fn tool_result(result: &RawValue) -> Result<super::Reply, serde_json::Error> {
     let text = result.get();
     if !text.contains("\"task\"")
-        && let Ok(result) = serde_json::from_str::<CallToolResult>(text)
+        && let Ok(parsed) = serde_json::from_str::<CallToolResult>(text)
     {
-        return Ok(ServerResult::CallToolResult(result));
+        return Ok((
+            ServerResult::CallToolResult(parsed),
+            Some(result.to_owned()),
+        ));
     }
-    serde_json::from_str(text)
+    Ok((serde_json::from_str(text)?, None))
 }
 
 /// Why a call failed on an HTTP 429, with the upstream's `Retry-After`.
@@ -516,7 +520,8 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":"gw-3","result":{"content":[{"type":"text","text":"hi"}]}}"#;
         assert!(matches!(
             classify(ok, &id),
-            Message::Answer(Ok(ServerResult::CallToolResult(r))) if r.content.len() == 1
+            Message::Answer(Ok((ServerResult::CallToolResult(r), Some(text))))
+                if r.content.len() == 1 && text.get() == r#"{"content":[{"type":"text","text":"hi"}]}"#
         ));
         let other = r#"{"jsonrpc":"2.0","id":3,"result":{"content":[]}}"#;
         assert!(
@@ -540,7 +545,7 @@ mod tests {
         assert!(
             !matches!(
                 classify(broken, &id),
-                Message::Answer(Ok(ServerResult::CallToolResult(_)))
+                Message::Answer(Ok((ServerResult::CallToolResult(_), _)))
             ),
             "a malformed result is not taken for a tool result"
         );
@@ -556,7 +561,7 @@ mod tests {
             r#"{"resultType":"input_required","inputRequests":{}}"#,
             r#"{"task":{"taskId":"t1","status":"working","createdAt":"2026-01-01T00:00:00Z","ttl":null}}"#,
         ] {
-            let parsed = raw(text).and_then(|raw| tool_result(&raw).ok());
+            let parsed = raw(text).and_then(|raw| tool_result(&raw).ok().map(|(r, _)| r));
             assert_eq!(
                 parsed.map(|r| serde_json::to_value(r).ok()),
                 as_rmcp(text).map(|r| serde_json::to_value(r).ok()),

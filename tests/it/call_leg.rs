@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::support::raw_session::{RawSession, message_of, tool_call};
 use crate::support::upstream::{TestUpstream, headers_tool};
 use crate::support::*;
 
@@ -538,5 +539,88 @@ async fn a_rate_limit_on_rmcps_path_keeps_the_upstream_up_too() {
     )
     .await;
     assert_eq!(text_of(&echoed), "still up");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
+    // Fields rmcp's types do not know, escapes and number spellings: kept as written.
+    const PLAIN: &str = r#"{"content":[{"type":"text","text":"caf\u00e9 \"q\"","x-block":[1,2.50]}],"isError":false,"x-vendor":{"kept":true}}"#;
+    let upstream = HttpUpstream::start(server_with(vec![])).await;
+    let proxy = Proxy::start(
+        upstream.url(),
+        vec![
+            (
+                "whoami",
+                Meddle::Answer(
+                    200,
+                    "application/json",
+                    r#"{"jsonrpc":"2.0","id":{id},"result":{"content":[{"type":"text","text":"caf\u00e9 \"q\"","x-block":[1,2.50]}],"isError":false,"x-vendor":{"kept":true}}}"#,
+                ),
+            ),
+            // Results rmcp reshapes for sessions before 2026-07-28: structured content that is
+            // not an object, content absent, a `resultType`.
+            (
+                "tiny_image",
+                Meddle::Answer(
+                    200,
+                    "application/json",
+                    r#"{"jsonrpc":"2.0","id":{id},"result":{"content":[{"type":"text","text":"[1,2]"}],"structuredContent":[1,2]}}"#,
+                ),
+            ),
+            (
+                "always_fails",
+                Meddle::Answer(
+                    200,
+                    "application/json",
+                    r#"{"jsonrpc":"2.0","id":{id},"result":{"structuredContent":{"a":1}}}"#,
+                ),
+            ),
+            (
+                "pid",
+                Meddle::Answer(
+                    200,
+                    "application/json",
+                    r#"{"jsonrpc":"2.0","id":{id},"result":{"content":[{"type":"text","text":"x"}],"resultType":"complete"}}"#,
+                ),
+            ),
+        ],
+    )
+    .await;
+    let gateway = gateway_on(&proxy.url, "2025-11-25").await;
+    let session = RawSession::open(&gateway.url()).await;
+    let execute = |id: u64, tool: &str| tool_call(id, "execute_tool", json!({"tool_name": tool}));
+    // rmcp's own path: a weighted `Accept` keeps the call off the direct path.
+    let through_rmcp = [("accept", "application/json;q=0.9, text/event-stream")];
+
+    let (status, kind, body) = session.post(&execute(1, "whoami"), &[]).await;
+    assert_eq!((status, kind.as_str()), (200, "application/json"));
+    assert_eq!(
+        body,
+        format!(r#"{{"jsonrpc":"2.0","id":1,"result":{PLAIN}}}"#)
+    );
+    let (_, kind, body) = session.post(&execute(2, "whoami"), &through_rmcp).await;
+    let typed = message_of(&kind, &body);
+    assert_eq!(
+        typed["result"]["content"][0]["text"], "café \"q\"",
+        "{typed}"
+    );
+
+    for (id, tool) in [(3, "tiny_image"), (4, "always_fails"), (5, "pid")] {
+        let (_, kind, body) = session.post(&execute(id, tool), &[]).await;
+        let direct = message_of(&kind, &body);
+        let (_, kind, body) = session.post(&execute(id, tool), &through_rmcp).await;
+        assert_eq!(direct, message_of(&kind, &body), "{tool}");
+        let result = &direct["result"];
+        assert!(result["content"].is_array(), "{tool}: {direct}");
+        assert!(result.get("resultType").is_none(), "{tool}: {direct}");
+        assert!(
+            result
+                .get("structuredContent")
+                .is_none_or(serde_json::Value::is_object),
+            "{tool}: {direct}"
+        );
+    }
+    assert_eq!(proxy.meddled.load(Ordering::SeqCst), 8);
     gateway.stop().await;
 }

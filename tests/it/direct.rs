@@ -8,129 +8,10 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::support::raw_session::{RawSession, message_of, tool_call};
 use crate::support::*;
-
-/// A raw MCP client session: one pooled HTTP client and the session id from `initialize`.
-struct RawSession {
-    http: reqwest::Client,
-    url: String,
-    id: String,
-}
-
-impl RawSession {
-    async fn open(url: &str) -> RawSession {
-        let http = reqwest::Client::new();
-        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "1"}}});
-        let response = http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .json(&init)
-            .send()
-            .await
-            .expect("initialize");
-        let id = response
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .expect("session id")
-            .to_string();
-        let _ = response.bytes().await;
-        let session = RawSession {
-            http,
-            url: url.to_string(),
-            id,
-        };
-        let (status, _, _) = session
-            .post(
-                &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-                &[],
-            )
-            .await;
-        assert_eq!(status, 202);
-        session
-    }
-
-    /// POSTs `body` on the session with the standard headers (`extra` overrides them):
-    /// (status, content type, body text).
-    async fn post(&self, body: &Value, extra: &[(&str, &str)]) -> (u16, String, String) {
-        let (status, headers, text) = self.post_full(body, extra).await;
-        let kind = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        (status, kind, text)
-    }
-
-    /// [`RawSession::post`] with the response headers.
-    async fn post_full(
-        &self,
-        body: &Value,
-        extra: &[(&str, &str)],
-    ) -> (u16, reqwest::header::HeaderMap, String) {
-        let defaults = [
-            ("content-type", "application/json"),
-            ("mcp-session-id", self.id.as_str()),
-            ("mcp-protocol-version", "2025-06-18"),
-            ("accept", "application/json, text/event-stream"),
-        ];
-        let mut request = self.http.post(&self.url);
-        for (name, value) in defaults {
-            if !extra.iter().any(|(overridden, _)| *overridden == name) {
-                request = request.header(name, value);
-            }
-        }
-        for (name, value) in extra {
-            request = request.header(*name, *value);
-        }
-        let response = request.json(body).send().await.expect("POST");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        (status, headers, response.text().await.unwrap_or_default())
-    }
-
-    /// Ends the session (DELETE): the status.
-    async fn delete(&self) -> u16 {
-        self.http
-            .delete(&self.url)
-            .header("mcp-session-id", &self.id)
-            .send()
-            .await
-            .expect("DELETE")
-            .status()
-            .as_u16()
-    }
-
-    fn cancel(&self, id: u64) -> Value {
-        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-               "params": {"requestId": id, "reason": "test"}})
-    }
-}
-
-fn tool_call(id: u64, name: &str, arguments: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": name, "arguments": arguments}})
-}
-
-/// The JSON-RPC message in a body that is either plain JSON or SSE `data:` events.
-fn message_of(kind: &str, body: &str) -> Value {
-    if kind.starts_with("text/event-stream") {
-        let data = body
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(str::trim)
-            .rfind(|data| !data.is_empty())
-            .unwrap_or_default();
-        serde_json::from_str(data).unwrap_or(Value::Null)
-    } else {
-        serde_json::from_str(body).unwrap_or(Value::Null)
-    }
-}
 
 #[tokio::test]
 async fn a_tool_call_on_a_session_answers_as_plain_json_like_rmcps_path() {
@@ -186,11 +67,7 @@ async fn requests_the_direct_path_does_not_take_still_get_rmcps_answers() {
     let schema = tool_call(1, "get_tool_schema", json!({"tool_name": "echo"}));
 
     // An unknown session: 404, so the client starts a new one.
-    let stale = RawSession {
-        http: reqwest::Client::new(),
-        url: gateway.url(),
-        id: "no-such-session".into(),
-    };
+    let stale = RawSession::unopened(&gateway.url(), "no-such-session");
     assert_eq!(stale.post(&schema, &[]).await.0, 404);
     // Only JSON accepted: 406, as rmcp answers.
     assert_eq!(

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod collector;
 pub mod process;
+pub mod raw_session;
 pub mod upstream;
 
 use std::net::SocketAddr;
