@@ -62,7 +62,8 @@ pub async fn start(config: Config, loader: Option<ConfigLoader>) -> std::io::Res
     let upstream_count = config.upstreams.len();
     let gateway = Gateway::new(config);
     let shutdown = CancellationToken::new();
-    tracing::info!(%addr, upstreams = upstream_count, "listening");
+    let worker_threads = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(%addr, upstreams = upstream_count, worker_threads, "listening");
 
     let mut tasks = JoinSet::new();
     let populate = gateway.clone();

@@ -44,10 +44,11 @@ fn main() -> ExitCode {
     if let Command::Healthcheck { timeout, .. } = command {
         return report_health(mcp_gateway::health_probe::probe(&config.server, timeout));
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.server.worker_threads {
+        builder.worker_threads(threads); // else TOKIO_WORKER_THREADS, else one per core
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("mcp-gateway: cannot start the async runtime: {error}");

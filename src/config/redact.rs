@@ -56,6 +56,9 @@ pub fn render_redacted(config: &Config) -> String {
         "max_description_chars".into(),
         (s.max_description_chars as i64).into(),
     );
+    if let Some(threads) = s.worker_threads {
+        server.insert("worker_threads".into(), (threads as i64).into());
+    }
     insert_limits(&mut server, &s.limits, None);
     if !s.auth.bearer_tokens.is_empty() {
         let mut auth = Table::new();

@@ -27,6 +27,8 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_NAME: &str = "mcp-gateway";
 /// Default `server.max_body_bytes` (4 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Most `server.worker_threads` accepted.
+const MAX_WORKER_THREADS: usize = 1024;
 /// Default `server.max_header_bytes` (64 KiB).
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Smallest `server.max_header_bytes` the HTTP layer supports.
@@ -361,6 +363,7 @@ impl Walk<'_> {
         let max_description_chars = self
             .size(&mut t, "max_description_chars", 1)
             .unwrap_or(DEFAULT_MAX_DESCRIPTION_CHARS);
+        let worker_threads = self.threads(&mut t, "worker_threads");
         let limits = self.limits(&mut t, Limits::default());
         let stateless = self.boolean(&mut t, "stateless").unwrap_or(false);
         let session_idle_timeout = self
@@ -390,6 +393,7 @@ impl Walk<'_> {
             session_idle_timeout,
             stateless,
             max_description_chars,
+            worker_threads,
             limits,
         })
     }
@@ -473,6 +477,26 @@ impl Walk<'_> {
                     Some(value),
                     format!(
                         "expected a number of bytes of at least {min}, got {}",
+                        show(value)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A thread count from 1 to [`MAX_WORKER_THREADS`].
+    fn threads(&mut self, t: &mut Table<'_>, key: &'static str) -> Option<usize> {
+        let value = t.take(key)?;
+        let path = t.key_path(key);
+        match integer(value).and_then(|n| usize::try_from(n).ok()) {
+            Some(n @ 1..=MAX_WORKER_THREADS) => Some(n),
+            _ => {
+                self.report(
+                    &path,
+                    Some(value),
+                    format!(
+                        "expected a whole number of threads from 1 to {MAX_WORKER_THREADS}, got {}",
                         show(value)
                     ),
                 );

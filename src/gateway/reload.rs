@@ -105,6 +105,10 @@ impl Gateway {
             restart_required.push("server.session_idle_timeout");
             new.server.session_idle_timeout = old.server.session_idle_timeout;
         }
+        if new.server.worker_threads != old.server.worker_threads {
+            restart_required.push("server.worker_threads");
+            new.server.worker_threads = old.server.worker_threads;
+        }
         if new.server.stateless != old.server.stateless {
             // Sessions already handed out would be orphaned (or needed) mid-conversation.
             restart_required.push("server.stateless");

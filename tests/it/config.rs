@@ -660,3 +660,35 @@ fn telemetry_problems_in_the_file_fail_and_unsupported_otel_values_are_ignored()
         Ok(())
     });
 }
+
+#[test]
+fn worker_threads_is_a_bounded_count_the_environment_may_set() {
+    Jail::expect_with(|jail| {
+        jail.create_file("gateway.toml", "[server]\nworker_threads = 3\n")?;
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        assert_eq!(config.server.worker_threads, Some(3));
+        assert!(render_redacted(&config).contains("worker_threads = 3"));
+        jail.set_env("GATEWAY_SERVER__WORKER_THREADS", "1");
+        let config = Config::load(Some("gateway.toml".as_ref())).expect("valid");
+        assert_eq!(config.server.worker_threads, Some(1));
+        jail.clear_env();
+
+        jail.create_file("default.toml", "[server]\nport = 9000\n")?;
+        let config = Config::load(Some("default.toml".as_ref())).expect("valid");
+        assert_eq!(config.server.worker_threads, None, "one per core");
+        assert!(!render_redacted(&config).contains("worker_threads"));
+
+        for bad in ["0", "1025", "\"two\"", "1.5"] {
+            jail.create_file("bad.toml", &format!("[server]\nworker_threads = {bad}\n"))?;
+            let problems = load_err(Config::load(Some("bad.toml".as_ref())));
+            assert_eq!(problems.len(), 1, "{problems:#?}");
+            assert!(
+                problems[0].starts_with(
+                    "server.worker_threads: expected a whole number of threads from 1 to 1024"
+                ),
+                "{problems:#?}"
+            );
+        }
+        Ok(())
+    });
+}

@@ -157,7 +157,7 @@ async fn restart_only_settings_are_kept_and_the_rest_applies_without_reconnectin
 
     std::fs::write(
         &gateway.path,
-        format!("[server]\nhost = \"127.0.0.2\"\nstateless = true\nname = \"renamed-gw\"\ninstructions = \"Only use crm.\"\n{table}description = \"CRM v2\"\n"),
+        format!("[server]\nhost = \"127.0.0.2\"\nstateless = true\nworker_threads = 1\nname = \"renamed-gw\"\ninstructions = \"Only use crm.\"\n{table}description = \"CRM v2\"\n"),
     )
     .expect("write");
     let outcome = reloader::reload_once(&gateway.running.gateway, &loader(&gateway)).await;
@@ -168,7 +168,10 @@ async fn restart_only_settings_are_kept_and_the_rest_applies_without_reconnectin
             removed,
             reconnected,
         } => {
-            assert_eq!(restart_required, ["server.host", "server.stateless"]);
+            assert_eq!(
+                restart_required,
+                ["server.host", "server.worker_threads", "server.stateless"]
+            );
             assert!(added.is_empty() && removed.is_empty() && reconnected.is_empty());
         }
         other => panic!("{other:?}"),

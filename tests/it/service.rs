@@ -583,3 +583,35 @@ async fn grpc_export_speaks_http2_to_the_collector() {
         "the exporter opened an HTTP/2 (gRPC) connection"
     );
 }
+
+#[tokio::test]
+async fn worker_threads_sets_the_runtimes_threads_over_tokio_worker_threads() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let table = http_table("crm", &up.url());
+    let (_dir, config) = config_file(&format!("[server]\nworker_threads = 3\n{table}"));
+    let configured = GatewayProcess::start_with(&config, None, &[("TOKIO_WORKER_THREADS", "1")]);
+    assert!(
+        configured.listening.contains("worker_threads=3"),
+        "{}",
+        configured.listening
+    );
+    let (_dir, config) = config_file(&table);
+    let from_env = GatewayProcess::start_with(&config, None, &[("TOKIO_WORKER_THREADS", "1")]);
+    assert!(
+        from_env.listening.contains("worker_threads=1"),
+        "{}",
+        from_env.listening
+    );
+    let client = connect(
+        &from_env.url,
+        rmcp::service::ClientLifecycleMode::Initialize,
+    )
+    .await;
+    assert!(
+        until(10, || async {
+            !domain_tools(&client, "crm").await.is_empty()
+        })
+        .await,
+        "one runtime thread serves"
+    );
+}

@@ -15,8 +15,10 @@ pub struct GatewayProcess {
     pub child: Child,
     /// Its MCP endpoint.
     pub url: String,
-    /// Its stderr, line by line.
+    /// Its stderr, line by line (after the `listening` line).
     pub lines: mpsc::Receiver<String>,
+    /// The `listening` log line.
+    pub listening: String,
     _stderr: std::thread::JoinHandle<()>,
 }
 
@@ -58,7 +60,7 @@ impl GatewayProcess {
             }
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let addr = loop {
+        let (addr, listening) = loop {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
                 .expect("listening line");
@@ -67,20 +69,18 @@ impl GatewayProcess {
                 .ok()
                 .and_then(|v| v["addr"].as_str().map(String::from))
             {
-                break addr;
+                break (addr, line);
             }
             if let Some(rest) = line.split("addr=").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
+                let addr = rest.split_whitespace().next().unwrap_or_default();
+                break (addr.to_string(), line.clone());
             }
         };
         GatewayProcess {
             child,
             url: format!("http://{addr}/mcp"),
             lines: rx,
+            listening,
             _stderr: reader,
         }
     }
