@@ -1,6 +1,6 @@
 //! A tool call's answer as the gateway hands it back: rmcp's typed response, and, when the
-//! upstream's result arrived as JSON text, that text, so the direct path sends the upstream's
-//! bytes on instead of serialising the typed copy again.
+//! upstream's result arrived as JSON text that can go out as it came, that text, so the direct
+//! path sends the upstream's bytes on instead of serialising the typed copy again.
 
 use rmcp::model::{CallToolResponse, CallToolResult};
 use serde_json::value::RawValue;
@@ -9,18 +9,29 @@ use serde_json::value::RawValue;
 #[derive(Debug)]
 pub struct ToolAnswer {
     /// The typed response: what rmcp's server path sends, and what metrics and logs read.
-    pub response: CallToolResponse,
-    /// The upstream's JSON text of `response`, when the gateway read it as text.
+    response: CallToolResponse,
+    /// The upstream's JSON text of `response`, when it may be sent instead (see [`passable`]).
     text: Option<Box<RawValue>>,
 }
 
 impl ToolAnswer {
-    /// An upstream's result together with the JSON text it was parsed from.
+    /// An upstream's result and the JSON text it was parsed from; the text is kept only when
+    /// [`passable`].
     pub fn with_text(result: CallToolResult, text: Box<RawValue>) -> ToolAnswer {
         ToolAnswer {
             response: CallToolResponse::Complete(result),
-            text: Some(text),
+            text: passable(text.get()).then_some(text),
         }
+    }
+
+    /// The typed response.
+    pub fn response(&self) -> &CallToolResponse {
+        &self.response
+    }
+
+    /// The typed response, the text dropped.
+    pub fn into_response(self) -> CallToolResponse {
+        self.response
     }
 
     /// The upstream's text, to send on unchanged to a peer that negotiated a revision before
@@ -41,10 +52,34 @@ impl ToolAnswer {
         plain.then_some(self.text.as_deref()).flatten()
     }
 
-    /// The size of the upstream's text, when the answer has it.
-    pub fn text_len(&self) -> Option<usize> {
-        self.text.as_ref().map(|text| text.get().len())
+    /// The size of the answer as the direct path sends it: the upstream's text when that goes
+    /// out, else the typed result serialised.
+    pub fn result_bytes(&self) -> usize {
+        match self.legacy_text() {
+            Some(text) => text.get().len(),
+            None => crate::upstream::result_bytes(&self.response),
+        }
     }
+}
+
+/// Whether an upstream's result text may go out as it came. Not when it holds a `null`
+/// (rmcp's types read a null field as absent and leave it out; clients of older revisions may
+/// refuse a null where a value is optional) or a UTF-16 surrogate escape (a lone one in a
+/// field rmcp does not read would pass unchecked, and clients that decode every string refuse
+/// the whole answer). Either only sends the answer from the typed copy, as rmcp would.
+fn passable(text: &str) -> bool {
+    !text.contains("null") && !has_surrogate_escape(text)
+}
+
+/// A `\uD800`–`\uDFFF` escape anywhere (or text that looks like one after an escaped
+/// backslash: the check errs towards the typed copy).
+fn has_surrogate_escape(text: &str) -> bool {
+    text.match_indices("\\u").any(|(at, _)| {
+        let hex = &text.as_bytes()[at + 2..];
+        hex.len() >= 2
+            && hex[0].eq_ignore_ascii_case(&b'd')
+            && matches!(hex[1].to_ascii_lowercase(), b'8' | b'9' | b'a' | b'b')
+    })
 }
 
 impl From<CallToolResponse> for ToolAnswer {
@@ -75,8 +110,9 @@ mod tests {
 
     #[test]
     fn text_is_sent_on_only_where_rmcps_legacy_shaping_changes_nothing() {
-        let plain = r#"{"content":[{"type":"text","text":"\u00e9"}],"x-vendor":1}"#;
+        let plain = r#"{"content":[{"type":"text","text":"\u00e9 \ue000"}],"x-vendor":1}"#;
         assert_eq!(answer(plain).legacy_text().map(RawValue::get), Some(plain));
+        assert_eq!(answer(plain).result_bytes(), plain.len());
         let object = r#"{"content":[{"type":"text","text":"{}"}],"structuredContent":{}}"#;
         assert!(answer(object).legacy_text().is_some());
         for reshaped in [
@@ -85,11 +121,29 @@ mod tests {
             r#"{"content":[{"type":"text","text":"x"}],"resultType":"complete"}"#,
             r#"{"structuredContent":{"a":1}}"#,
             r#"{"content":[]}"#,
+            // Nulls rmcp reads as absent, surrogate escapes it may not check.
+            r#"{"content":[{"type":"text","text":"x","annotations":null}],"isError":null}"#,
+            r#"{"content":[{"type":"text","text":"x"}],"x-vendor":"\ud800"}"#,
+            r#"{"content":[{"type":"text","text":"\uD83D\uDE00"}]}"#,
         ] {
-            assert!(answer(reshaped).legacy_text().is_none(), "{reshaped}");
+            let answer = answer(reshaped);
+            assert!(answer.legacy_text().is_none(), "{reshaped}");
+            let CallToolResponse::Complete(typed) = answer.response() else {
+                panic!("{reshaped}");
+            };
+            let typed = serde_json::to_vec(typed).expect("serialisable");
+            assert_eq!(answer.result_bytes(), typed.len(), "{reshaped}");
         }
         let typed: ToolAnswer = CallToolResult::success(vec![ContentBlock::text("x")]).into();
         assert!(typed.legacy_text().is_none());
-        assert_eq!(typed.text_len(), None);
+    }
+
+    #[test]
+    fn surrogate_escapes_are_found_in_any_case() {
+        assert!(has_surrogate_escape(r#""\ud800""#));
+        assert!(has_surrogate_escape(r#""a\uDBFFb""#));
+        assert!(!has_surrogate_escape(r#""\u00e9\ue000\u0064""#));
+        assert!(!has_surrogate_escape(r#""ends in \u""#));
+        assert!(!has_surrogate_escape(r#""\ud""#));
     }
 }

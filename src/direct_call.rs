@@ -268,6 +268,8 @@ enum Direct {
 /// A `tools/call` read field by field. rmcp's message types are untagged enums, which buffer
 /// the whole message, arguments included, and copy it while they try each variant; this reads
 /// the same types straight from the text, and leaves anything else to rmcp's parser.
+/// As rmcp's parser, it takes only an object, with object parameters, and refuses a request
+/// that also carries `result` or `error`.
 #[derive(Deserialize)]
 struct IncomingCall<'a> {
     #[serde(borrow)]
@@ -275,16 +277,35 @@ struct IncomingCall<'a> {
     id: RequestId,
     #[serde(borrow)]
     method: Cow<'a, str>,
-    params: CallToolRequestParams,
+    #[serde(borrow)]
+    params: &'a RawValue,
+    #[serde(default, deserialize_with = "present")]
+    result: bool,
+    #[serde(default, deserialize_with = "present")]
+    error: bool,
+}
+
+/// `true` for a key that is there, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(value).map(|_| true)
+}
+
+/// Whether JSON `text` is an object (not an array a derived struct would also read).
+fn is_object(text: &[u8]) -> bool {
+    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// The message in `body`, if the direct path answers it.
 fn read_message(body: &[u8]) -> Option<Direct> {
-    if let Ok(call) = serde_json::from_slice::<IncomingCall>(body)
+    if is_object(body)
+        && let Ok(call) = serde_json::from_slice::<IncomingCall>(body)
         && call.jsonrpc == "2.0"
         && call.method == "tools/call"
+        && !call.result
+        && !call.error
+        && is_object(call.params.get().as_bytes())
+        && let Ok(mut params) = serde_json::from_str::<CallToolRequestParams>(call.params.get())
     {
-        let mut params = call.params;
         let meta = params.meta.take().unwrap_or_default();
         return Some(Direct::Call {
             id: call.id,
@@ -408,7 +429,7 @@ fn encode(
     {
         return bytes;
     }
-    let message = match answer.map(|answer| answer.map(|answer| answer.response)) {
+    let message = match answer.map(|answer| answer.map(ToolAnswer::into_response)) {
         // The gateway never asks upstreams for tasks (it declares no task capability), so a
         // task here comes from an upstream breaking the protocol: refuse it as rmcp would.
         Ok(Ok(CallToolResponse::Task(_))) => ServerJsonRpcMessage::error(
@@ -462,6 +483,19 @@ fn envelope(id: &RequestId, result: &RawValue) -> Option<Bytes> {
     Some(Bytes::from(bytes))
 }
 
+/// `message` as one SSE event. An upstream's text may hold line breaks between its tokens;
+/// each line becomes a `data:` line of its own (the client joins them with `\n`, still JSON).
+fn sse_event(message: &[u8]) -> Bytes {
+    let mut event = Vec::with_capacity(message.len() + 16);
+    for line in message.split(|&b| b == b'\n') {
+        event.extend_from_slice(b"data: ");
+        event.extend(line.iter().filter(|&&b| b != b'\r'));
+        event.push(b'\n');
+    }
+    event.push(b'\n');
+    Bytes::from(event)
+}
+
 fn json_response(body: Bytes) -> Response<Body> {
     let length = HeaderValue::from(body.len());
     let mut response = Response::new(Full::new(body).boxed());
@@ -492,10 +526,8 @@ fn sse_response(
         let (mut task, id, poke) = state?;
         tokio::select! {
             joined = &mut task => {
-                let mut event = b"data: ".to_vec();
-                event.extend_from_slice(&encode(joined, id));
-                event.extend_from_slice(b"\n\n");
-                Some((Ok::<_, Infallible>(Frame::data(Bytes::from(event))), None))
+                let event = sse_event(&encode(joined, id));
+                Some((Ok::<_, Infallible>(Frame::data(event)), None))
             }
             () = tokio::time::sleep(SSE_KEEP_ALIVE) => {
                 if let Some(poke) = &poke {
@@ -520,6 +552,7 @@ fn sse_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     /// What rmcp's parser makes of `text`, in the direct path's terms.
     fn as_rmcp(text: &str) -> Option<(RequestId, CallToolRequestParams, RequestMetaObject)> {
@@ -555,6 +588,21 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_with_line_breaks_is_one_sse_event_of_several_data_lines() {
+        let text = b"{\"result\":\r\n  {\"content\":\n[]}}";
+        let event = sse_event(text);
+        let event = std::str::from_utf8(&event).expect("UTF-8");
+        assert!(event.ends_with("\n\n") && !event[..event.len() - 2].contains("\n\n"));
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .collect();
+        assert_eq!(data.len(), 3, "{event:?}");
+        let joined: Value = serde_json::from_str(&data.join("\n")).expect("JSON");
+        assert_eq!(joined, serde_json::json!({"result": {"content": []}}));
+    }
+
+    #[test]
     fn anything_else_is_left_to_rmcps_parser() {
         let cancel =
             r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4}}"#;
@@ -569,6 +617,10 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"name":"x"}}"#,
             r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}]"#,
+            r#"["2.0",1,"tools/call",{"name":"discover_tools"}]"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[null,"discover_tools",null,null,null]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"error":null}"#,
             r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
             "not json",
         ] {

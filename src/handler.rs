@@ -71,7 +71,7 @@ impl ServerHandler for GatewayHandler {
         };
         call_tool(&self.gateway, request, call)
             .await
-            .map(|answer| answer.response)
+            .map(ToolAnswer::into_response)
     }
 }
 

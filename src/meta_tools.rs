@@ -185,7 +185,7 @@ pub async fn call(
     }
     .instrument(span.clone())
     .await;
-    let outcome = response_outcome(&answer.response);
+    let outcome = response_outcome(answer.response());
     if !matches!(outcome, "ok" | "input_required" | "task") {
         spans::fail(&span, outcome);
     }

@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 pub use client::{EventSender, ToolChanges};
+pub(crate) use size::result_bytes;
 
 use crate::answer::ToolAnswer;
 use crate::config::{Limits, Secret, UpstreamConfig};
@@ -592,9 +593,7 @@ impl Upstream {
                 None => Err(self.lost(&conn, &error)),
             },
         }?;
-        let bytes = answer
-            .text_len()
-            .unwrap_or_else(|| size::result_bytes(&answer.response));
+        let bytes = answer.result_bytes();
         if bytes > limits.max_result_bytes {
             return Err(CallFailure::TooLarge {
                 bytes,

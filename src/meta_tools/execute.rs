@@ -89,7 +89,7 @@ async fn execute(
     let started = std::time::Instant::now();
     let (outcome, called) = call_entry(&entry, args.arguments, request, route).await;
     let label = match &outcome {
-        Ok(answer) => super::response_outcome(&answer.response),
+        Ok(answer) => super::response_outcome(answer.response()),
         Err(error) => error.code(),
     };
     let elapsed = called.then(|| started.elapsed());
@@ -170,7 +170,7 @@ async fn call_upstream(
         .map_err(|failure| failure_error(entry, failure));
     match &outcome {
         Err(error) => spans::fail(&span, error.code()),
-        Ok(answer) => match super::response_outcome(&answer.response) {
+        Ok(answer) => match super::response_outcome(answer.response()) {
             "ok" | "input_required" | "task" => {}
             other => spans::fail(&span, other),
         },
