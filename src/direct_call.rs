@@ -295,9 +295,67 @@ fn is_object(text: &[u8]) -> bool {
     text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
+/// A JSON value read whole and kept nowhere: what rmcp's parser checks as it buffers a message
+/// (string escapes and UTF-8, number range, nesting depth from the top), without its copies.
+/// [`IncomingCall`] skips what it does not read without these checks.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(value: D) -> Result<Checked, D::Error> {
+        value.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Checked, A::Error> {
+        while items.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<Checked, A::Error> {
+        while entries.next_key::<Checked>()?.is_some() {
+            entries.next_value::<Checked>()?;
+        }
+        Ok(Checked)
+    }
+}
+
 /// The message in `body`, if the direct path answers it.
 fn read_message(body: &[u8]) -> Option<Direct> {
     if is_object(body)
+        && serde_json::from_slice::<Checked>(body).is_ok()
         && let Ok(call) = serde_json::from_slice::<IncomingCall>(body)
         && call.jsonrpc == "2.0"
         && call.method == "tools/call"
@@ -621,6 +679,9 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[null,"discover_tools",null,null,null]}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"result":{}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"error":null}"#,
+            // Values the fast read skips, which rmcp's parser checks.
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","note":"\udc00"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"n":1e400}"#,
             r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
             "not json",
         ] {
@@ -629,5 +690,21 @@ mod tests {
                 "taken by the direct path: {text}"
             );
         }
+        let mut invalid_utf8 =
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"s":""#
+                .to_vec();
+        invalid_utf8.extend_from_slice(b"\xff\"}");
+        assert!(read_message(&invalid_utf8).is_none());
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x"}},"d":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert!(read_message(deep.as_bytes()).is_none());
+        let shallow = deep
+            .replace(&"[".repeat(200), &"[".repeat(100))
+            .replace(&"]".repeat(200), &"]".repeat(100));
+        assert!(as_rmcp(&shallow).is_some(), "rmcp takes 100 levels");
+        assert!(read_message(shallow.as_bytes()).is_some());
     }
 }

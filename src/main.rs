@@ -44,8 +44,17 @@ fn main() -> ExitCode {
     if let Command::Healthcheck { timeout, .. } = command {
         return report_health(mcp_gateway::health_probe::probe(&config.server, timeout));
     }
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = config.server.worker_threads {
+    // `check` only prints: one thread does.
+    let mut builder = if command == Command::Check {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    if let Some(threads) = config
+        .server
+        .worker_threads
+        .filter(|_| command != Command::Check)
+    {
         builder.worker_threads(threads); // else TOKIO_WORKER_THREADS, else one per core
     }
     let runtime = match builder.enable_all().build() {
