@@ -2,7 +2,10 @@
 //! upstream's result arrived as JSON text that can go out as it came, that text, so the direct
 //! path sends the upstream's bytes on instead of serialising the typed copy again.
 
+use std::borrow::Cow;
+
 use rmcp::model::{CallToolResponse, CallToolResult};
+use serde::ser::SerializeMap;
 use serde_json::value::RawValue;
 
 /// What a meta-tool call answers with.
@@ -10,17 +13,24 @@ use serde_json::value::RawValue;
 pub struct ToolAnswer {
     /// The typed response: what rmcp's server path sends, and what metrics and logs read.
     response: CallToolResponse,
-    /// The upstream's JSON text of `response`, when it may be sent instead (see [`passable`]).
+    /// The upstream's JSON text of `response` as a peer of a revision before 2026-07-28 gets
+    /// it (no `resultType`), when it may be sent instead (see [`passable`]).
     text: Option<Box<RawValue>>,
 }
 
 impl ToolAnswer {
     /// An upstream's result and the JSON text it was parsed from; the text is kept only when
-    /// [`passable`].
+    /// [`passable`], without the `resultType` a 2026-07-28 upstream writes (rmcp drops it for
+    /// older peers).
     pub fn with_text(result: CallToolResult, text: Box<RawValue>) -> ToolAnswer {
+        let text = match result.result_type {
+            _ if !passable(text.get()) => None,
+            Some(_) => without_result_type(text.get()),
+            None => Some(text),
+        };
         ToolAnswer {
             response: CallToolResponse::Complete(result),
-            text: passable(text.get()).then_some(text),
+            text,
         }
     }
 
@@ -34,17 +44,16 @@ impl ToolAnswer {
         self.response
     }
 
-    /// The upstream's text, to send on unchanged to a peer that negotiated a revision before
-    /// 2026-07-28, when rmcp's shaping for such peers would leave the typed result as it is: a
-    /// complete result with content, no `resultType` and no structured content other than an
-    /// object. (Empty content may have been absent on the wire, where rmcp's typed copy says
-    /// `"content": []`; such answers are sent from the typed copy.)
+    /// The upstream's text, to send on to a peer that negotiated a revision before 2026-07-28,
+    /// when rmcp's shaping for such peers would change nothing else: a complete result with
+    /// content and no structured content other than an object. (Empty content may have been
+    /// absent on the wire, where rmcp's typed copy says `"content": []`; such answers are sent
+    /// from the typed copy.)
     pub fn legacy_text(&self) -> Option<&RawValue> {
         let CallToolResponse::Complete(result) = &self.response else {
             return None;
         };
-        let plain = result.result_type.is_none()
-            && !result.content.is_empty()
+        let plain = !result.content.is_empty()
             && result
                 .structured_content
                 .as_ref()
@@ -68,18 +77,67 @@ impl ToolAnswer {
 /// field rmcp does not read would pass unchecked, and clients that decode every string refuse
 /// the whole answer). Either only sends the answer from the typed copy, as rmcp would.
 fn passable(text: &str) -> bool {
-    !text.contains("null") && !has_surrogate_escape(text)
+    memchr::memmem::find(text.as_bytes(), b"null").is_none() && !has_surrogate_escape(text)
 }
 
 /// A `\uD800`–`\uDFFF` escape anywhere (or text that looks like one after an escaped
 /// backslash: the check errs towards the typed copy).
 fn has_surrogate_escape(text: &str) -> bool {
-    text.match_indices("\\u").any(|(at, _)| {
-        let hex = &text.as_bytes()[at + 2..];
+    let bytes = text.as_bytes();
+    memchr::memmem::find_iter(bytes, b"\\u").any(|at| {
+        let hex = &bytes[at + 2..];
         hex.len() >= 2
             && hex[0].eq_ignore_ascii_case(&b'd')
             && matches!(hex[1].to_ascii_lowercase(), b'8' | b'9' | b'a' | b'b')
     })
+}
+
+/// The members of a JSON object, in order, their values as written.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(object: D) -> Result<Members<'a>, D::Error> {
+        object.deserialize_map(MembersVisitor(std::marker::PhantomData))
+    }
+}
+
+struct MembersVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for MembersVisitor<'a> {
+    type Value = Members<'a>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut entries: A,
+    ) -> Result<Members<'a>, A::Error> {
+        let mut members = Vec::new();
+        while let Some((key, value)) = entries.next_entry::<Cow<'a, str>, &'a RawValue>()? {
+            members.push((key, value));
+        }
+        Ok(Members(members))
+    }
+}
+
+impl serde::Serialize for Members<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// The JSON object `text` without its top-level `resultType` member, every other member as
+/// written; `None` when it cannot be read as an object.
+fn without_result_type(text: &str) -> Option<Box<RawValue>> {
+    let Members(mut members) = serde_json::from_str(text).ok()?;
+    members.retain(|(key, _)| key != "resultType");
+    serde_json::value::to_raw_value(&Members(members)).ok()
 }
 
 impl From<CallToolResponse> for ToolAnswer {
@@ -118,7 +176,6 @@ mod tests {
         for reshaped in [
             r#"{"content":[{"type":"text","text":"1"}],"structuredContent":1}"#,
             r#"{"content":[{"type":"text","text":"x"}],"structuredContent":null}"#,
-            r#"{"content":[{"type":"text","text":"x"}],"resultType":"complete"}"#,
             r#"{"structuredContent":{"a":1}}"#,
             r#"{"content":[]}"#,
             // Nulls rmcp reads as absent, surrogate escapes it may not check.
@@ -134,6 +191,14 @@ mod tests {
             let typed = serde_json::to_vec(typed).expect("serialisable");
             assert_eq!(answer.result_bytes(), typed.len(), "{reshaped}");
         }
+        // A 2026-07-28 upstream's `resultType` goes, every other member stays as written.
+        let modern = r#"{"resultType":"complete", "content":[{"type":"text","text":"caf\u00e9"}],"x-a":{"resultType":1},"\u0078":2}"#;
+        assert_eq!(
+            answer(modern).legacy_text().map(RawValue::get),
+            Some(
+                r#"{"content":[{"type":"text","text":"caf\u00e9"}],"x-a":{"resultType":1},"x":2}"#
+            )
+        );
         let typed: ToolAnswer = CallToolResult::success(vec![ContentBlock::text("x")]).into();
         assert!(typed.legacy_text().is_none());
     }

@@ -24,8 +24,8 @@ use hyper::body::Frame;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientJsonRpcMessage,
-    ClientNotification, ClientRequest, CustomNotification, GetMeta, RequestId, RequestMetaObject,
-    ServerJsonRpcMessage, ServerResult,
+    ClientNotification, ClientRequest, CustomNotification, GetMeta, InputResponses, JsonObject,
+    RequestId, RequestMetaObject, ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::transport::common::http_header::{
     HEADER_MCP_METHOD, HEADER_MCP_NAME, HEADER_MCP_PROTOCOL_VERSION, HEADER_SESSION_ID,
@@ -265,110 +265,72 @@ enum Direct {
     Cancel(RequestId),
 }
 
-/// A `tools/call` read field by field. rmcp's message types are untagged enums, which buffer
-/// the whole message, arguments included, and copy it while they try each variant; this reads
-/// the same types straight from the text, and leaves anything else to rmcp's parser.
-/// As rmcp's parser, it takes only an object, with object parameters, and refuses a request
-/// that also carries `result` or `error`.
+/// A `tools/call` read in one pass, every value checked as rmcp's parser checks it (strings and
+/// their escapes, UTF-8, number range, depth from the top). A key it does not know (`result`,
+/// `error`, anything else) or an array where an object belongs sends the body to rmcp's parser
+/// instead. rmcp's message types are untagged enums, which buffer the whole message, arguments
+/// included, and copy it while they try each variant.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct IncomingCall<'a> {
     #[serde(borrow)]
     jsonrpc: Cow<'a, str>,
     id: RequestId,
     #[serde(borrow)]
     method: Cow<'a, str>,
-    #[serde(borrow)]
-    params: &'a RawValue,
-    #[serde(default, deserialize_with = "present")]
-    result: bool,
-    #[serde(default, deserialize_with = "present")]
-    error: bool,
+    params: Object<IncomingParams>,
 }
 
-/// `true` for a key that is there, whatever its value (`null` included).
-fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(value).map(|_| true)
+/// `CallToolRequestParams`, with no key left unread.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IncomingParams {
+    #[serde(rename = "_meta")]
+    meta: Option<RequestMetaObject>,
+    name: String,
+    arguments: Option<JsonObject>,
+    input_responses: Option<InputResponses>,
+    request_state: Option<String>,
 }
 
-/// Whether JSON `text` is an object (not an array a derived struct would also read).
-fn is_object(text: &[u8]) -> bool {
-    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-}
+/// `T` read from a JSON object only (a derived struct would also read an array).
+struct Object<T>(T);
 
-/// A JSON value read whole and kept nowhere: what rmcp's parser checks as it buffers a message
-/// (string escapes and UTF-8, number range, nesting depth from the top), without its copies.
-/// [`IncomingCall`] skips what it does not read without these checks.
-struct Checked;
-
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: serde::Deserializer<'de>>(value: D) -> Result<Checked, D::Error> {
-        value.deserialize_any(CheckedVisitor)
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(value: D) -> Result<Object<T>, D::Error> {
+        value.deserialize_map(ObjectVisitor(std::marker::PhantomData))
     }
 }
 
-struct CheckedVisitor;
+struct ObjectVisitor<T>(std::marker::PhantomData<T>);
 
-impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
-    type Value = Checked;
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+    type Value = Object<T>;
 
     fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-        formatter.write_str("any JSON value")
+        formatter.write_str("a JSON object")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_unit<E>(self) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Checked, A::Error> {
-        while items.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<Checked, A::Error> {
-        while entries.next_key::<Checked>()?.is_some() {
-            entries.next_value::<Checked>()?;
-        }
-        Ok(Checked)
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, entries: A) -> Result<Object<T>, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(entries)).map(Object)
     }
 }
 
 /// The message in `body`, if the direct path answers it.
 fn read_message(body: &[u8]) -> Option<Direct> {
-    if is_object(body)
-        && serde_json::from_slice::<Checked>(body).is_ok()
-        && let Ok(call) = serde_json::from_slice::<IncomingCall>(body)
+    if let Ok(Object(call)) = serde_json::from_slice::<Object<IncomingCall>>(body)
         && call.jsonrpc == "2.0"
         && call.method == "tools/call"
-        && !call.result
-        && !call.error
-        && is_object(call.params.get().as_bytes())
-        && let Ok(mut params) = serde_json::from_str::<CallToolRequestParams>(call.params.get())
     {
-        let meta = params.meta.take().unwrap_or_default();
+        let Object(incoming) = call.params;
+        let mut params = CallToolRequestParams::new(incoming.name);
+        params.arguments = incoming.arguments;
+        params.input_responses = incoming.input_responses;
+        params.request_state = incoming.request_state;
         return Some(Direct::Call {
             id: call.id,
             params,
-            meta,
+            meta: incoming.meta.unwrap_or_default(),
         });
     }
     match serde_json::from_slice::<ClientJsonRpcMessage>(body).ok()? {
@@ -682,6 +644,8 @@ mod tests {
             // Values the fast read skips, which rmcp's parser checks.
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","note":"\udc00"}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"n":1e400}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":"\udc00"}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"n":-1e999}}}"#,
             r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
             "not json",
         ] {
@@ -706,5 +670,23 @@ mod tests {
             .replace(&"]".repeat(200), &"]".repeat(100));
         assert!(as_rmcp(&shallow).is_some(), "rmcp takes 100 levels");
         assert!(read_message(shallow.as_bytes()).is_some());
+        // The same depths inside the arguments, which the one-pass read checks itself.
+        let nested = |depth: usize| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{{"d":{}{}}}}}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        assert!(read_message(nested(200).as_bytes()).is_none());
+        assert!(as_rmcp(&nested(123)).is_some());
+        assert!(matches!(
+            read_message(nested(123).as_bytes()),
+            Some(Direct::Call { params, .. }) if Some(&params) == as_rmcp(&nested(123)).map(|(_, p, _)| p).as_ref()
+        ));
+        // rmcp's parser takes 124 levels there (its buffering's depth limit), and so do we.
+        assert!(as_rmcp(&nested(124)).is_some() && read_message(nested(124).as_bytes()).is_some());
+        assert!(as_rmcp(&nested(125)).is_none(), "rmcp's depth limit");
+        assert!(read_message(nested(125).as_bytes()).is_none());
     }
 }

@@ -581,7 +581,7 @@ async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
                 Meddle::Answer(
                     200,
                     "application/json",
-                    r#"{"jsonrpc":"2.0","id":{id},"result":{"content":[{"type":"text","text":"x"}],"resultType":"complete"}}"#,
+                    r#"{"jsonrpc":"2.0","id":{id},"result":{"content":[{"type":"text","text":"x"}],"resultType":"complete","x-v":[1.50]}}"#,
                 ),
             ),
         ],
@@ -608,9 +608,20 @@ async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
 
     for (id, tool) in [(3, "tiny_image"), (4, "always_fails"), (5, "pid")] {
         let (_, kind, body) = session.post(&execute(id, tool), &[]).await;
+        if tool == "pid" {
+            // A 2026-07-28 upstream's `resultType` is dropped from the text, nothing else.
+            assert_eq!(
+                body,
+                r#"{"jsonrpc":"2.0","id":5,"result":{"content":[{"type":"text","text":"x"}],"x-v":[1.50]}}"#
+            );
+        }
         let direct = message_of(&kind, &body);
         let (_, kind, body) = session.post(&execute(id, tool), &through_rmcp).await;
-        assert_eq!(direct, message_of(&kind, &body), "{tool}");
+        let mut typed = message_of(&kind, &body);
+        if tool == "pid" {
+            typed["result"]["x-v"] = json!([1.5]); // a field rmcp's types do not keep
+        }
+        assert_eq!(direct, typed, "{tool}");
         let result = &direct["result"];
         assert!(result["content"].is_array(), "{tool}: {direct}");
         assert!(result.get("resultType").is_none(), "{tool}: {direct}");
