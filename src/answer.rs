@@ -23,9 +23,11 @@ impl ToolAnswer {
     /// [`passable`], without the `resultType` a 2026-07-28 upstream writes (rmcp drops it for
     /// older peers).
     pub fn with_text(result: CallToolResult, text: Box<RawValue>) -> ToolAnswer {
-        let text = match result.result_type {
+        let text = match &result.result_type {
             _ if !passable(text.get()) => None,
-            Some(_) => without_result_type(text.get()),
+            // What rmcp drops for older peers (its parser takes no other value here anyway).
+            Some(kind) if kind.is_complete() => without_result_type(text.get()),
+            Some(_) => None,
             None => Some(text),
         };
         ToolAnswer {
