@@ -576,6 +576,15 @@ async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
                     r#"{"jsonrpc":"2.0","id":{id},"result":{"structuredContent":{"a":1}}}"#,
                 ),
             ),
+            // An SSE answer whose JSON spans several `data:` lines.
+            (
+                "weather_structured",
+                Meddle::Answer(
+                    200,
+                    "text/event-stream",
+                    "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{\ndata:   \"content\":[{\"type\":\"text\",\"text\":\"multi\"}],\r\ndata:   \"x-v\":true}}\n\n",
+                ),
+            ),
             (
                 "pid",
                 Meddle::Answer(
@@ -606,6 +615,23 @@ async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
         "{typed}"
     );
 
+    // Line breaks between tokens are the upstream's text too.
+    let (status, kind, body) = session
+        .post(
+            &tool_call(
+                6,
+                "execute_tool",
+                json!({"tool_name": "weather_structured", "arguments": {"city": "Oslo"}}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!((status, kind.as_str()), (200, "application/json"));
+    assert_eq!(
+        body,
+        "{\"jsonrpc\":\"2.0\",\"id\":6,\"result\":{\n  \"content\":[{\"type\":\"text\",\"text\":\"multi\"}],\n  \"x-v\":true}}"
+    );
+
     for (id, tool) in [(3, "tiny_image"), (4, "always_fails"), (5, "pid")] {
         let (_, kind, body) = session.post(&execute(id, tool), &[]).await;
         if tool == "pid" {
@@ -632,6 +658,6 @@ async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
             "{tool}: {direct}"
         );
     }
-    assert_eq!(proxy.meddled.load(Ordering::SeqCst), 8);
+    assert_eq!(proxy.meddled.load(Ordering::SeqCst), 9);
     gateway.stop().await;
 }
