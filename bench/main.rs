@@ -158,6 +158,13 @@ async fn run(options: Options) -> Result<(), String> {
         targets.push(("fastmcp-gateway", drive::connect(&fg.url).await?, &executed));
     }
     let mut latency: Vec<Vec<Stats>> = vec![Vec::new(); targets.len()];
+    // The proxy process of each target (none for direct), for CPU per call.
+    let proxies = [
+        None,
+        Some(gateway.pid()),
+        fastmcp.as_ref().map(procs::Served::pid),
+    ];
+    let mut cpu = vec![CpuUse::default(); targets.len()];
     for (_, client, call) in &targets {
         drive::sequential(client, call, options.calls.min(200)).await?; // warm-up
     }
@@ -172,7 +179,9 @@ async fn run(options: Options) -> Result<(), String> {
             } else {
                 options.calls
             };
+            let before = CpuUse::read(upstream.pid(), proxies[i]);
             latency[i].push(Stats::of(drive::sequential(client, call, n).await?));
+            cpu[i].add(&before, &CpuUse::read(upstream.pid(), proxies[i]), n);
         }
     }
     let names: Vec<&str> = targets.iter().map(|(n, _, _)| *n).collect();
@@ -181,6 +190,7 @@ async fn run(options: Options) -> Result<(), String> {
         &names,
         &latency,
     );
+    report_cpu(&mut report, &names, &cpu);
     large_result_latency(&options, &mut report, &targets[..2]).await?;
     for (_, client, _) in targets {
         drive::close(client).await;
@@ -270,6 +280,69 @@ async fn run(options: Options) -> Result<(), String> {
 
     sizes::run(&options, &mut report).await?;
     report.finish(&options.json)
+}
+
+/// CPU time (user + system, µs) of the upstream and of a target's proxy process, or what a run
+/// of calls added to it.
+#[derive(Clone, Default)]
+struct CpuUse {
+    upstream: u64,
+    proxy: u64,
+    calls: u64,
+}
+
+impl CpuUse {
+    /// The processes' CPU time so far.
+    fn read(upstream: u32, proxy: Option<u32>) -> CpuUse {
+        CpuUse {
+            upstream: procs::cpu_micros(upstream).unwrap_or(0),
+            proxy: proxy.and_then(procs::cpu_micros).unwrap_or(0),
+            calls: 0,
+        }
+    }
+
+    /// Adds the CPU time spent between `before` and `after` on `calls` calls.
+    fn add(&mut self, before: &CpuUse, after: &CpuUse, calls: usize) {
+        self.upstream += after.upstream.saturating_sub(before.upstream);
+        self.proxy += after.proxy.saturating_sub(before.proxy);
+        self.calls += calls as u64;
+    }
+
+    /// Microseconds per call of `total`.
+    fn per_call(&self, total: u64) -> f64 {
+        total as f64 / self.calls.max(1) as f64
+    }
+}
+
+/// The CPU-per-call table: steadier than latency on a noisy machine, since waiting for a core
+/// does not count.
+fn report_cpu(report: &mut Report, names: &[&str], cpu: &[CpuUse]) {
+    let rows: Vec<Vec<String>> = names
+        .iter()
+        .zip(cpu)
+        .map(|(name, use_)| {
+            let (upstream, proxy) = (use_.per_call(use_.upstream), use_.per_call(use_.proxy));
+            vec![
+                name.to_string(),
+                format!("{upstream:.0}"),
+                format!("{proxy:.0}"),
+            ]
+        })
+        .collect();
+    let value: Vec<_> = names
+        .iter()
+        .zip(cpu)
+        .map(|(name, use_)| {
+            json!({"target": name, "upstream_us": use_.per_call(use_.upstream),
+                   "proxy_us": use_.per_call(use_.proxy), "calls": use_.calls})
+        })
+        .collect();
+    report.table(
+        "CPU per call of the sequential rows (µs, user + system from /proc, 10 ms ticks)",
+        &["target", "upstream", "proxy"],
+        &rows,
+        json!(value),
+    );
 }
 
 /// Sequential latency of a call whose arguments and result are about [`LARGE_RESULT_BYTES`] of

@@ -92,6 +92,18 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|kib| kib.parse().ok())
 }
 
+/// CPU time (user + system) `pid` has used, in µs, from `/proc/PID/stat` (clock ticks of
+/// USER_HZ, which Linux fixes at 100 for this interface).
+pub fn cpu_micros(pid: u32) -> Option<u64> {
+    const USER_HZ: u64 = 100;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 1_000_000 / USER_HZ)
+}
+
 /// A binary built next to this one (`target/<profile>/NAME`).
 pub fn sibling(name: &str) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
