@@ -34,10 +34,10 @@ use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::ToolAnswer;
+use crate::detach_on_drop::{DetachOnDrop, Panicked};
 use crate::gateway::Gateway;
 use crate::ingress::HostAllowList;
 use crate::{handler, meta_tools};
@@ -56,7 +56,7 @@ const KEEP_ALIVE_METHOD: &str = "notifications/mcp-gateway/keepalive";
 const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
 type Body = BoxBody<Bytes, Infallible>;
-type CallTask = JoinHandle<Result<ToolAnswer, McpError>>;
+type CallTask = DetachOnDrop<Result<ToolAnswer, McpError>>;
 
 /// Direct calls in flight on one session, and when its rmcp worker was last poked.
 struct SessionCalls {
@@ -207,8 +207,9 @@ impl DirectCalls {
         )
     }
 
-    /// Runs the call on a task of its own, registered for cancellation until it ends: the
-    /// response future may be dropped (the client went away) without ending it.
+    /// The call, registered for cancellation until it ends. The request's own task runs it; if
+    /// the response future is dropped (the client went away), it runs on to the end on a task
+    /// of its own.
     fn spawn(
         &self,
         session: Arc<SessionCalls>,
@@ -223,7 +224,7 @@ impl DirectCalls {
         let entry = CallEntry { session, id, seq };
         let gateway = self.gateway.clone();
         let headers = headers.clone();
-        tokio::spawn(async move {
+        DetachOnDrop::new(async move {
             let _entry = entry;
             let context = meta_tools::CallContext {
                 cancel: &cancel,
@@ -439,10 +440,7 @@ fn is_json_content(headers: &HeaderMap) -> bool {
 
 /// The JSON-RPC answer to call `id`, serialised. An upstream's result goes out as the text it
 /// came in, where rmcp's shaping for the session's revision would not change it.
-fn encode(
-    answer: Result<Result<ToolAnswer, McpError>, tokio::task::JoinError>,
-    id: RequestId,
-) -> Bytes {
+fn encode(answer: Result<Result<ToolAnswer, McpError>, Panicked>, id: RequestId) -> Bytes {
     if let Ok(Ok(answer)) = &answer
         && let Some(text) = answer.legacy_text()
         && let Some(bytes) = envelope(&id, text)
@@ -473,8 +471,8 @@ fn encode(
             ServerJsonRpcMessage::response(result, id)
         }
         Ok(Err(error)) => ServerJsonRpcMessage::error(error, Some(id)),
-        Err(join) => {
-            tracing::error!(error = %join, "tool call task failed");
+        Err(panicked) => {
+            tracing::error!(error = %panicked, "tool call failed inside the gateway");
             ServerJsonRpcMessage::error(
                 McpError::internal_error("the tool call failed inside the gateway", None),
                 Some(id),

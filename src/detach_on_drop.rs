@@ -1,0 +1,170 @@
+//! A future that the task awaiting it polls in place. If that task drops it unfinished, the
+//! future runs to its end on a task of its own. A panic inside it comes out as an error.
+//!
+//! Polling in place saves a spawn and a hand-off between tasks per call. On a multi-threaded
+//! runtime each hand-off can wake the other worker thread, and that is a futex call on the
+//! call's path. The guarantees of a spawned task stay: a client that goes away does not cancel
+//! the work, and a panic fails one call, not the connection.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+type Work<T> = Option<Pin<Box<dyn Future<Output = T> + Send>>>;
+
+/// A boxed future polled in place, detached onto its own task if dropped before it ends.
+pub struct DetachOnDrop<T: Send + 'static> {
+    /// Only ever reached through `&mut self` (`Mutex::get_mut`, no locking): the mutex makes
+    /// the wrapper `Sync`, as a response body must be, without asking it of the future.
+    future: Mutex<Work<T>>,
+}
+
+/// The future panicked (or was polled again after it ended); the message, if the panic had one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panicked(pub String);
+
+impl std::fmt::Display for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "panicked: {}", self.0)
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+impl<T: Send + 'static> DetachOnDrop<T> {
+    /// Wraps `future`; nothing runs until it is polled (or dropped).
+    pub fn new(future: impl Future<Output = T> + Send + 'static) -> DetachOnDrop<T> {
+        DetachOnDrop {
+            future: Mutex::new(Some(Box::pin(future))),
+        }
+    }
+
+    fn work(&mut self) -> &mut Work<T> {
+        self.future
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T: Send + 'static> Future for DetachOnDrop<T> {
+    type Output = Result<T, Panicked>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let work = self.work();
+        let Some(future) = work.as_mut() else {
+            return Poll::Ready(Err(Panicked("polled after it ended".to_string())));
+        };
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                *work = None;
+                Poll::Ready(Ok(value))
+            }
+            Err(payload) => {
+                *work = None;
+                Poll::Ready(Err(Panicked(panic_message(payload.as_ref()))))
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for DetachOnDrop<T> {
+    fn drop(&mut self) {
+        let Some(future) = self.work().take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let finished = AssertUnwindSafe(future);
+                    if let Err(payload) = futures::FutureExt::catch_unwind(finished).await {
+                        tracing::error!(
+                            panic = panic_message(payload.as_ref()),
+                            "detached work panicked"
+                        );
+                    }
+                });
+            }
+            // Only when the runtime itself is gone: the work cannot go on.
+            Err(_) => tracing::debug!("work dropped with its runtime"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_future_polled_to_the_end_gives_its_value() {
+        let answer = DetachOnDrop::new(async { 42 }).await;
+        assert_eq!(answer, Ok(42));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_future_runs_on_to_its_end() {
+        let done = Arc::new(AtomicBool::new(false));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (finished_tx, finished_rx) = tokio::sync::oneshot::channel();
+        let flag = done.clone();
+        let mut work = DetachOnDrop::new(async move {
+            let _ = started_tx.send(());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            flag.store(true, Ordering::SeqCst);
+            let _ = finished_tx.send(());
+        });
+        // Poll it until it has started and is waiting, then drop it, as a server drops the
+        // response future of a client that went away.
+        tokio::select! {
+            _ = &mut work => panic!("ended before the drop"),
+            _ = started_rx => {}
+        }
+        drop(work);
+        assert!(!done.load(Ordering::SeqCst));
+        let finished = tokio::time::timeout(Duration::from_secs(5), finished_rx).await;
+        assert!(
+            matches!(finished, Ok(Ok(()))),
+            "the detached work never ended"
+        );
+        assert!(done.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_panic_comes_out_as_an_error_with_its_message() {
+        let answer = DetachOnDrop::new(async {
+            if std::hint::black_box(true) {
+                panic!("the upstream sent nonsense");
+            }
+            1
+        })
+        .await;
+        assert_eq!(answer, Err(Panicked("the upstream sent nonsense".into())));
+    }
+
+    #[tokio::test]
+    async fn a_finished_future_is_not_run_again_when_dropped() {
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = runs.clone();
+        let work = DetachOnDrop::new(async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(work.await, Ok(()));
+        tokio::task::yield_now().await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+}
