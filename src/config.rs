@@ -76,7 +76,8 @@ pub struct ServerSettings {
     pub stateless: bool,
     /// Default cap on an upstream tool description, in characters.
     pub max_description_chars: usize,
-    /// Threads of the async runtime; `None`: `TOKIO_WORKER_THREADS`, else one per core.
+    /// Threads serving client connections, and workers of the main runtime; `None`:
+    /// `TOKIO_WORKER_THREADS`, else one per core.
     pub worker_threads: Option<usize>,
     /// Default timeouts and limits of every upstream.
     pub limits: Limits,

@@ -16,6 +16,7 @@ pub mod app;
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod connection_workers;
 pub mod detach_on_drop;
 pub mod direct_call;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The thin HTTP core: a hyper-util accept loop routing `/mcp` (after the [`ingress`] checks) to
 //! rmcp's streamable HTTP service and serving `/healthz` and `/readyz`; graceful shutdown that lets in-flight MCP requests
-//! finish before long-lived streams are cancelled.
+//! finish before long-lived streams are cancelled. The loop accepts on the main runtime and
+//! hands each connection to one of the [`ConnectionWorkers`] threads, which serves it to the end.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::connection_workers::ConnectionWorkers;
 use crate::direct_call::DirectCalls;
 use crate::gateway::Gateway;
 use crate::handler::GatewayHandler;
@@ -124,6 +126,9 @@ pub async fn serve(
         .http2()
         .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // As many serving threads as the main runtime has workers (`server.worker_threads`).
+    let workers =
+        ConnectionWorkers::start(tokio::runtime::Handle::current().metrics().num_workers())?;
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -139,6 +144,14 @@ pub async fn serve(
         };
         // Small request/response messages and SSE events: never wait for Nagle.
         let _ = stream.set_nodelay(true);
+        // Registered again with the serving thread's own I/O driver, there.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%error, %peer, "cannot hand the connection over");
+                continue;
+            }
+        };
         let routes = Routes {
             mcp: mcp.clone(),
             direct: direct.clone(),
@@ -149,12 +162,20 @@ pub async fn serve(
             let routes = routes.clone();
             async move { Ok::<_, Infallible>(routes.route(request).await) }
         });
-        let connection = graceful.watch(
-            builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned(),
-        );
-        tokio::spawn(async move {
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        workers.serve(move || async move {
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(error) => {
+                    tracing::debug!(%error, %peer, "cannot serve the connection");
+                    return;
+                }
+            };
+            let connection = watcher.watch(
+                builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned(),
+            );
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
@@ -188,6 +209,13 @@ pub async fn serve(
     streams.cancel();
     if !closed && tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
         tracing::debug!("closing remaining connections");
+    }
+    // Connections still open past the close timeout end with their threads.
+    if tokio::task::spawn_blocking(move || workers.stop())
+        .await
+        .is_err()
+    {
+        tracing::error!("stopping the connection workers failed");
     }
     Ok(())
 }

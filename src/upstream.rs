@@ -220,6 +220,9 @@ pub struct Upstream {
     slots: CallSlots,
     /// Incoming headers each call forwards (`forward_headers`).
     forward: Vec<http::HeaderName>,
+    /// The runtime it was configured on (the main one), where its sessions run, whichever
+    /// connection worker's call opens them.
+    home: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -260,6 +263,7 @@ impl Upstream {
             limits: ArcSwap::from_pointee(limits),
             slots: CallSlots::new(limits.max_concurrency),
             forward,
+            home: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -375,10 +379,15 @@ impl Upstream {
         let (domain, config) = (self.domain.clone(), self.config.clone());
         let (token, events) = (self.registry_token.clone(), self.events.clone());
         // On a task of its own: rmcp's session task adopts the current span, which would then
-        // stay open as long as the session. A session belongs to no request's trace.
-        let opening = AbortOnDropHandle::new(tokio::spawn(async move {
+        // stay open as long as the session. A session belongs to no request's trace. On the
+        // home runtime: a session outlives the connection worker whose call opened it.
+        let open = async move {
             connect::open(&domain, &config, connect_timeout, token.as_ref(), events).await
-        }));
+        };
+        let opening = AbortOnDropHandle::new(match &self.home {
+            Some(home) => home.spawn(open),
+            None => tokio::spawn(open),
+        });
         let connecting = tokio::time::timeout(connect_timeout, async {
             opening
                 .await

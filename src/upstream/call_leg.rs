@@ -34,6 +34,7 @@ use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleClient, Service};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use thread_local::ThreadLocal;
 
 use super::client::UpstreamClient;
 use super::http_post::{self, Envelope, EventBytes, ReadError, Target};
@@ -78,7 +79,13 @@ pub(super) enum LegFailure {
 /// The call leg of one HTTP connection: its HTTP client, the session rmcp negotiated (as its
 /// posts carried it) and its client handler.
 pub(crate) struct CallLeg {
+    /// The connection's client, shared with rmcp's transport.
     client: reqwest::Client,
+    /// One client per calling thread, built alike: a pooled upstream connection is served by
+    /// the runtime that opened it, so a connection worker's calls keep to its own
+    /// (`connection_workers.rs`).
+    clients: ThreadLocal<reqwest::Client>,
+    connect_timeout: Duration,
     session: SessionCell,
     handler: UpstreamClient,
     next_id: AtomicU64,
@@ -110,17 +117,27 @@ impl CallLeg {
     /// The leg of a connection whose HTTP client records its session into `session`.
     pub(super) fn new(
         client: reqwest::Client,
+        connect_timeout: Duration,
         session: SessionCell,
         handler: UpstreamClient,
         limit: usize,
     ) -> CallLeg {
         CallLeg {
             client,
+            clients: ThreadLocal::new(),
+            connect_timeout,
             session,
             handler,
             next_id: AtomicU64::new(0),
             limit,
         }
+    }
+
+    /// This thread's HTTP client (the shared one if it cannot be built).
+    fn client(&self) -> &reqwest::Client {
+        self.clients
+            .get_or_try(|| super::connect::http_client(self.connect_timeout))
+            .unwrap_or(&self.client)
     }
 
     /// The call as this leg would post it, or `None` when rmcp must post it: no negotiated
@@ -188,7 +205,7 @@ impl CallLeg {
     ) -> Result<Answer, LegFailure> {
         let target = call.session.target();
         let response = target
-            .post(&self.client, call.body.clone(), &call.headers)
+            .post(self.client(), call.body.clone(), &call.headers)
             .send()
             .await
             .map_err(|error| LegFailure::Lost(describe(&error)))?;
@@ -294,7 +311,7 @@ impl CallLeg {
                     headers.remove(METHOD_HEADER);
                     headers.remove(NAME_HEADER);
                     let resumed = target
-                        .resume(&self.client, last, &headers)
+                        .resume(self.client(), last, &headers)
                         .send()
                         .await
                         .map_err(|error| LegFailure::Lost(describe(&error)))?;
@@ -390,7 +407,7 @@ impl CallLeg {
         let Ok(body) = serde_json::to_vec(message) else {
             return;
         };
-        let sent = target.post(&self.client, body, &HeaderMap::new()).send();
+        let sent = target.post(self.client(), body, &HeaderMap::new()).send();
         match tokio::time::timeout(CONTROL_TIMEOUT, sent).await {
             Ok(Ok(response)) if response.status().is_success() => {}
             Ok(Ok(response)) => {

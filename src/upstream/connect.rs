@@ -95,13 +95,11 @@ pub(super) async fn open(
                 transport_config = transport_config.auth_header(token.expose());
             }
             let transport_config = transport_config.custom_headers(custom);
-            let client = reqwest::Client::builder()
-                .connect_timeout(connect_timeout)
-                .build()
-                .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+            let client = http_client(connect_timeout)?;
             let session = SessionCell::default();
             let leg = CallLeg::new(
                 client.clone(),
+                connect_timeout,
                 session.clone(),
                 handler.clone(),
                 transport_limit(config),
@@ -180,4 +178,13 @@ pub(super) async fn open(
             })
         }
     }
+}
+
+/// The HTTP client of an upstream connection (rmcp's transport and the call leg build theirs
+/// alike).
+pub(super) fn http_client(connect_timeout: std::time::Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .build()
+        .map_err(|e| format!("cannot build HTTP client: {e}"))
 }

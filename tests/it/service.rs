@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::support::raw_session::{RawSession, message_of, tool_call};
 use crate::support::*;
 
 #[tokio::test]
@@ -613,5 +614,96 @@ async fn worker_threads_sets_the_runtimes_threads_over_tokio_worker_threads() {
         })
         .await,
         "one runtime thread serves"
+    );
+}
+
+/// CPU ticks (user + system) of each thread of process `pid`, by thread id, with its name.
+fn thread_ticks(pid: u32) -> std::collections::HashMap<String, (String, u64)> {
+    let mut ticks = std::collections::HashMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return ticks;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let id = task.file_name().to_string_lossy().into_owned();
+        ticks.insert(id, (name, field(11) + field(12)));
+    }
+    ticks
+}
+
+/// The calls of one client connection are served by one thread: over many routed calls on one
+/// connection, one connection worker does the gateway's work and every other thread of the
+/// process next to none (on a shared work-stealing runtime the work was spread over all its
+/// workers, each waking the other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connections_calls_are_served_by_one_thread() {
+    const CALLS: u64 = 400;
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let table = http_table("crm", &up.url());
+    let (_dir, config) = config_file(&format!("[server]\nworker_threads = 2\n{table}"));
+    let gateway = GatewayProcess::start(&config, None);
+    let pid = gateway.child.id();
+    let session = RawSession::open(&gateway.url).await;
+    let echo = |id: u64| {
+        tool_call(
+            id,
+            "execute_tool",
+            json!({"tool_name": "echo", "arguments": {"message": format!("m{id}")}}),
+        )
+    };
+    assert!(
+        until(10, || async {
+            let (_, kind, body) = session.post(&echo(0), &[]).await;
+            message_of(&kind, &body)["result"]["isError"] != json!(true) && body.contains("m0")
+        })
+        .await,
+        "echo never became callable"
+    );
+    let mut connection = session.connection().await;
+    let before = thread_ticks(pid);
+    for id in 1..=CALLS {
+        let (status, kind, body) = connection.post(&echo(id)).await;
+        assert_eq!(status, 200, "{body}");
+        let answer = message_of(&kind, &body);
+        assert_eq!(answer["id"], json!(id), "{body}");
+        assert!(body.contains(&format!("m{id}")), "{body}");
+    }
+    let after = thread_ticks(pid);
+    let mut spent: Vec<(String, u64)> = after
+        .iter()
+        .map(|(id, (name, ticks))| {
+            let earlier = before.get(id).map_or(0, |(_, t)| *t);
+            (name.clone(), ticks.saturating_sub(earlier))
+        })
+        .collect();
+    spent.sort_by_key(|(_, ticks)| std::cmp::Reverse(*ticks));
+    let workers: Vec<&(String, u64)> = spent
+        .iter()
+        .filter(|(name, _)| name.starts_with("mcp-conn-") && !name.ends_with("-main"))
+        .collect();
+    assert_eq!(workers.len(), 2, "two connection workers: {spent:?}");
+    let (busiest, busiest_ticks) = &spent[0];
+    assert!(
+        busiest.starts_with("mcp-conn-"),
+        "a connection worker did the most: {spent:?}"
+    );
+    assert!(*busiest_ticks >= 5, "too little work to judge: {spent:?}");
+    let elsewhere: u64 = spent[1..].iter().map(|(_, ticks)| ticks).sum();
+    assert!(
+        elsewhere * 4 <= *busiest_ticks,
+        "the other threads did {elsewhere} ticks against {busiest_ticks}: {spent:?}"
     );
 }

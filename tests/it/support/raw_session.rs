@@ -95,6 +95,31 @@ impl RawSession {
         (status, headers, response.text().await.unwrap_or_default())
     }
 
+    /// A client connection of its own to the gateway, for this session's POSTs: one TCP
+    /// connection for as long as it lives (a pooled client may open others).
+    pub async fn connection(&self) -> OneConnection {
+        let url = reqwest::Url::parse(&self.url).expect("url");
+        let address = format!(
+            "{}:{}",
+            url.host_str().expect("host"),
+            url.port_or_known_default().expect("port")
+        );
+        let stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("handshake");
+        tokio::spawn(connection);
+        OneConnection {
+            sender,
+            path: url.path().to_string(),
+            host: address,
+            session: self.id.clone(),
+        }
+    }
+
     /// Ends the session (DELETE): the status.
     pub async fn delete(&self) -> u16 {
         self.http
@@ -132,5 +157,46 @@ pub fn message_of(kind: &str, body: &str) -> Value {
         serde_json::from_str(data).unwrap_or(Value::Null)
     } else {
         serde_json::from_str(body).unwrap_or(Value::Null)
+    }
+}
+
+/// One HTTP/1.1 connection to the gateway carrying a session's POSTs.
+pub struct OneConnection {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    path: String,
+    host: String,
+    session: String,
+}
+
+impl OneConnection {
+    /// POSTs `body` on the session: (status, content type, body text).
+    pub async fn post(&mut self, body: &Value) -> (u16, String, String) {
+        use http_body_util::BodyExt;
+        self.sender.ready().await.expect("connection ready");
+        let request = http::Request::post(&self.path)
+            .header("host", &self.host)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .expect("request");
+        let response = self.sender.send_request(request).await.expect("POST");
+        let status = response.status().as_u16();
+        let kind = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, kind, String::from_utf8_lossy(&bytes).into_owned())
     }
 }
