@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::connection_workers::ConnectionWorkers;
 use crate::gateway::Gateway;
 use crate::reloader::{ConfigLoader, Reloader};
 use crate::semantic::Semantic;
@@ -63,6 +64,8 @@ pub async fn start(config: Config, loader: Option<ConfigLoader>) -> std::io::Res
     let gateway = Gateway::new(config);
     let shutdown = CancellationToken::new();
     let worker_threads = tokio::runtime::Handle::current().metrics().num_workers();
+    // Before any upstream session opens: the call leg sizes its per-worker clients by them.
+    let workers = ConnectionWorkers::start(worker_threads)?;
     tracing::info!(%addr, upstreams = upstream_count, worker_threads, "listening");
 
     let mut tasks = JoinSet::new();
@@ -104,7 +107,7 @@ pub async fn start(config: Config, loader: Option<ConfigLoader>) -> std::io::Res
     let done = {
         let (gateway, shutdown) = (gateway.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let served = server::serve(listener, gateway.clone(), shutdown).await;
+            let served = server::serve(listener, workers, gateway.clone(), shutdown).await;
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
             gateway.close().await;

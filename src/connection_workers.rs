@@ -9,8 +9,14 @@
 //! call leg keeps one HTTP client per thread for the same reason (`upstream/call_leg.rs`):
 //! pooled upstream connections are served by the thread that opened them.
 //!
-//! Background work (reloads, listings, upstream sessions) stays on the main runtime.
+//! Background work (reloads, listings, upstream sessions, detached and long calls) stays on the
+//! main runtime. What runs on a connection's thread: its requests, the tasks they start (rmcp's
+//! session worker for a session initialised on it, the calls it answers itself) and the
+//! upstream connections its calls post on. One connection is served by one core, so a client
+//! that multiplexes many calls over one HTTP/2 connection gets one core; clients with
+//! connections of their own, and proxies with keep-alive pools, spread over all of them.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,8 +29,27 @@ use tokio::sync::oneshot;
 /// The period of each thread's idle tick (see [`Worker::start`]): shorter than any timeout a
 /// call arms.
 const TIMER_ANCHOR: Duration = Duration::from_millis(500);
-/// How long a stopping worker waits for its tasks to end before it drops them.
+/// How long a stopping worker waits for its tasks to end, then for its blocking threads.
 const STOP_TIMEOUT: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// The index of the connection worker this thread belongs to, if any.
+    static WORKER_INDEX: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The most connection workers started at once in this process.
+static WORKER_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// The index of the connection worker running the caller, if it runs on one.
+pub fn current_worker() -> Option<usize> {
+    WORKER_INDEX.with(Cell::get)
+}
+
+/// How many connection workers there are (the most started at once): what per-worker state is
+/// sized for. 0 before any started.
+pub fn worker_count() -> usize {
+    WORKER_COUNT.load(Ordering::Acquire)
+}
 
 /// One serving thread: its runtime, how many connections it serves, and how to stop it.
 struct Worker {
@@ -51,10 +76,12 @@ impl Drop for Serving {
 impl ConnectionWorkers {
     /// Starts `count` serving threads (at least one).
     pub fn start(count: usize) -> std::io::Result<ConnectionWorkers> {
-        let mut workers = Vec::with_capacity(count.max(1));
-        for index in 0..count.max(1) {
+        let count = count.max(1);
+        let mut workers = Vec::with_capacity(count);
+        for index in 0..count {
             workers.push(Worker::start(index)?);
         }
+        WORKER_COUNT.fetch_max(count, Ordering::AcqRel);
         Ok(ConnectionWorkers { workers })
     }
 
@@ -128,38 +155,61 @@ impl Drop for ConnectionWorkers {
 }
 
 impl Worker {
+    /// Starts thread `index`. Its runtime is built and dropped on the thread itself.
     fn start(index: usize) -> std::io::Result<Worker> {
-        // A multi-threaded runtime of one worker, not a current-thread one: a reload's registry
-        // rebuild can then step off the worker (`block_in_place`) and leave its other
-        // connections served.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(format!("mcp-conn-{index}"))
-            .enable_all()
-            .build()?;
-        let handle = runtime.handle().clone();
-        // The I/O driver sleeps until the earliest timer. A call arms timers seconds away (its
-        // timeouts); were they the earliest, each would wake the driver to shorten its sleep
-        // (an eventfd write and an extra `epoll_wait`, twice per call). A tick every
-        // TIMER_ANCHOR keeps an earlier deadline always set.
-        handle.spawn(async {
-            let mut tick = tokio::time::interval(TIMER_ANCHOR);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-            }
-        });
         let (stop, stopped) = oneshot::channel::<()>();
+        let (started, handle) = std::sync::mpsc::channel::<std::io::Result<Handle>>();
         let thread = std::thread::Builder::new()
             .name(format!("mcp-conn-{index}-main"))
             .spawn(move || {
+                // A multi-threaded runtime of one worker, not a current-thread one: a client's
+                // `refresh_registry` can then step off the worker (`block_in_place`) for the
+                // registry rebuild and leave its other connections served.
+                let built = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name(format!("mcp-conn-{index}"))
+                    .on_thread_start(move || WORKER_INDEX.with(|worker| worker.set(Some(index))))
+                    .enable_all()
+                    .build();
+                let runtime = match built {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = started.send(Err(error));
+                        return;
+                    }
+                };
+                // The I/O driver sleeps until the earliest timer. A call arms timers seconds
+                // away (its timeouts); were they the earliest, each would wake the driver to
+                // shorten its sleep (an eventfd write and an extra `epoll_wait`, twice per
+                // call). A tick every TIMER_ANCHOR keeps an earlier deadline always set.
+                runtime.spawn(async {
+                    let mut tick = tokio::time::interval(TIMER_ANCHOR);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tick.tick().await;
+                    }
+                });
+                if started.send(Ok(runtime.handle().clone())).is_err() {
+                    return;
+                }
                 runtime.block_on(async {
                     let _ = stopped.await;
+                    // Work still running (calls the drain cancelled, winding down; calls whose
+                    // client hung up) gets STOP_TIMEOUT to end; then the runtime drops it. The
+                    // tick is the one task that never ends.
+                    let metrics = Handle::current().metrics();
+                    let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
+                    while metrics.num_alive_tasks() > 1 && tokio::time::Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                 });
                 runtime.shutdown_timeout(STOP_TIMEOUT);
             })?;
+        let runtime = handle
+            .recv()
+            .map_err(|_| std::io::Error::other("a connection worker ended while starting"))??;
         Ok(Worker {
-            runtime: handle,
+            runtime,
             connections: Arc::new(AtomicUsize::new(0)),
             stop: Some(stop),
             thread: Some(thread),
@@ -181,6 +231,11 @@ mod tests {
             let seen = seen_tx.clone();
             workers.serve(move || async move {
                 let thread = std::thread::current().name().map(str::to_string);
+                assert_eq!(
+                    current_worker().map(|index| format!("mcp-conn-{index}")),
+                    thread,
+                    "the thread knows its worker"
+                );
                 tokio::task::yield_now().await;
                 let again = std::thread::current().name().map(str::to_string);
                 let _ = seen.send((thread, again));

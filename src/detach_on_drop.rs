@@ -1,5 +1,6 @@
 //! A future that the task awaiting it polls in place. If that task drops it unfinished, the
-//! future runs to its end on a task of its own. A panic inside it comes out as an error.
+//! future runs to its end on a task of its own, on the same runtime: the timers and sockets it
+//! registered belong to that runtime's drivers. A panic inside it comes out as an error.
 //!
 //! Polling in place saves a spawn and a hand-off between tasks per call. On a multi-threaded
 //! runtime each hand-off can wake the other worker thread, and that is a futex call on the
@@ -13,12 +14,14 @@ use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
+use tokio::runtime::Handle;
+
 type Work<T> = Option<Pin<Box<dyn Future<Output = T> + Send>>>;
 
 /// A boxed future polled in place, detached onto its own task if dropped before it ends.
 pub struct DetachOnDrop<T: Send + 'static> {
     /// Only ever reached through `&mut self` (`Mutex::get_mut`, no locking): the mutex makes
-    /// the wrapper `Sync`, as a response body must be, without asking it of the future.
+    /// the wrapper `Sync` without asking it of the future.
     future: Mutex<Work<T>>,
 }
 
@@ -50,6 +53,21 @@ impl<T: Send + 'static> DetachOnDrop<T> {
         }
     }
 
+    /// Runs the rest of the future on a task of its own now (for work that must go on whether
+    /// or not anyone polls for it), with its panic caught.
+    pub fn detach(mut self) -> tokio::task::JoinHandle<Result<T, Panicked>> {
+        let work = self.work().take();
+        let finish = async move {
+            let Some(future) = work else {
+                return Err(Panicked("detached after it ended".to_string()));
+            };
+            futures::FutureExt::catch_unwind(AssertUnwindSafe(future))
+                .await
+                .map_err(|payload| Panicked(panic_message(payload.as_ref())))
+        };
+        tokio::spawn(finish)
+    }
+
     fn work(&mut self) -> &mut Work<T> {
         self.future
             .get_mut()
@@ -66,16 +84,17 @@ impl<T: Send + 'static> Future for DetachOnDrop<T> {
             return Poll::Ready(Err(Panicked("polled after it ended".to_string())));
         };
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => {
-                *work = None;
-                Poll::Ready(Ok(value))
-            }
-            Err(payload) => {
-                *work = None;
+        if polled.as_ref().is_ok_and(Poll::is_pending) {
+            return Poll::Pending;
+        }
+        // The future's own drop may panic too: caught as well.
+        let dropped = std::panic::catch_unwind(AssertUnwindSafe(|| *work = None));
+        match (polled, dropped) {
+            (Ok(Poll::Ready(value)), Ok(())) => Poll::Ready(Ok(value)),
+            (Err(payload), _) | (_, Err(payload)) => {
                 Poll::Ready(Err(Panicked(panic_message(payload.as_ref()))))
             }
+            (Ok(Poll::Pending), _) => Poll::Pending,
         }
     }
 }
@@ -85,7 +104,7 @@ impl<T: Send + 'static> Drop for DetachOnDrop<T> {
         let Some(future) = self.work().take() else {
             return;
         };
-        match tokio::runtime::Handle::try_current() {
+        match Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     let finished = AssertUnwindSafe(future);
@@ -97,8 +116,8 @@ impl<T: Send + 'static> Drop for DetachOnDrop<T> {
                     }
                 });
             }
-            // Only when the runtime itself is gone: the work cannot go on.
-            Err(_) => tracing::debug!("work dropped with its runtime"),
+            // Only with no runtime at all: the work cannot go on.
+            Err(_) => tracing::warn!("work dropped: no runtime to finish it on"),
         }
     }
 }
@@ -166,5 +185,22 @@ mod tests {
         assert_eq!(work.await, Ok(()));
         tokio::task::yield_now().await;
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn detached_work_answers_through_its_handle() {
+        let work = DetachOnDrop::new(async { 7 });
+        let joined = work.detach().await;
+        assert!(matches!(joined, Ok(Ok(7))), "{joined:?}");
+        let failing = DetachOnDrop::new(async {
+            if std::hint::black_box(true) {
+                panic!("boom");
+            }
+        });
+        let joined = failing.detach().await;
+        assert!(
+            matches!(&joined, Ok(Err(Panicked(message))) if message == "boom"),
+            "{joined:?}"
+        );
     }
 }

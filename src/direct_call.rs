@@ -247,7 +247,9 @@ impl DirectCalls {
                         (self.sessions.clone(), Arc::<str>::from(session_id));
                     move || touch(&sessions, &session_id, &session)
                 });
-                sse_response(task, id, poke)
+                // On a task of its own from here: a stream is polled only as fast as the client
+                // reads it (HTTP/2 flow control), and the call must not wait on that.
+                sse_response(task.detach(), id, poke)
             }
         }
     }
@@ -536,7 +538,7 @@ fn accepted() -> Response<Body> {
 /// A long call's answer: an SSE stream of keep-alive comments (each also running `poke`), then
 /// the answer as one event. A client that goes away drops the stream, not the call.
 fn sse_response(
-    task: CallTask,
+    task: tokio::task::JoinHandle<Result<Result<ToolAnswer, McpError>, Panicked>>,
     id: RequestId,
     poke: Option<impl Fn() + Send + Sync + 'static>,
 ) -> Response<Body> {
@@ -544,6 +546,7 @@ fn sse_response(
         let (mut task, id, poke) = state?;
         tokio::select! {
             joined = &mut task => {
+                let joined = joined.unwrap_or_else(|error| Err(Panicked(error.to_string())));
                 let event = sse_event(&encode(joined, id));
                 Some((Ok::<_, Infallible>(Frame::data(event)), None))
             }

@@ -69,10 +69,11 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// Serves until `shutdown` fires. Then: stop accepting, let in-flight MCP requests finish for
+/// Serves until `shutdown` fires, each connection on one of `workers`, which end with it. Then: stop accepting, let in-flight MCP requests finish for
 /// at most `server.shutdown_timeout`, cancel long-lived streams and sessions, close connections.
 pub async fn serve(
     listener: TcpListener,
+    workers: ConnectionWorkers,
     gateway: Arc<Gateway>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -126,9 +127,6 @@ pub async fn serve(
         .http2()
         .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    // As many serving threads as the main runtime has workers (`server.worker_threads`).
-    let workers =
-        ConnectionWorkers::start(tokio::runtime::Handle::current().metrics().num_workers())?;
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,

@@ -34,7 +34,6 @@ use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleClient, Service};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use thread_local::ThreadLocal;
 
 use super::client::UpstreamClient;
 use super::http_post::{self, Envelope, EventBytes, ReadError, Target};
@@ -81,11 +80,13 @@ pub(super) enum LegFailure {
 pub(crate) struct CallLeg {
     /// The connection's client, shared with rmcp's transport.
     client: reqwest::Client,
-    /// One client per calling thread, built alike: a pooled upstream connection is served by
-    /// the runtime that opened it, so a connection worker's calls keep to its own
-    /// (`connection_workers.rs`).
-    clients: ThreadLocal<reqwest::Client>,
-    connect_timeout: Duration,
+    /// One client per connection worker, built alike when the leg is: a pooled upstream
+    /// connection is served by the runtime that opened it, so a worker's calls keep to its own
+    /// (`connection_workers.rs`). Calls from elsewhere use `client`.
+    clients: Box<[reqwest::Client]>,
+    /// The runtime the session was opened on: control messages go from there, so they outlive
+    /// the connection worker that asked for them.
+    home: Option<tokio::runtime::Handle>,
     session: SessionCell,
     handler: UpstreamClient,
     next_id: AtomicU64,
@@ -122,10 +123,15 @@ impl CallLeg {
         handler: UpstreamClient,
         limit: usize,
     ) -> CallLeg {
+        let clients = (0..crate::connection_workers::worker_count())
+            .map(|_| {
+                super::connect::http_client(connect_timeout).unwrap_or_else(|_| client.clone())
+            })
+            .collect();
         CallLeg {
             client,
-            clients: ThreadLocal::new(),
-            connect_timeout,
+            clients,
+            home: tokio::runtime::Handle::try_current().ok(),
             session,
             handler,
             next_id: AtomicU64::new(0),
@@ -133,10 +139,10 @@ impl CallLeg {
         }
     }
 
-    /// This thread's HTTP client (the shared one if it cannot be built).
+    /// The calling connection worker's HTTP client, else the shared one.
     fn client(&self) -> &reqwest::Client {
-        self.clients
-            .get_or_try(|| super::connect::http_client(self.connect_timeout))
+        crate::connection_workers::current_worker()
+            .and_then(|index| self.clients.get(index))
             .unwrap_or(&self.client)
     }
 
@@ -397,9 +403,13 @@ impl CallLeg {
             )),
         );
         let (leg, session) = (self.clone(), call.session.clone());
-        tokio::spawn(async move {
+        let post = async move {
             leg.post_control(&cancelled, session.target()).await;
-        });
+        };
+        match &self.home {
+            Some(home) => drop(home.spawn(post)),
+            None => drop(tokio::spawn(post)),
+        }
     }
 
     /// Posts a response or notification of the gateway's own, bounded in time.
