@@ -19,7 +19,12 @@ struct Args {}
 pub(super) async fn run(gateway: &Arc<Gateway>, arguments: JsonObject) -> CallToolResult {
     let outcome = async {
         let _args: Args = parse(REFRESH_REGISTRY, arguments)?;
-        let report = gateway.refresh().await;
+        let report = gateway.refresh_off_connections().await.map_err(|message| {
+            GatewayError::RefreshError {
+                message,
+                failed: Vec::new(),
+            }
+        })?;
         record_report(&report);
         if report.refreshed.is_empty() && !report.failed.is_empty() {
             return Err(GatewayError::RefreshError {
