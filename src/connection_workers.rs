@@ -9,12 +9,15 @@
 //! call leg keeps one HTTP client per thread for the same reason (`upstream/call_leg.rs`):
 //! pooled upstream connections are served by the thread that opened them.
 //!
-//! Background work (reloads, listings, upstream sessions, detached and long calls) stays on the
-//! main runtime. What runs on a connection's thread: its requests, the tasks they start (rmcp's
-//! session worker for a session initialised on it, the calls it answers itself) and the
-//! upstream connections its calls post on. One connection is served by one core, so a client
-//! that multiplexes many calls over one HTTP/2 connection gets one core; clients with
-//! connections of their own, and proxies with keep-alive pools, spread over all of them.
+//! Background work (reloads, listings, upstream sessions, a client's `refresh_registry`) stays
+//! on the main runtime. What runs on a connection's thread: its requests, the tasks they start
+//! (rmcp's session worker for a session initialised on it, the calls it answers itself, also
+//! once detached) and the upstream connections its calls post on. One connection is served by
+//! one core, so a client that multiplexes many calls over one HTTP/2 connection gets one core;
+//! clients with connections of their own, and proxies with keep-alive pools, spread over all of
+//! them. Work on a connection's path that takes long (parsing a result of many megabytes,
+//! compiling a tool's schema on its first call) holds up the other connections of its thread;
+//! nothing steals them.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -29,8 +32,10 @@ use tokio::sync::oneshot;
 /// The period of each thread's idle tick (see [`Worker::start`]): shorter than any timeout a
 /// call arms.
 const TIMER_ANCHOR: Duration = Duration::from_millis(500);
-/// How long a stopping worker waits for its tasks to end, then for its blocking threads.
+/// How long a stopping worker waits for its connections to end, then for its blocking threads.
 const STOP_TIMEOUT: Duration = Duration::from_secs(1);
+/// Blocking threads per worker (DNS lookups, query embeddings), at most.
+const MAX_BLOCKING_THREADS: usize = 64;
 
 thread_local! {
     /// The index of the connection worker this thread belongs to, if any.
@@ -157,16 +162,18 @@ impl Drop for ConnectionWorkers {
 impl Worker {
     /// Starts thread `index`. Its runtime is built and dropped on the thread itself.
     fn start(index: usize) -> std::io::Result<Worker> {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let open = connections.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let (started, handle) = std::sync::mpsc::channel::<std::io::Result<Handle>>();
         let thread = std::thread::Builder::new()
             .name(format!("mcp-conn-{index}-main"))
             .spawn(move || {
-                // A multi-threaded runtime of one worker, not a current-thread one: a client's
-                // `refresh_registry` can then step off the worker (`block_in_place`) for the
-                // registry rebuild and leave its other connections served.
+                // A multi-threaded runtime of one worker, not a current-thread one: on it
+                // `block_in_place` steps off the worker (on a current-thread one it panics).
                 let built = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
+                    .max_blocking_threads(MAX_BLOCKING_THREADS)
                     .thread_name(format!("mcp-conn-{index}"))
                     .on_thread_start(move || WORKER_INDEX.with(|worker| worker.set(Some(index))))
                     .enable_all()
@@ -194,15 +201,14 @@ impl Worker {
                 }
                 runtime.block_on(async {
                     let _ = stopped.await;
-                    // Work still running (calls the drain cancelled, winding down; calls whose
-                    // client hung up) gets STOP_TIMEOUT to end; then the runtime drops it. The
-                    // tick is the one task that never ends.
-                    let metrics = Handle::current().metrics();
-                    let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
-                    while metrics.num_alive_tasks() > 1 && tokio::time::Instant::now() < deadline {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
                 });
+                // Connections still open (the drain normally closed them) get STOP_TIMEOUT to
+                // end; then the runtime drops what is left. Waited for here, on this thread's
+                // clock, so a worker stuck in blocking code cannot hold the stop.
+                let deadline = std::time::Instant::now() + STOP_TIMEOUT;
+                while open.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 runtime.shutdown_timeout(STOP_TIMEOUT);
             })?;
         let runtime = handle
@@ -210,7 +216,7 @@ impl Worker {
             .map_err(|_| std::io::Error::other("a connection worker ended while starting"))??;
         Ok(Worker {
             runtime,
-            connections: Arc::new(AtomicUsize::new(0)),
+            connections,
             stop: Some(stop),
             thread: Some(thread),
         })

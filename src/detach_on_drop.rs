@@ -104,7 +104,9 @@ impl<T: Send + 'static> Drop for DetachOnDrop<T> {
         let Some(future) = self.work().take() else {
             return;
         };
-        match Handle::try_current() {
+        // A runtime that is shutting down drops the future inside `spawn`; with no runtime it is
+        // dropped here. Either way a panic in its drop is caught.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(move || match Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     let finished = AssertUnwindSafe(future);
@@ -117,8 +119,11 @@ impl<T: Send + 'static> Drop for DetachOnDrop<T> {
                 });
             }
             // Only with no runtime at all: the work cannot go on.
-            Err(_) => tracing::warn!("work dropped: no runtime to finish it on"),
-        }
+            Err(_) => {
+                drop(future);
+                tracing::warn!("work dropped: no runtime to finish it on");
+            }
+        }));
     }
 }
 

@@ -80,7 +80,7 @@ pub(super) enum LegFailure {
 pub(crate) struct CallLeg {
     /// The connection's client, shared with rmcp's transport.
     client: reqwest::Client,
-    /// One client per connection worker, built alike when the leg is: a pooled upstream
+    /// One client per connection worker, built alike with the leg: a pooled upstream
     /// connection is served by the runtime that opened it, so a worker's calls keep to its own
     /// (`connection_workers.rs`). Calls from elsewhere use `client`.
     clients: Box<[reqwest::Client]>,
@@ -116,21 +116,17 @@ struct Outgoing<'a> {
 
 impl CallLeg {
     /// The leg of a connection whose HTTP client records its session into `session`.
+    /// `per_worker`: one client per connection worker, built alike.
     pub(super) fn new(
         client: reqwest::Client,
-        connect_timeout: Duration,
+        per_worker: Vec<reqwest::Client>,
         session: SessionCell,
         handler: UpstreamClient,
         limit: usize,
     ) -> CallLeg {
-        let clients = (0..crate::connection_workers::worker_count())
-            .map(|_| {
-                super::connect::http_client(connect_timeout).unwrap_or_else(|_| client.clone())
-            })
-            .collect();
         CallLeg {
             client,
-            clients,
+            clients: per_worker.into_boxed_slice(),
             home: tokio::runtime::Handle::try_current().ok(),
             session,
             handler,

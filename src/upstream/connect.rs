@@ -95,11 +95,21 @@ pub(super) async fn open(
                 transport_config = transport_config.auth_header(token.expose());
             }
             let transport_config = transport_config.custom_headers(custom);
-            let client = http_client(connect_timeout)?;
+            // Building a client reads the system's CA store: off the runtime's threads. One
+            // for rmcp's transport, one per connection worker for the call leg.
+            let workers = crate::connection_workers::worker_count();
+            let mut clients = tokio::task::spawn_blocking(move || {
+                (0..=workers)
+                    .map(|_| http_client(connect_timeout))
+                    .collect::<Result<Vec<_>, String>>()
+            })
+            .await
+            .map_err(|e| format!("cannot build HTTP client: {e}"))??;
+            let client = clients.remove(0);
             let session = SessionCell::default();
             let leg = CallLeg::new(
                 client.clone(),
-                connect_timeout,
+                clients,
                 session.clone(),
                 handler.clone(),
                 transport_limit(config),

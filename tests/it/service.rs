@@ -618,6 +618,7 @@ async fn worker_threads_sets_the_runtimes_threads_over_tokio_worker_threads() {
 }
 
 /// CPU time (ns, from `schedstat`) of each thread of process `pid`, by thread id, with its name.
+#[cfg(target_os = "linux")]
 fn thread_cpu(pid: u32) -> std::collections::HashMap<String, (String, u64)> {
     let mut spent = std::collections::HashMap::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -643,6 +644,7 @@ fn thread_cpu(pid: u32) -> std::collections::HashMap<String, (String, u64)> {
 /// connection, one connection worker does the gateway's work and every other thread of the
 /// process next to none (on a shared work-stealing runtime the work was spread over all its
 /// workers, each waking the other).
+#[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connections_calls_are_served_by_one_thread() {
     const CALLS: u64 = 600;
