@@ -69,8 +69,9 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// Serves until `shutdown` fires, each connection on one of `workers`, which end with it. Then: stop accepting, let in-flight MCP requests finish for
-/// at most `server.shutdown_timeout`, cancel long-lived streams and sessions, close connections.
+/// Serves until `shutdown` fires, each connection on one of `workers` (which end with it).
+/// Then: stop accepting, let in-flight MCP requests finish for at most
+/// `server.shutdown_timeout`, cancel long-lived streams and sessions, close connections.
 pub async fn serve(
     listener: TcpListener,
     workers: ConnectionWorkers,
