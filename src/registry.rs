@@ -41,7 +41,7 @@ pub struct ToolEntry {
 impl ToolEntry {
     /// The tool's description, or "".
     pub fn description(&self) -> &str {
-        self.tool.description.as_deref().unwrap_or("")
+        self.tool.description().unwrap_or("")
     }
 }
 

@@ -2,7 +2,7 @@
 //! (`crm_contacts_search(query: str, limit: int = 10) -> dict`), far cheaper in tokens than
 //! schemas: shown by `discover_tools(format="signatures")` and with argument errors.
 
-use rmcp::model::Tool;
+use rmcp::model::{JsonObject, Tool};
 use serde_json::{Map, Value};
 
 use crate::registry::ToolEntry;
@@ -16,16 +16,24 @@ const MAX_SUMMARY: usize = 120;
 
 /// `name(required: type, optional: type = default) -> returns`, required arguments first.
 pub fn render(entry: &ToolEntry) -> String {
-    render_listed(&entry.name, entry.tool.tool(), &entry.tool.input_schema())
+    render_listed(
+        &entry.name,
+        &entry.tool.input_schema(),
+        entry.tool.output_schema().map(|s| s.as_ref()),
+    )
 }
 
 /// The signature of `tool` exposed as `name`.
 pub fn render_tool(name: &str, tool: &Tool) -> String {
-    render_listed(name, tool, &tool.input_schema)
+    render_listed(
+        name,
+        &tool.input_schema,
+        tool.output_schema.as_ref().map(|s| s.as_ref()),
+    )
 }
 
-/// The signature of `tool`, whose input schema is `schema`, exposed as `name`.
-fn render_listed(name: &str, tool: &Tool, schema: &rmcp::model::JsonObject) -> String {
+/// The signature of a tool exposed as `name` with these input and output schemas.
+fn render_listed(name: &str, schema: &JsonObject, output: Option<&JsonObject>) -> String {
     let root = Value::Object(schema.clone());
     let renderer = Renderer { root: &root };
     let required: Vec<&str> = match schema.get("required") {
@@ -50,8 +58,8 @@ fn render_listed(name: &str, tool: &Tool, schema: &rmcp::model::JsonObject) -> S
         }
     }
     let mut line = format!("{name}({})", params.join(", "));
-    if let Some(output) = &tool.output_schema {
-        let output = Value::Object(output.as_ref().clone());
+    if let Some(output) = output {
+        let output = Value::Object(output.clone());
         let returns = Renderer { root: &output }.type_of(&output, 0);
         line.push_str(&format!(" -> {returns}"));
     }

@@ -501,7 +501,7 @@ impl Upstream {
                     let annotated = tools
                         .iter()
                         .filter(|t| t.input_schema_json().contains(listing::HEADER_ANNOTATION))
-                        .map(|t| Box::from(t.name.as_ref()))
+                        .map(|t| Box::from(t.name()))
                         .collect();
                     self.annotated.store(Arc::new(annotated));
                     self.tools.store(Some(tools.clone()));

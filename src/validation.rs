@@ -2,13 +2,14 @@
 //! as the listing is (across registry rebuilds): its argument validator (compiled lazily) and,
 //! with the semantic ranker, its search embedding. The input schema is kept compact, as its
 //! JSON text (a parsed schema costs dozens of allocations, and a gateway may hold 10,000 of
-//! them); the few readers parse it when they need it. `execute_tool` checks arguments against the
+//! them); the few readers parse it when they need it. The definition's rarer fields (title,
+//! annotations, output schema, icons, `_meta`) are boxed only when an upstream sets them. `execute_tool` checks arguments against the
 //! tool's full JSON Schema (draft from `$schema`; 2020-12 when absent, draft-07 and others when
 //! declared) and reports every violation with its JSON path. A schema the validator cannot
 //! compile (e.g. a remote `$ref`: nothing is fetched) is logged once and the call goes out
 //! unvalidated, as the upstream will judge it anyway.
 
-use std::ops::Deref;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 
@@ -20,53 +21,62 @@ const MAX_VIOLATIONS: usize = 20;
 /// Longest instance value echoed in a violation message.
 const MAX_ECHO: usize = 80;
 
-/// One listed tool and its (lazily compiled) validator. Its `Tool` holds an empty input schema:
-/// read the schema with [`ListedTool::input_schema`].
+/// One listed tool and its (lazily compiled) validator, stored compactly: a gateway may hold
+/// 10,000 of these. The name, description and input schema (as text) are fields of their own;
+/// the definition's other fields (title, annotations, output schema, icons, `_meta`) are kept
+/// in a boxed `Tool` only when the upstream sets any of them.
 #[derive(Debug)]
 pub struct ListedTool {
-    tool: Tool,
+    /// The name the upstream knows the tool by (shared with the snapshot's entry).
+    name: Arc<str>,
+    description: Option<Box<str>>,
+    /// Every other field of the definition, when any is set; its name, description and input
+    /// schema are empty.
+    rest: Option<Box<Tool>>,
     /// The input schema as compact JSON.
     schema: Box<str>,
     /// Why the schema is not an object schema, if it is not.
     schema_problem: Option<Box<str>>,
-    /// Parameter names and descriptions, for the search index.
-    parameters: Box<[Parameter]>,
+    /// Parameter names and descriptions, space-separated: the search index's text for them.
+    parameter_text: Box<str>,
     validator: OnceLock<Option<Arc<jsonschema::Validator>>>,
+    #[cfg(feature = "semantic")]
     embedding: OnceLock<Arc<[f32]>>,
     /// The hash of the JSON text the upstream last listed this tool as (0: not kept as text).
     source: AtomicU64,
 }
 
-/// The empty schema every stored `Tool` points at (one allocation for all of them).
+/// The empty schema a stored `Tool` points at (one allocation for all of them).
 static EMPTY_SCHEMA: LazyLock<Arc<JsonObject>> = LazyLock::new(|| Arc::new(JsonObject::new()));
 
-/// One parameter of an input schema: its name and description.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parameter {
-    /// The property name.
-    pub name: Box<str>,
-    /// Its `description`, if any.
-    pub description: Option<Box<str>>,
+/// `tool` without its name, description and input schema: what [`ListedTool`] keeps as `rest`.
+fn strip(mut tool: Tool) -> Tool {
+    tool.name = Cow::Borrowed("");
+    tool.description = None;
+    tool.input_schema = EMPTY_SCHEMA.clone();
+    tool
 }
 
-/// Parameter names and descriptions of a schema's `properties`.
-fn parameters(schema: &JsonObject) -> Box<[Parameter]> {
+/// Parameter names and descriptions of a schema's `properties`, space-separated.
+fn parameter_text(schema: &JsonObject) -> Box<str> {
     let Some(Value::Object(properties)) = schema.get("properties") else {
-        return Box::new([]);
+        return Box::default();
     };
-    properties
-        .iter()
-        .map(|(name, property)| {
-            let description = property
+    let mut text = String::new();
+    for (name, property) in properties {
+        for part in std::iter::once(name.as_str()).chain(
+            property
                 .get("description")
                 .and_then(Value::as_str)
-                .map(Box::from);
-            Parameter {
-                name: Box::from(name.as_str()),
-                description,
+                .filter(|d| !d.is_empty()),
+        ) {
+            if !text.is_empty() {
+                text.push(' ');
             }
-        })
-        .collect()
+            text.push_str(part);
+        }
+    }
+    text.into_boxed_str()
 }
 
 /// An input schema must describe an object (MCP requires `"type": "object"`); a missing `type`
@@ -79,14 +89,6 @@ fn schema_problem(schema: &JsonObject) -> Option<Box<str>> {
     }
 }
 
-impl Deref for ListedTool {
-    type Target = Tool;
-
-    fn deref(&self) -> &Tool {
-        &self.tool
-    }
-}
-
 impl ListedTool {
     /// Wraps a tool from a `tools/list` answer.
     pub fn new(tool: Tool) -> Arc<ListedTool> {
@@ -95,20 +97,40 @@ impl ListedTool {
 
     /// Wraps a tool listed as a JSON text whose hash is `source` (when known), so a later
     /// listing of the very same text can keep this one without parsing it.
-    pub fn from_listing(tool: Tool, source: Option<u64>) -> Arc<ListedTool> {
-        let mut tool = tool;
+    pub fn from_listing(mut tool: Tool, source: Option<u64>) -> Arc<ListedTool> {
+        let name = Arc::from(std::mem::take(&mut tool.name).as_ref());
+        let description = tool.description.take().map(|d| Box::from(d.as_ref()));
         let schema = std::mem::replace(&mut tool.input_schema, EMPTY_SCHEMA.clone());
+        let rest = strip(tool);
         Arc::new(ListedTool {
-            tool,
+            name,
+            description,
+            rest: (rest != Tool::default()).then(|| Box::new(rest)),
             schema: serde_json::to_string(schema.as_ref())
                 .unwrap_or_else(|_| "{}".into())
                 .into(),
             schema_problem: schema_problem(&schema),
-            parameters: parameters(&schema),
+            parameter_text: parameter_text(&schema),
             validator: OnceLock::new(),
+            #[cfg(feature = "semantic")]
             embedding: OnceLock::new(),
             source: AtomicU64::new(source.unwrap_or(0)),
         })
+    }
+
+    /// The name the upstream knows the tool by.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name, shared.
+    pub fn shared_name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The tool's description, if it has one.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
     }
 
     /// The hash of the JSON text this tool was last listed as, if it was kept as text.
@@ -136,33 +158,56 @@ impl ListedTool {
         self.schema_problem.as_deref()
     }
 
-    /// The input schema's parameter names and descriptions.
-    pub fn parameters(&self) -> &[Parameter] {
-        &self.parameters
+    /// The input schema's parameter names and descriptions, space-separated.
+    pub fn parameter_text(&self) -> &str {
+        &self.parameter_text
+    }
+
+    /// The output schema, if the tool declares one.
+    pub fn output_schema(&self) -> Option<&Arc<JsonObject>> {
+        self.rest.as_ref()?.output_schema.as_ref()
     }
 
     /// Whether `tool` (as an upstream lists it) is this very definition.
     pub fn same_as(&self, tool: &Tool) -> bool {
-        let mut without_schema = tool.clone();
-        without_schema.input_schema = EMPTY_SCHEMA.clone();
-        without_schema == self.tool
+        *tool.name == *self.name
+            && tool.description.as_deref() == self.description()
             && serde_json::to_string(tool.input_schema.as_ref())
                 .is_ok_and(|text| *text == *self.schema)
+            && match &self.rest {
+                Some(rest) => strip(tool.clone()) == **rest,
+                None => strip(tool.clone()) == Tool::default(),
+            }
     }
 
-    /// The tool's search embedding, once the semantic ranker has computed it.
+    /// The tool's search embedding, once the semantic ranker has computed it (never without
+    /// the `semantic` feature, whose builds store none).
     pub fn embedding(&self) -> Option<&Arc<[f32]>> {
-        self.embedding.get()
+        #[cfg(feature = "semantic")]
+        return self.embedding.get();
+        #[cfg(not(feature = "semantic"))]
+        None
     }
 
-    /// Records the tool's search embedding (the first one set wins).
+    /// Records the tool's search embedding (the first one set wins; without the `semantic`
+    /// feature, nothing is kept).
     pub fn set_embedding(&self, embedding: Arc<[f32]>) {
+        #[cfg(feature = "semantic")]
         let _ = self.embedding.set(embedding);
+        #[cfg(not(feature = "semantic"))]
+        drop(embedding);
     }
 
-    /// The tool definition.
-    pub fn tool(&self) -> &Tool {
-        &self.tool
+    /// The tool definition as the upstream listed it, rebuilt from the stored parts.
+    pub fn tool(&self) -> Tool {
+        let mut tool = self.rest.as_deref().cloned().unwrap_or_default();
+        tool.name = Cow::Owned(self.name.to_string());
+        tool.description = self
+            .description
+            .as_deref()
+            .map(|d| Cow::Owned(d.to_string()));
+        tool.input_schema = Arc::new(self.input_schema());
+        tool
     }
 
     fn validator(&self, domain: &str) -> Option<&Arc<jsonschema::Validator>> {
@@ -172,7 +217,7 @@ impl ListedTool {
                 match jsonschema::validator_for(&schema) {
                     Ok(validator) => Some(Arc::new(validator)),
                     Err(error) => {
-                        tracing::warn!(domain, tool = %self.tool.name, %error,
+                        tracing::warn!(domain, tool = %self.name, %error,
                             "input schema cannot be compiled: calls to this tool are not validated");
                         None
                     }
@@ -210,4 +255,82 @@ fn shorten(message: &str) -> String {
     }
     let cut: String = message.chars().take(MAX_ECHO * 2).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::ToolAnnotations;
+    use serde_json::json;
+
+    fn listed(value: Value) -> Tool {
+        serde_json::from_value(value).unwrap_or_else(|e| panic!("not a tool: {e}"))
+    }
+
+    fn plain() -> Tool {
+        listed(json!({
+            "name": "search",
+            "description": "Find records",
+            "inputSchema": {"type": "object", "properties": {
+                "query": {"type": "string", "description": "Words to match"},
+                "limit": {"type": "integer"}
+            }}
+        }))
+    }
+
+    fn rich() -> Tool {
+        listed(json!({
+            "name": "search",
+            "title": "Search",
+            "description": "Find records",
+            "inputSchema": {"type": "object"},
+            "outputSchema": {"type": "object", "properties": {"hits": {"type": "array"}}},
+            "annotations": {"readOnlyHint": true},
+            "icons": [{"src": "https://example.test/i.png"}],
+            "_meta": {"vendor/x": 1}
+        }))
+    }
+
+    #[test]
+    fn the_stored_parts_rebuild_the_listed_definition() {
+        for tool in [plain(), rich()] {
+            let stored = ListedTool::new(tool.clone());
+            assert_eq!(stored.tool(), tool);
+            assert_eq!(stored.name(), "search");
+            assert_eq!(stored.description(), Some("Find records"));
+            assert!(stored.same_as(&tool));
+        }
+        assert!(
+            ListedTool::new(plain()).rest.is_none(),
+            "nothing else set: no box"
+        );
+        assert!(ListedTool::new(rich()).output_schema().is_some());
+    }
+
+    #[test]
+    fn a_change_in_any_field_is_a_different_definition() {
+        let stored = ListedTool::new(rich());
+        let mut retitled = rich();
+        retitled.title = Some("Look up".into());
+        let mut reannotated = rich();
+        reannotated.annotations = Some(ToolAnnotations::new().read_only(false));
+        let mut redescribed = rich();
+        redescribed.description = Some("Find other records".into());
+        let mut reschemed = rich();
+        reschemed.input_schema = Arc::new(JsonObject::new());
+        for changed in [retitled, reannotated, redescribed, reschemed] {
+            assert!(!stored.same_as(&changed), "{changed:?}");
+        }
+        assert!(!ListedTool::new(plain()).same_as(&rich()), "extras appear");
+        assert!(!stored.same_as(&plain()), "extras vanish");
+    }
+
+    #[test]
+    fn parameter_text_joins_names_and_descriptions() {
+        assert_eq!(
+            ListedTool::new(plain()).parameter_text(),
+            "query Words to match limit"
+        );
+        assert_eq!(ListedTool::new(rich()).parameter_text(), "");
+    }
 }

@@ -75,7 +75,7 @@ pub fn build(input: BuildInput) -> Registry {
         let filter = ToolFilter::new(curation);
         let mut seen = HashSet::new();
         for tool in listing.iter() {
-            let original = tool.name.to_string();
+            let original = tool.name().to_string();
             let exposed = match filter.alias(&original) {
                 Some(alias) => Ok(alias.to_string()),
                 None => names::expose(&original),

@@ -256,12 +256,7 @@ impl SearchIndex {
             {
                 add(text, DOMAIN_DESCRIPTION_WEIGHT);
             }
-            for parameter in entry.tool.parameters() {
-                add(&parameter.name, PARAMETER_WEIGHT);
-                if let Some(text) = &parameter.description {
-                    add(text, PARAMETER_WEIGHT);
-                }
-            }
+            add(entry.tool.parameter_text(), PARAMETER_WEIGHT);
             for (term, frequency) in tf.drain() {
                 // Most terms are known already: only a new one is boxed as a key.
                 match index.postings.get_mut(term.as_str()) {

@@ -271,7 +271,7 @@ impl<'a> Known<'a> {
     /// Indexes `previous` by name and by the hash of the text each tool was listed as.
     pub(super) fn new(previous: &'a [Arc<ListedTool>]) -> Known<'a> {
         Known {
-            by_name: previous.iter().map(|t| (t.name.as_ref(), t)).collect(),
+            by_name: previous.iter().map(|t| (t.name(), t)).collect(),
             by_source: previous
                 .iter()
                 .filter_map(|t| Some((t.source()?, t)))

@@ -215,7 +215,7 @@ pub fn workflow_bytes(
         });
         total += list + discover + schema;
     }
-    let every: Vec<&Tool> = registry.tools().iter().map(|t| t.tool.tool()).collect();
+    let every: Vec<Tool> = registry.tools().iter().map(|t| t.tool.tool()).collect();
     let up_front = serde_json::to_string(&every).map_or(0, |s| s.len());
     (total / queries.len().max(1), up_front)
 }
