@@ -6,6 +6,7 @@
 
 mod build;
 mod filter;
+mod folded;
 mod fusion;
 pub mod names;
 mod search;
@@ -21,17 +22,16 @@ use crate::config::{Config, ServerSettings};
 use crate::upstream::Upstream;
 use crate::validation::ListedTool;
 
-/// One exposed tool.
+/// One exposed tool. Its strings are shared: the name with the listed tool's when they are the
+/// same, the domain and group with every tool of the domain (a snapshot may hold 10,000).
 #[derive(Debug, Clone)]
 pub struct ToolEntry {
     /// The name the LLM uses (`{domain}_{name}` while the name collides across domains).
-    pub name: String,
-    /// The name the upstream knows it by; sent upstream on execute.
-    pub original_name: String,
+    pub name: Arc<str>,
     /// The owning domain.
-    pub domain: String,
+    pub domain: Arc<str>,
     /// Inferred group within the domain.
-    pub group: String,
+    pub group: Arc<str>,
     /// The upstream's tool definition, unchanged, with its argument validator.
     pub tool: Arc<ListedTool>,
     /// Where calls go.
@@ -39,6 +39,11 @@ pub struct ToolEntry {
 }
 
 impl ToolEntry {
+    /// The name the upstream knows the tool by; sent upstream on execute.
+    pub fn original_name(&self) -> &str {
+        self.tool.name()
+    }
+
     /// The tool's description, or "".
     pub fn description(&self) -> &str {
         self.tool.description().unwrap_or("")
@@ -72,7 +77,7 @@ pub struct Registry {
     /// Former exposed names (renamed by a collision) → index of the same tool now.
     aliases: HashMap<String, usize>,
     /// Case- and separator-folded exposed and original names → indexes.
-    by_folded: HashMap<String, Vec<usize>>,
+    by_folded: folded::FoldedNames,
     /// Every configured domain, including those with no tools (down).
     domains: BTreeMap<String, DomainEntry>,
     /// Upstream tools that could not be exposed, per domain, with the reason.
@@ -139,10 +144,8 @@ impl Registry {
         {
             return Lookup::Found(index);
         }
-        if let Some(indexes) = self.by_folded.get(&names::fold(name))
-            && let [index] = indexes.as_slice()
-        {
-            return Lookup::Found(*index);
+        if let [index] = self.by_folded.get(&names::fold(name), &self.tools)[..] {
+            return Lookup::Found(index);
         }
         Lookup::Missing(self.suggest(name, MAX_SUGGESTIONS))
     }
@@ -172,14 +175,13 @@ impl Registry {
         limit: usize,
     ) -> Vec<SearchHit> {
         let keep = |index: usize| {
-            domain.is_none_or(|d| self.tools.get(index).is_some_and(|t| t.domain == d))
+            domain.is_none_or(|d| self.tools.get(index).is_some_and(|t| &*t.domain == d))
         };
+        let named = self.by_folded.get(&names::fold(query), &self.tools);
         let Some(query_vector) = query_vector else {
-            return self.search.search(query, limit, &self.by_folded, keep);
+            return self.search.search(query, limit, &named, keep);
         };
-        let lexical = self
-            .search
-            .search(query, fusion::DEPTH, &self.by_folded, keep);
+        let lexical = self.search.search(query, fusion::DEPTH, &named, keep);
         let semantic = fusion::semantic_ranking(&self.tools, query_vector, keep);
         fusion::fuse(&lexical, &semantic, limit)
     }

@@ -124,7 +124,7 @@ pub fn tool_text(entry: &ToolEntry) -> String {
     format!(
         "{} {}: {}",
         entry.domain,
-        names::words(&entry.original_name).join(" "),
+        names::words(entry.original_name()).join(" "),
         entry.description()
     )
 }

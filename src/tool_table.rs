@@ -15,9 +15,9 @@ pub fn render_text(gateway: &Gateway, report: &RefreshReport) -> String {
         .iter()
         .map(|t| {
             [
-                t.name.clone(),
-                t.domain.clone(),
-                t.group.clone(),
+                t.name.to_string(),
+                t.domain.to_string(),
+                t.group.to_string(),
                 first_line(t.description()),
             ]
         })
@@ -74,7 +74,7 @@ pub fn render_json(gateway: &Gateway, report: &RefreshReport) -> Value {
         .iter()
         .map(|t| {
             json!({
-                "name": t.name, "original_name": t.original_name, "domain": t.domain,
+                "name": t.name, "original_name": t.original_name(), "domain": t.domain,
                 "group": t.group, "description": t.description(),
             })
         })

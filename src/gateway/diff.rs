@@ -43,8 +43,8 @@ fn domain_names(registry: &Registry, domain: &str) -> BTreeMap<String, String> {
     registry
         .tools()
         .iter()
-        .filter(|t| t.domain == domain)
-        .map(|t| (t.original_name.clone(), t.name.clone()))
+        .filter(|t| &*t.domain == domain)
+        .map(|t| (t.original_name().to_string(), t.name.to_string()))
         .collect()
 }
 

@@ -85,7 +85,7 @@ async fn execute(
             direct_call: false,
         })?
     };
-    spans::record(spans::DOMAIN, || entry.domain.clone());
+    spans::record(spans::DOMAIN, || entry.domain.to_string());
     let started = std::time::Instant::now();
     let (outcome, called) = call_entry(&entry, args.arguments, request, route).await;
     let label = match &outcome {
@@ -145,8 +145,8 @@ fn checked_params(
     let Value::Object(call_arguments) = call_arguments else {
         return Err(invalid(entry, vec!["arguments must be an object".into()]));
     };
-    let mut params =
-        CallToolRequestParams::new(entry.original_name.clone()).with_arguments(call_arguments);
+    let mut params = CallToolRequestParams::new(entry.original_name().to_string())
+        .with_arguments(call_arguments);
     params.input_responses = request.input_responses;
     params.request_state = request.request_state;
     Ok(params)
@@ -159,8 +159,8 @@ async fn call_upstream(
     route: Route<'_>,
 ) -> Result<ToolAnswer, GatewayError> {
     let span = spans::upstream_call();
-    spans::set(&span, spans::DOMAIN, || entry.domain.clone());
-    spans::set(&span, spans::TOOL_NAME, || entry.name.clone());
+    spans::set(&span, spans::DOMAIN, || entry.domain.to_string());
+    spans::set(&span, spans::TOOL_NAME, || entry.name.to_string());
     let trace = TraceHeaders::of_span(&span).or_else(|| route.trace.cloned());
     let outcome = entry
         .upstream
@@ -186,39 +186,39 @@ fn failure_error(entry: &ToolEntry, failure: CallFailure) -> GatewayError {
             message,
         } => invalid(entry, vec![message]),
         CallFailure::Rejected { code, message } => GatewayError::UpstreamError {
-            tool: entry.name.clone(),
-            domain: entry.domain.clone(),
+            tool: entry.name.to_string(),
+            domain: entry.domain.to_string(),
             upstream_code: code,
             upstream_message: message,
         },
         CallFailure::Unavailable(reason) => GatewayError::UpstreamUnavailable {
-            tool: Some(entry.name.clone()),
-            domain: entry.domain.clone(),
+            tool: Some(entry.name.to_string()),
+            domain: entry.domain.to_string(),
             reason,
         },
         CallFailure::TimedOut(elapsed) => GatewayError::UpstreamTimeout {
-            tool: entry.name.clone(),
-            domain: entry.domain.clone(),
+            tool: entry.name.to_string(),
+            domain: entry.domain.to_string(),
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         },
         CallFailure::Busy {
             waited,
             max_concurrency,
         } => GatewayError::UpstreamBusy {
-            tool: entry.name.clone(),
-            domain: entry.domain.clone(),
+            tool: entry.name.to_string(),
+            domain: entry.domain.to_string(),
             waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
             max_concurrency,
         },
         CallFailure::TooLarge { bytes, limit } => GatewayError::ResultTooLarge {
-            tool: entry.name.clone(),
-            domain: entry.domain.clone(),
+            tool: entry.name.to_string(),
+            domain: entry.domain.to_string(),
             bytes,
             limit,
         },
         CallFailure::Cancelled => GatewayError::UpstreamUnavailable {
-            tool: Some(entry.name.clone()),
-            domain: entry.domain.clone(),
+            tool: Some(entry.name.to_string()),
+            domain: entry.domain.to_string(),
             reason: "the call was cancelled by the client".into(),
         },
     }
@@ -226,7 +226,7 @@ fn failure_error(entry: &ToolEntry, failure: CallFailure) -> GatewayError {
 
 fn invalid(entry: &ToolEntry, problems: Vec<String>) -> GatewayError {
     GatewayError::InvalidArguments {
-        tool: entry.name.clone(),
+        tool: entry.name.to_string(),
         problems,
         signature: Some(signature::render(entry)),
     }

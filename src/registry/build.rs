@@ -36,9 +36,8 @@ pub struct RejectedTool {
 
 /// A tool that passed the per-domain checks, before collision handling.
 struct Candidate {
-    domain: String,
+    domain: Arc<str>,
     base: String,
-    original: String,
     tool: Arc<ListedTool>,
     upstream: Arc<Upstream>,
 }
@@ -74,15 +73,16 @@ pub fn build(input: BuildInput) -> Registry {
             .map_or(&default_curation, |u| &u.curation);
         let filter = ToolFilter::new(curation);
         let mut seen = HashSet::new();
+        let shared_domain: Arc<str> = Arc::from(domain.as_str());
         for tool in listing.iter() {
-            let original = tool.name().to_string();
-            let exposed = match filter.alias(&original) {
+            let original = tool.name();
+            let exposed = match filter.alias(original) {
                 Some(alias) => Ok(alias.to_string()),
-                None => names::expose(&original),
+                None => names::expose(original),
             };
             if let Ok(base) = &exposed {
                 let prefixed = format!("{domain}_{base}");
-                if !filter.allows(&[&original, base, &prefixed]) {
+                if !filter.allows(&[original, base, &prefixed]) {
                     if let Some(entry) = domains.get_mut(&domain) {
                         entry.filtered += 1;
                     }
@@ -103,13 +103,12 @@ pub fn build(input: BuildInput) -> Registry {
             });
             match checked {
                 Ok(base) => candidates.push(Candidate {
-                    domain: domain.clone(),
+                    domain: Arc::clone(&shared_domain),
                     base,
-                    original,
                     tool: Arc::clone(tool),
                     upstream: Arc::clone(upstream),
                 }),
-                Err(reason) => reject(&mut rejected, &domain, original, reason),
+                Err(reason) => reject(&mut rejected, &domain, original.to_string(), reason),
             }
         }
     }
@@ -127,6 +126,8 @@ pub fn build(input: BuildInput) -> Registry {
 
     let mut tools: Vec<ToolEntry> = Vec::with_capacity(candidates.len());
     let mut taken: HashSet<String> = HashSet::new();
+    // One copy of each group name per domain, shared by its tools.
+    let mut groups: HashSet<(Arc<str>, Arc<str>)> = HashSet::new();
     // Unprefixed names first, so a prefixed name never steals a name a domain lists itself.
     candidates.sort_by_key(|c| collided.contains(&c.base));
     for c in candidates {
@@ -140,18 +141,31 @@ pub fn build(input: BuildInput) -> Registry {
                 "collides with another domain and '{name}' is longer than {} characters",
                 names::MAX_NAME_LEN
             );
-            reject(&mut rejected, &c.domain, c.original, reason);
+            reject(&mut rejected, &c.domain, c.tool.name().to_string(), reason);
             continue;
         }
         if !taken.insert(name.clone()) {
             let reason = format!("its collision name '{name}' is already used by another tool");
-            reject(&mut rejected, &c.domain, c.original, reason);
+            reject(&mut rejected, &c.domain, c.tool.name().to_string(), reason);
             continue;
         }
+        let group = names::infer_group(&c.domain, &c.base);
+        let group = match groups.get(&(Arc::clone(&c.domain), Arc::from(group.as_str()))) {
+            Some((_, shared)) => Arc::clone(shared),
+            None => {
+                let shared: Arc<str> = Arc::from(group);
+                groups.insert((Arc::clone(&c.domain), Arc::clone(&shared)));
+                shared
+            }
+        };
+        let name = if name == c.tool.name() {
+            Arc::clone(c.tool.shared_name())
+        } else {
+            Arc::from(name)
+        };
         tools.push(ToolEntry {
-            group: names::infer_group(&c.domain, &c.base),
+            group,
             name,
-            original_name: c.original,
             domain: c.domain,
             tool: c.tool,
             upstream: c.upstream,
@@ -159,21 +173,13 @@ pub fn build(input: BuildInput) -> Registry {
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let mut by_folded: HashMap<String, Vec<usize>> = HashMap::new();
+    let by_folded = super::folded::FoldedNames::build(&tools);
     for (index, entry) in tools.iter().enumerate() {
-        let mut keys = vec![names::fold(&entry.name), names::fold(&entry.original_name)];
-        keys.dedup();
-        for key in keys {
-            let slot = by_folded.entry(key).or_default();
-            if !slot.contains(&index) {
-                slot.push(index);
-            }
-        }
-        if let Some(domain) = domains.get_mut(&entry.domain) {
+        if let Some(domain) = domains.get_mut(&*entry.domain) {
             domain.tools.push(index);
             domain
                 .groups
-                .entry(entry.group.clone())
+                .entry(entry.group.to_string())
                 .or_default()
                 .push(index);
         }
@@ -200,9 +206,7 @@ pub fn build(input: BuildInput) -> Registry {
 /// The index of the tool exposed as exactly `name` in `tools` (sorted by name): a binary search
 /// rather than a map holding a second copy of every name.
 pub(super) fn index_of(tools: &[ToolEntry], name: &str) -> Option<usize> {
-    tools
-        .binary_search_by(|entry| entry.name.as_str().cmp(name))
-        .ok()
+    tools.binary_search_by(|entry| (*entry.name).cmp(name)).ok()
 }
 
 /// Names that pointed at a tool in `previous` but no longer name any tool, mapped to that
@@ -210,10 +214,10 @@ pub(super) fn index_of(tools: &[ToolEntry], name: &str) -> Option<usize> {
 fn carry_aliases(previous: &Registry, tools: &[ToolEntry]) -> HashMap<String, usize> {
     // Old names no tool has now: both lists are sorted by name, so one walk finds them (a
     // re-listing usually keeps every name, and then nothing else is built).
-    let mut current = tools.iter().map(|t| t.name.as_str()).peekable();
+    let mut current = tools.iter().map(|t| &*t.name).peekable();
     let mut gone: Vec<(&str, usize)> = Vec::new();
     for (old_index, old) in previous.tools().iter().enumerate() {
-        let name = old.name.as_str();
+        let name = &*old.name;
         while current.next_if(|now| *now < name).is_some() {}
         if current.peek() != Some(&name) {
             gone.push((name, old_index));
@@ -230,14 +234,14 @@ fn carry_aliases(previous: &Registry, tools: &[ToolEntry]) -> HashMap<String, us
     let by_origin: HashMap<(&str, &str), usize> = tools
         .iter()
         .enumerate()
-        .map(|(i, t)| ((t.domain.as_str(), t.original_name.as_str()), i))
+        .map(|(i, t)| ((&*t.domain, t.original_name()), i))
         .collect();
     let mut aliases = HashMap::new();
     for (name, old_index) in gone {
         let Some(old) = previous.tools().get(old_index) else {
             continue;
         };
-        if let Some(&index) = by_origin.get(&(old.domain.as_str(), old.original_name.as_str())) {
+        if let Some(&index) = by_origin.get(&(&*old.domain, old.original_name())) {
             aliases.insert(name.to_string(), index);
         }
     }

@@ -41,7 +41,7 @@ pub(crate) fn semantic_ranking(
         .collect();
     let mut domains: HashMap<&str, (f32, usize)> = HashMap::new();
     for &(index, score) in &scored {
-        let slot = domains.entry(tools[index].domain.as_str()).or_default();
+        let slot = domains.entry(&*tools[index].domain).or_default();
         slot.0 += score;
         slot.1 += 1;
     }
@@ -50,7 +50,7 @@ pub(crate) fn semantic_ranking(
         .filter(|&(_, score)| score >= MIN_SIMILARITY)
         .map(|(index, score)| {
             let prior = domains
-                .get(tools[index].domain.as_str())
+                .get(&*tools[index].domain)
                 .map_or(0.0, |&(sum, count)| sum / count.max(1) as f32);
             (index, score + DOMAIN_PRIOR * prior)
         })

@@ -242,16 +242,16 @@ impl SearchIndex {
                 });
             };
             add(&entry.name, NAME_WEIGHT);
-            if entry.original_name != entry.name {
-                add(&entry.original_name, NAME_WEIGHT);
+            if entry.original_name() != &*entry.name {
+                add(entry.original_name(), NAME_WEIGHT);
             }
             add(&entry.domain, DOMAIN_WEIGHT);
-            if entry.group != "general" {
+            if &*entry.group != "general" {
                 add(&entry.group, DOMAIN_WEIGHT);
             }
             add(entry.description(), DESCRIPTION_WEIGHT);
             if let Some(text) = domains
-                .get(&entry.domain)
+                .get(&*entry.domain)
                 .and_then(|d| d.description.as_deref())
             {
                 add(text, DOMAIN_DESCRIPTION_WEIGHT);
@@ -331,7 +331,7 @@ impl SearchIndex {
         &self,
         query: &str,
         limit: usize,
-        folded: &HashMap<String, Vec<usize>>,
+        named: &[usize],
         keep: impl Fn(usize) -> bool,
     ) -> Vec<SearchHit> {
         let docs = self.norms.len();
@@ -364,12 +364,9 @@ impl SearchIndex {
                 best[doc] = 0.0;
             }
         }
-        let folded_query = names::fold(query);
-        if let Some(named) = folded.get(&folded_query) {
-            for &doc in named {
-                if let Some(score) = scores.get_mut(doc) {
-                    *score += EXACT_NAME_BONUS;
-                }
+        for &doc in named {
+            if let Some(score) = scores.get_mut(doc) {
+                *score += EXACT_NAME_BONUS;
             }
         }
         let hits: Vec<SearchHit> = scores

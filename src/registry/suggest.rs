@@ -19,21 +19,18 @@ pub(crate) fn suggest(registry: &Registry, query: &str, limit: usize) -> Vec<Str
         .tools
         .iter()
         .map(|entry| {
-            let similarity = [&entry.name, &entry.original_name]
+            let similarity = [&*entry.name, entry.original_name()]
                 .iter()
                 .map(|n| strsim::normalized_damerau_levenshtein(&folded, &names::fold(n)))
                 .fold(0.0, f64::max);
-            let words = names::words(&entry.original_name);
+            let words = names::words(entry.original_name());
             let shared = shared_words(&query_words, &words);
             let containment = if names::fold(&entry.name).contains(&folded) && folded.len() >= 3 {
                 0.3
             } else {
                 0.0
             };
-            (
-                similarity + 0.25 * shared + containment,
-                entry.name.as_str(),
-            )
+            (similarity + 0.25 * shared + containment, &*entry.name)
         })
         .filter(|(score, _)| *score >= MIN_SCORE)
         .collect();

@@ -140,7 +140,7 @@ async fn server_requests_on_a_calls_stream_are_answered_and_list_changed_is_hear
             .registry()
             .tools()
             .iter()
-            .any(|entry| entry.original_name == name)
+            .any(|entry| entry.original_name() == name)
     };
     assert!(
         eventually(10, || registry_has("chatty_added")).await,

@@ -35,7 +35,7 @@ fn the_catalog_and_queries_are_complete_and_consistent() {
             let found = registry
                 .tools()
                 .iter()
-                .any(|t| format!("{}/{}", t.domain, t.original_name) == *expected);
+                .any(|t| format!("{}/{}", t.domain, t.original_name()) == *expected);
             assert!(
                 found,
                 "{:?} expects {expected}, which is not in the catalog",

@@ -39,7 +39,7 @@ fn assert_listed_unchanged(gateway: &TestGateway, upstream: &[Tool]) {
         let entry = registry
             .tools()
             .iter()
-            .find(|entry| entry.original_name == tool.name)
+            .find(|entry| entry.original_name() == tool.name)
             .unwrap_or_else(|| panic!("{} missing", tool.name));
         assert_eq!(
             entry.tool.input_schema(),

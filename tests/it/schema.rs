@@ -95,3 +95,44 @@ async fn suggestions_rank_prefixed_names_by_distance_and_shared_words() {
     assert!(suggestions.as_array().is_some_and(|s| s.len() <= 5));
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn folded_lookups_match_exposed_and_original_names_and_refuse_ambiguity() {
+    let crm = HttpUpstream::start(TestUpstream::with_synthetic("crm", 16)).await;
+    let erp = HttpUpstream::start(TestUpstream::new("erp")).await;
+    let toml = format!(
+        "{}{}",
+        http_table("crm", &crm.url()),
+        http_table("erp", &erp.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let client = gateway.client().await;
+    let schema = |name: &'static str| {
+        let client = &client;
+        async move { call(client, "get_tool_schema", json!({"tool_name": name})).await }
+    };
+
+    // `echo` collides, so it is exposed as `crm_echo` and `erp_echo`.
+    let prefixed = json_of(&schema("CRM-Echo").await);
+    assert_eq!(prefixed["name"], "crm_echo", "a folded exposed name");
+    assert_eq!(prefixed["domain"], "crm");
+    // Only crm lists contacts_search: its original name, folded, is unique.
+    assert_eq!(
+        json_of(&schema("CONTACTS.search").await)["name"],
+        "contacts_search"
+    );
+    // Both domains list `echo`: the folded original name matches two tools, so neither is
+    // picked; both are suggested.
+    let ambiguous = schema("ECHO").await;
+    assert_eq!(error_code(&ambiguous), "tool_not_found");
+    let suggestions = json_of(&ambiguous)["details"]["suggestions"].clone();
+    for name in ["crm_echo", "erp_echo"] {
+        assert!(
+            suggestions
+                .as_array()
+                .is_some_and(|s| s.iter().any(|n| n == name)),
+            "{name} in {suggestions}"
+        );
+    }
+    gateway.stop().await;
+}

@@ -166,7 +166,7 @@ pub fn evaluate_with(
         let ids: Vec<String> = hits
             .iter()
             .filter_map(|h| registry.tool(h.index))
-            .map(|t| format!("{}/{}", t.domain, t.original_name))
+            .map(|t| format!("{}/{}", t.domain, t.original_name()))
             .collect();
         let rank = ids.iter().position(|id| query.expected.contains(id));
         if rank == Some(0) {
