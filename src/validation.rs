@@ -3,11 +3,12 @@
 //! with the semantic ranker, its search embedding. The input schema is kept compact, as its
 //! JSON text (a parsed schema costs dozens of allocations, and a gateway may hold 10,000 of
 //! them); the few readers parse it when they need it. The definition's rarer fields (title,
-//! annotations, output schema, icons, `_meta`) are boxed only when an upstream sets them. `execute_tool` checks arguments against the
-//! tool's full JSON Schema (draft from `$schema`; 2020-12 when absent, draft-07 and others when
-//! declared) and reports every violation with its JSON path. A schema the validator cannot
-//! compile (e.g. a remote `$ref`: nothing is fetched) is logged once and the call goes out
-//! unvalidated, as the upstream will judge it anyway.
+//! annotations, output schema, icons, `_meta`) are boxed only when an upstream sets them.
+//! `execute_tool` checks arguments against the tool's full JSON Schema (draft from `$schema`;
+//! 2020-12 when absent, draft-07 and others when declared) and reports every violation with
+//! its JSON path. A schema the validator cannot compile (e.g. a remote `$ref`: nothing is
+//! fetched) is logged once and the call goes out unvalidated, as the upstream will judge it
+//! anyway.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,23 +23,28 @@ const MAX_VIOLATIONS: usize = 20;
 const MAX_ECHO: usize = 80;
 
 /// One listed tool and its (lazily compiled) validator, stored compactly: a gateway may hold
-/// 10,000 of these. The name, description and input schema (as text) are fields of their own;
-/// the definition's other fields (title, annotations, output schema, icons, `_meta`) are kept
-/// in a boxed `Tool` only when the upstream sets any of them.
+/// 10,000 of these. The name is a field of its own; the description, the input schema (as
+/// JSON text) and the parameter text share one string; the definition's other fields (title,
+/// annotations, output schema, icons, `_meta`) are kept in a boxed `Tool` only when the
+/// upstream sets any of them.
 #[derive(Debug)]
 pub struct ListedTool {
     /// The name the upstream knows the tool by (shared with the snapshot's entry).
     name: Arc<str>,
-    description: Option<Box<str>>,
+    /// The description, then the input schema as compact JSON, then the parameter names and
+    /// descriptions, space-separated (the search index's text for them).
+    texts: Box<str>,
+    /// Where the description ends and the schema begins in `texts`.
+    schema_start: usize,
+    /// Where the schema ends and the parameter text begins in `texts`.
+    schema_end: usize,
+    /// Whether the tool has a description (possibly empty).
+    has_description: bool,
     /// Every other field of the definition, when any is set; its name, description and input
     /// schema are empty.
     rest: Option<Box<Tool>>,
-    /// The input schema as compact JSON.
-    schema: Box<str>,
     /// Why the schema is not an object schema, if it is not.
     schema_problem: Option<Box<str>>,
-    /// Parameter names and descriptions, space-separated: the search index's text for them.
-    parameter_text: Box<str>,
     validator: OnceLock<Option<Arc<jsonschema::Validator>>>,
     #[cfg(feature = "semantic")]
     embedding: OnceLock<Arc<[f32]>>,
@@ -58,9 +64,9 @@ fn strip(mut tool: Tool) -> Tool {
 }
 
 /// Parameter names and descriptions of a schema's `properties`, space-separated.
-fn parameter_text(schema: &JsonObject) -> Box<str> {
+fn parameter_text(schema: &JsonObject) -> String {
     let Some(Value::Object(properties)) = schema.get("properties") else {
-        return Box::default();
+        return String::new();
     };
     let mut text = String::new();
     for (name, property) in properties {
@@ -76,7 +82,7 @@ fn parameter_text(schema: &JsonObject) -> Box<str> {
             text.push_str(part);
         }
     }
-    text.into_boxed_str()
+    text
 }
 
 /// An input schema must describe an object (MCP requires `"type": "object"`); a missing `type`
@@ -99,18 +105,27 @@ impl ListedTool {
     /// listing of the very same text can keep this one without parsing it.
     pub fn from_listing(mut tool: Tool, source: Option<u64>) -> Arc<ListedTool> {
         let name = Arc::from(std::mem::take(&mut tool.name).as_ref());
-        let description = tool.description.take().map(|d| Box::from(d.as_ref()));
+        let description = tool.description.take();
         let schema = std::mem::replace(&mut tool.input_schema, EMPTY_SCHEMA.clone());
+        let schema_text = serde_json::to_string(schema.as_ref()).unwrap_or_else(|_| "{}".into());
+        let parameters = parameter_text(&schema);
+        let mut texts = String::with_capacity(
+            description.as_ref().map_or(0, |d| d.len()) + schema_text.len() + parameters.len(),
+        );
+        texts.push_str(description.as_deref().unwrap_or(""));
+        let schema_start = texts.len();
+        texts.push_str(&schema_text);
+        let schema_end = texts.len();
+        texts.push_str(&parameters);
         let rest = strip(tool);
         Arc::new(ListedTool {
             name,
-            description,
+            texts: texts.into_boxed_str(),
+            schema_start,
+            schema_end,
+            has_description: description.is_some(),
             rest: (rest != Tool::default()).then(|| Box::new(rest)),
-            schema: serde_json::to_string(schema.as_ref())
-                .unwrap_or_else(|_| "{}".into())
-                .into(),
             schema_problem: schema_problem(&schema),
-            parameter_text: parameter_text(&schema),
             validator: OnceLock::new(),
             #[cfg(feature = "semantic")]
             embedding: OnceLock::new(),
@@ -130,7 +145,8 @@ impl ListedTool {
 
     /// The tool's description, if it has one.
     pub fn description(&self) -> Option<&str> {
-        self.description.as_deref()
+        self.has_description
+            .then(|| self.texts.get(..self.schema_start).unwrap_or_default())
     }
 
     /// The hash of the JSON text this tool was last listed as, if it was kept as text.
@@ -145,12 +161,14 @@ impl ListedTool {
 
     /// The input schema, parsed from its stored text.
     pub fn input_schema(&self) -> JsonObject {
-        serde_json::from_str(&self.schema).unwrap_or_default()
+        serde_json::from_str(self.input_schema_json()).unwrap_or_default()
     }
 
     /// The input schema as compact JSON text.
     pub fn input_schema_json(&self) -> &str {
-        &self.schema
+        self.texts
+            .get(self.schema_start..self.schema_end)
+            .unwrap_or_default()
     }
 
     /// Why the input schema is not an object schema, when it is not.
@@ -160,7 +178,7 @@ impl ListedTool {
 
     /// The input schema's parameter names and descriptions, space-separated.
     pub fn parameter_text(&self) -> &str {
-        &self.parameter_text
+        self.texts.get(self.schema_end..).unwrap_or_default()
     }
 
     /// The output schema, if the tool declares one.
@@ -173,7 +191,7 @@ impl ListedTool {
         *tool.name == *self.name
             && tool.description.as_deref() == self.description()
             && serde_json::to_string(tool.input_schema.as_ref())
-                .is_ok_and(|text| *text == *self.schema)
+                .is_ok_and(|text| text == self.input_schema_json())
             && match &self.rest {
                 Some(rest) => strip(tool.clone()) == **rest,
                 None => strip(tool.clone()) == Tool::default(),
@@ -202,10 +220,7 @@ impl ListedTool {
     pub fn tool(&self) -> Tool {
         let mut tool = self.rest.as_deref().cloned().unwrap_or_default();
         tool.name = Cow::Owned(self.name.to_string());
-        tool.description = self
-            .description
-            .as_deref()
-            .map(|d| Cow::Owned(d.to_string()));
+        tool.description = self.description().map(|d| Cow::Owned(d.to_string()));
         tool.input_schema = Arc::new(self.input_schema());
         tool
     }
@@ -300,6 +315,24 @@ mod tests {
             assert_eq!(stored.description(), Some("Find records"));
             assert!(stored.same_as(&tool));
         }
+        for bare in [
+            json!({"name": "bare", "inputSchema": {"type": "object"}}),
+            json!({"name": "blank", "description": "", "inputSchema": {}}),
+        ] {
+            let tool = listed(bare);
+            let stored = ListedTool::new(tool.clone());
+            assert_eq!(
+                stored.tool(),
+                tool,
+                "no description and an empty one stay apart"
+            );
+            assert_eq!(stored.description(), tool.description.as_deref());
+            assert_eq!(stored.parameter_text(), "");
+        }
+        assert_eq!(
+            ListedTool::new(plain()).input_schema_json(),
+            serde_json::to_string(plain().input_schema.as_ref()).unwrap_or_default()
+        );
         assert!(
             ListedTool::new(plain()).rest.is_none(),
             "nothing else set: no box"

@@ -15,7 +15,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use http::{HeaderMap, StatusCode};
+use http::header::CONNECTION;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use rmcp::model::{ClientJsonRpcMessage, RequestId, ServerJsonRpcMessage, Tool};
 use rmcp::transport::streamable_http_client::{
     HttpStatusError, StreamableHttpError, StreamableHttpResponseLimits,
@@ -108,11 +109,10 @@ async fn fetch_text(
     let Ok(body) = serde_json::to_vec(post.message) else {
         return Ok(None);
     };
-    let sent = post
-        .target
-        .post(client, body, &HeaderMap::new())
-        .send()
-        .await;
+    // The connection a large listing arrived on keeps a read buffer grown to hyper's maximum
+    // (~400 KiB) for as long as it is pooled: close it instead (one handshake per listing).
+    let close = HeaderMap::from_iter([(CONNECTION, HeaderValue::from_static("close"))]);
+    let sent = post.target.post(client, body, &close).send().await;
     let Ok(response) = sent else {
         return Ok(None);
     };

@@ -78,6 +78,11 @@ async fn check(upstream: HttpUpstream, protocol: &str) {
     let gateway = gateway_on(&upstream, protocol).await;
     let listing = upstream.server.listing();
     assert_listed(&gateway, &upstream, 1);
+    // Every page came on a connection closed after it: none keeps a listing-sized buffer.
+    assert_eq!(
+        upstream.server.stats.closing_lists.load(Ordering::SeqCst),
+        upstream.server.stats.lists.load(Ordering::SeqCst)
+    );
 
     let client = gateway.client().await;
     let mirrored = mirrored_region(&client).await;

@@ -37,6 +37,8 @@ pub struct Stats {
     pub sessions: AtomicUsize,
     /// tools/list requests received (one per page).
     pub lists: AtomicUsize,
+    /// tools/list requests sent with `Connection: close` (over HTTP).
+    pub closing_lists: AtomicUsize,
     /// tools/call requests posted by the gateway's own HTTP leg (its `gw-` string ids; rmcp's
     /// client numbers its requests).
     pub leg_calls: AtomicUsize,
@@ -293,6 +295,14 @@ impl ServerHandler for TestUpstream {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         self.stats.lists.fetch_add(1, Ordering::SeqCst);
+        let closing = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get(http::header::CONNECTION))
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
+        if closing {
+            self.stats.closing_lists.fetch_add(1, Ordering::SeqCst);
+        }
         if self.ping_on_list {
             let ping = context
                 .peer
