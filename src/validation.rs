@@ -55,6 +55,10 @@ pub struct ListedTool {
 /// The empty schema a stored `Tool` points at (one allocation for all of them).
 static EMPTY_SCHEMA: LazyLock<Arc<JsonObject>> = LazyLock::new(|| Arc::new(JsonObject::new()));
 
+/// A tool with no field set: what [`strip`] leaves of a tool with nothing beyond its name,
+/// description and input schema.
+static BARE: LazyLock<Tool> = LazyLock::new(Tool::default);
+
 /// `tool` without its name, description and input schema: what [`ListedTool`] keeps as `rest`.
 fn strip(mut tool: Tool) -> Tool {
     tool.name = Cow::Borrowed("");
@@ -63,12 +67,13 @@ fn strip(mut tool: Tool) -> Tool {
     tool
 }
 
-/// Parameter names and descriptions of a schema's `properties`, space-separated.
-fn parameter_text(schema: &JsonObject) -> String {
+/// Appends the parameter names and descriptions of a schema's `properties` to `text`,
+/// space-separated.
+fn push_parameter_text(text: &mut Vec<u8>, schema: &JsonObject) {
     let Some(Value::Object(properties)) = schema.get("properties") else {
-        return String::new();
+        return;
     };
-    let mut text = String::new();
+    let start = text.len();
     for (name, property) in properties {
         for part in std::iter::once(name.as_str()).chain(
             property
@@ -76,13 +81,12 @@ fn parameter_text(schema: &JsonObject) -> String {
                 .and_then(Value::as_str)
                 .filter(|d| !d.is_empty()),
         ) {
-            if !text.is_empty() {
-                text.push(' ');
+            if text.len() > start {
+                text.push(b' ');
             }
-            text.push_str(part);
+            text.extend_from_slice(part.as_bytes());
         }
     }
-    text
 }
 
 /// An input schema must describe an object (MCP requires `"type": "object"`); a missing `type`
@@ -107,16 +111,16 @@ impl ListedTool {
         let name = Arc::from(std::mem::take(&mut tool.name).as_ref());
         let description = tool.description.take();
         let schema = std::mem::replace(&mut tool.input_schema, EMPTY_SCHEMA.clone());
-        let schema_text = serde_json::to_string(schema.as_ref()).unwrap_or_else(|_| "{}".into());
-        let parameters = parameter_text(&schema);
-        let mut texts = String::with_capacity(
-            description.as_ref().map_or(0, |d| d.len()) + schema_text.len() + parameters.len(),
-        );
-        texts.push_str(description.as_deref().unwrap_or(""));
+        let mut texts = description.as_deref().unwrap_or("").as_bytes().to_vec();
         let schema_start = texts.len();
-        texts.push_str(&schema_text);
+        if serde_json::to_writer(&mut texts, schema.as_ref()).is_err() {
+            texts.truncate(schema_start);
+            texts.extend_from_slice(b"{}");
+        }
         let schema_end = texts.len();
-        texts.push_str(&parameters);
+        push_parameter_text(&mut texts, &schema);
+        // Only whole UTF-8 strings went in.
+        let texts = String::from_utf8(texts).unwrap_or_default();
         let rest = strip(tool);
         Arc::new(ListedTool {
             name,
@@ -124,7 +128,7 @@ impl ListedTool {
             schema_start,
             schema_end,
             has_description: description.is_some(),
-            rest: (rest != Tool::default()).then(|| Box::new(rest)),
+            rest: (rest != *BARE).then(|| Box::new(rest)),
             schema_problem: schema_problem(&schema),
             validator: OnceLock::new(),
             #[cfg(feature = "semantic")]
@@ -192,10 +196,7 @@ impl ListedTool {
             && tool.description.as_deref() == self.description()
             && serde_json::to_string(tool.input_schema.as_ref())
                 .is_ok_and(|text| text == self.input_schema_json())
-            && match &self.rest {
-                Some(rest) => strip(tool.clone()) == **rest,
-                None => strip(tool.clone()) == Tool::default(),
-            }
+            && strip(tool.clone()) == *self.rest.as_deref().unwrap_or(&BARE)
     }
 
     /// The tool's search embedding, once the semantic ranker has computed it (never without
