@@ -5,7 +5,8 @@
 # upstreams that need Node.js or Python (npx, uvx) need an image derived from one that has them
 # (see README "Run it in Kubernetes").
 
-FROM rust:1-bookworm AS build
+# The rustc that wrote deploy/mcp-gateway.order (its first line): symbol names depend on it.
+FROM rust:1.95.0-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY deploy/mcp-gateway.order ./deploy/

@@ -7,8 +7,11 @@
 # that order, the code a running gateway uses sits together (and the code an idle one has used
 # sits at the front) instead of being spread over the whole text section, so far fewer pages of
 # the binary become resident.
-# Run it after changes that move code around (new dependencies, large refactors); a stale file
-# only costs memory, never correctness. Needs valgrind (Debian: apt-get install valgrind) and
+# The file names mangled symbols, whose hashes depend on the profile and the compiler: it
+# applies to `--profile dist` builds by the rustc that wrote it. Run this after upgrading rustc
+# or dependencies, or after changes that add or rename many functions (CI's
+# scripts/check-order fails when under 80 % of the file is found); a stale file only costs
+# memory, never correctness. Needs valgrind (Debian: apt-get install valgrind) and
 # curl. Takes about two minutes after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,10 +54,16 @@ valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/callgrind.ou
 gateway_pid=$!
 wait_for "$work/gateway.log" listening
 addr=$(grep -o '127.0.0.1:[0-9]*' "$work/gateway.log" | head -1)
+ready=no
 for _ in $(seq 600); do
-    curl -sf "http://$addr/readyz" >/dev/null && break
+    curl -sf "http://$addr/readyz" >/dev/null && ready=yes && break
     sleep 0.1
 done
+if [ "$ready" != yes ]; then
+    echo "the gateway did not become ready in 60 s (log: $work/gateway.log)" >&2
+    trap - EXIT
+    exit 1
+fi
 sleep 1
 callgrind_control --dump=ready "$gateway_pid" >/dev/null 2>&1 # start-up, as part 1
 
@@ -102,5 +111,9 @@ if [ "$count" -lt 1000 ]; then
     trap - EXIT
     exit 1
 fi
-mv "$work/order" deploy/mcp-gateway.order
+# Symbol hashes depend on the compiler: build.rs warns when another one builds with this file.
+{
+    echo "# written with $(rustc --version)"
+    cat "$work/order"
+} >deploy/mcp-gateway.order
 echo "deploy/mcp-gateway.order: $count functions"
