@@ -4,6 +4,19 @@ use serde_json::json;
 
 use crate::support::*;
 
+/// A gateway in front of `crm` (the standard tools and 16 synthetic ones) and `erp`.
+async fn crm_and_erp(erp: TestUpstream) -> ([HttpUpstream; 2], TestGateway) {
+    let crm = HttpUpstream::start(TestUpstream::with_synthetic("crm", 16)).await;
+    let erp = HttpUpstream::start(erp).await;
+    let toml = format!(
+        "{}{}",
+        http_table("crm", &crm.url()),
+        http_table("erp", &erp.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    ([crm, erp], gateway)
+}
+
 #[tokio::test]
 async fn returns_the_full_schema_and_resolves_fuzzy_names() {
     let crm = HttpUpstream::start(TestUpstream::with_synthetic("crm", 16)).await;
@@ -73,14 +86,7 @@ async fn unknown_names_get_ranked_suggestions() {
 
 #[tokio::test]
 async fn suggestions_rank_prefixed_names_by_distance_and_shared_words() {
-    let crm = HttpUpstream::start(TestUpstream::with_synthetic("crm", 16)).await;
-    let erp = HttpUpstream::start(TestUpstream::with_synthetic("erp", 16)).await;
-    let toml = format!(
-        "{}{}",
-        http_table("crm", &crm.url()),
-        http_table("erp", &erp.url())
-    );
-    let gateway = TestGateway::start(&toml).await;
+    let (_upstreams, gateway) = crm_and_erp(TestUpstream::with_synthetic("erp", 16)).await;
     let client = gateway.client().await;
     let result = call(
         &client,
@@ -98,14 +104,7 @@ async fn suggestions_rank_prefixed_names_by_distance_and_shared_words() {
 
 #[tokio::test]
 async fn folded_lookups_match_exposed_and_original_names_and_refuse_ambiguity() {
-    let crm = HttpUpstream::start(TestUpstream::with_synthetic("crm", 16)).await;
-    let erp = HttpUpstream::start(TestUpstream::new("erp")).await;
-    let toml = format!(
-        "{}{}",
-        http_table("crm", &crm.url()),
-        http_table("erp", &erp.url())
-    );
-    let gateway = TestGateway::start(&toml).await;
+    let (_upstreams, gateway) = crm_and_erp(TestUpstream::new("erp")).await;
     let client = gateway.client().await;
     let schema = |name: &'static str| {
         let client = &client;
