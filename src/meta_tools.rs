@@ -178,9 +178,10 @@ pub async fn call(
         }
         let arguments = request.arguments.unwrap_or_default();
         match meta_tool {
-            DISCOVER_TOOLS => discover::run(gateway, arguments).await.into(),
+            // Boxed: the rarer meta-tools keep their state out of every call's future.
+            DISCOVER_TOOLS => Box::pin(discover::run(gateway, arguments)).await.into(),
             GET_TOOL_SCHEMA => schema::run(gateway, arguments).into(),
-            _ => refresh::run(gateway, arguments).await.into(),
+            _ => Box::pin(refresh::run(gateway, arguments)).await.into(),
         }
     }
     .instrument(span.clone())

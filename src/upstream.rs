@@ -347,9 +347,17 @@ impl Upstream {
     /// The live connection, opening one if there is none or the last one closed. Unless `retry`
     /// is set (refreshes), a connect that failed moments ago is not attempted again.
     async fn connection(&self, retry: bool) -> Result<Arc<Connection>, String> {
-        if let Some(conn) = self.connection.load_full().filter(|c| !c.is_closed()) {
-            return Ok(conn);
+        match self.connection.load_full().filter(|c| !c.is_closed()) {
+            Some(conn) => Ok(conn),
+            // Boxed: opening a session is rare, and its state would otherwise be carried (and
+            // copied) in the future of every call.
+            None => Box::pin(self.open_connection(retry)).await,
         }
+    }
+
+    /// [`Upstream::connection`] when there is no live connection: opens one, one caller at a
+    /// time.
+    async fn open_connection(&self, retry: bool) -> Result<Arc<Connection>, String> {
         let mut state = self.connect_lock.lock().await;
         // Another caller may have connected, or just failed to, while this one waited.
         if let Some(conn) = self.connection.load_full().filter(|c| !c.is_closed()) {
@@ -572,7 +580,7 @@ impl Upstream {
         };
         let answer = match prepared {
             Some((leg, prepared)) => self.call_on_leg(&conn, leg, &prepared, call).await?,
-            None => self.call_through_rmcp(&conn, call).await?,
+            None => Box::pin(self.call_through_rmcp(&conn, call)).await?,
         };
         let answer: ToolAnswer = match answer {
             Ok((ServerResult::CallToolResult(result), Some(text))) => {
@@ -635,7 +643,9 @@ impl Upstream {
         };
         match answer {
             Ok(answer) => Ok(answer.map_err(ServiceError::McpError)),
-            Err(call_leg::LegFailure::NotTaken) => self.call_through_rmcp(conn, call).await,
+            Err(call_leg::LegFailure::NotTaken) => {
+                Box::pin(self.call_through_rmcp(conn, call)).await
+            }
             Err(call_leg::LegFailure::Lost(reason)) => Err(self.lost_reason(conn, reason)),
             Err(call_leg::LegFailure::Refused(reason)) => {
                 Err(CallFailure::Unavailable(self.scrubber.scrub(&reason)))

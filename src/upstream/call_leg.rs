@@ -263,7 +263,8 @@ impl CallLeg {
                 "the upstream answered with content type {media:?}"
             )));
         }
-        self.read_stream(response, call, target, peer).await
+        // Boxed: an SSE stream's reading state is large, and a JSON answer needs none of it.
+        Box::pin(self.read_stream(response, call, target, peer)).await
     }
 
     /// Reads the call's SSE stream to its answer, answering server requests on the way and

@@ -25,6 +25,10 @@ impl CallSlots {
 
     /// Waits at most `wait` for a slot; `None` when none came free.
     pub(crate) async fn acquire(&self, wait: Duration) -> Option<OwnedSemaphorePermit> {
+        // A free slot is taken without arming the timer.
+        if let Ok(permit) = self.semaphore.clone().try_acquire_owned() {
+            return Some(permit);
+        }
         tokio::time::timeout(wait, self.semaphore.clone().acquire_owned())
             .await
             .ok()?
