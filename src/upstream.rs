@@ -10,6 +10,7 @@ mod client;
 mod connect;
 mod forward;
 mod http_post;
+mod leg_http;
 mod listing;
 mod restart;
 mod scrub;

@@ -37,6 +37,7 @@ use serde_json::value::RawValue;
 
 use super::client::UpstreamClient;
 use super::http_post::{self, Envelope, EventBytes, ReadError, Target};
+use super::leg_http::{LegHttp, LegResponse};
 use super::session::{SessionCell, SessionHeaders};
 
 /// Resumptions in a row (GET with `Last-Event-ID`) that bring no new event before the call
@@ -78,12 +79,12 @@ pub(super) enum LegFailure {
 /// The call leg of one HTTP connection: its HTTP client, the session rmcp negotiated (as its
 /// posts carried it) and its client handler.
 pub(crate) struct CallLeg {
-    /// The connection's client, shared with rmcp's transport.
-    client: reqwest::Client,
+    /// The client of calls made off the connection workers.
+    client: LegHttp,
     /// One client per connection worker, built alike with the leg: a pooled upstream
     /// connection is served by the runtime that opened it, so a worker's calls keep to its own
     /// (`connection_workers.rs`). Calls from elsewhere use `client`.
-    clients: Box<[reqwest::Client]>,
+    clients: Box<[LegHttp]>,
     /// The runtime the session was opened on: control messages go from there, so they outlive
     /// the connection worker that asked for them.
     home: Option<tokio::runtime::Handle>,
@@ -118,8 +119,8 @@ impl CallLeg {
     /// The leg of a connection whose HTTP client records its session into `session`.
     /// `per_worker`: one client per connection worker, built alike.
     pub(super) fn new(
-        client: reqwest::Client,
-        per_worker: Vec<reqwest::Client>,
+        client: LegHttp,
+        per_worker: Vec<LegHttp>,
         session: SessionCell,
         handler: UpstreamClient,
         limit: usize,
@@ -136,7 +137,7 @@ impl CallLeg {
     }
 
     /// The calling connection worker's HTTP client, else the shared one.
-    fn client(&self) -> &reqwest::Client {
+    fn client(&self) -> &LegHttp {
         crate::connection_workers::current_worker()
             .and_then(|index| self.clients.get(index))
             .unwrap_or(&self.client)
@@ -206,18 +207,21 @@ impl CallLeg {
         peer: &Peer<RoleClient>,
     ) -> Result<Answer, LegFailure> {
         let target = call.session.target();
-        let response = target
-            .post(self.client(), call.body.clone(), &call.headers)
-            .send()
+        let request = target
+            .post(call.body.clone(), &call.headers)
+            .map_err(LegFailure::Lost)?;
+        let response = self
+            .client()
+            .send(request)
             .await
-            .map_err(|error| LegFailure::Lost(describe(&error)))?;
+            .map_err(LegFailure::Lost)?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND && target.session_id.is_some() {
             return Err(LegFailure::NotTaken);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
             // A rate limit is not an outage: the session and the upstream's health stay.
-            let after = http_post::retry_after(&response);
+            let after = http_post::retry_after(response.headers());
             return Err(LegFailure::Refused(rate_limited(after.as_deref())));
         }
         if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
@@ -227,11 +231,11 @@ impl CallLeg {
             )));
         }
         let auth_failure = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
-        let media = http_post::media_type(&response);
+        let media = http_post::media_type(response.headers());
         // As rmcp's client: a JSON body carries the answer, or on a failure status a JSON-RPC
         // error (never on 401/403); any other failure drops the session.
         if media == "application/json" && !auth_failure {
-            let body = match http_post::read_bounded(response.bytes_stream(), self.limit).await {
+            let body = match http_post::read_bounded(response.into_stream(), self.limit).await {
                 Ok(body) => body,
                 Err(ReadError::TooLarge(bytes)) => return Err(LegFailure::TooLarge { bytes }),
                 Err(ReadError::Failed(error)) => {
@@ -271,14 +275,14 @@ impl CallLeg {
     /// resuming a stream that ends early.
     async fn read_stream(
         &self,
-        response: reqwest::Response,
+        response: LegResponse,
         call: &Prepared,
         target: Target<'_>,
         peer: &Peer<RoleClient>,
     ) -> Result<Answer, LegFailure> {
         let counter = EventBytes::default();
         let mut events = Box::pin(http_post::sse_events(
-            response.bytes_stream(),
+            response.into_stream(),
             self.limit,
             counter.clone(),
         ));
@@ -313,13 +317,14 @@ impl CallLeg {
                     let mut headers = call.headers.clone();
                     headers.remove(METHOD_HEADER);
                     headers.remove(NAME_HEADER);
-                    let resumed = target
-                        .resume(self.client(), last, &headers)
-                        .send()
+                    let request = target.resume(last, &headers).map_err(LegFailure::Lost)?;
+                    let resumed = self
+                        .client()
+                        .send(request)
                         .await
-                        .map_err(|error| LegFailure::Lost(describe(&error)))?;
+                        .map_err(LegFailure::Lost)?;
                     if resumed.status() != StatusCode::OK
-                        || http_post::media_type(&resumed) != "text/event-stream"
+                        || http_post::media_type(resumed.headers()) != "text/event-stream"
                     {
                         return Err(LegFailure::Lost(format!(
                             "{reason}, and resuming it failed ({})",
@@ -328,7 +333,7 @@ impl CallLeg {
                     }
                     counter.reset();
                     events = Box::pin(http_post::sse_events(
-                        resumed.bytes_stream(),
+                        resumed.into_stream(),
                         self.limit,
                         counter.clone(),
                     ));
@@ -414,15 +419,17 @@ impl CallLeg {
         let Ok(body) = serde_json::to_vec(message) else {
             return;
         };
-        let sent = target.post(self.client(), body, &HeaderMap::new()).send();
+        let request = match target.post(body, &HeaderMap::new()) {
+            Ok(request) => request,
+            Err(error) => return tracing::debug!(%error, "a control message cannot be sent"),
+        };
+        let sent = self.client().send(request);
         match tokio::time::timeout(CONTROL_TIMEOUT, sent).await {
             Ok(Ok(response)) if response.status().is_success() => {}
             Ok(Ok(response)) => {
                 tracing::debug!(status = %response.status(), "the upstream refused a control message");
             }
-            Ok(Err(error)) => {
-                tracing::debug!(error = %describe(&error), "a control message failed")
-            }
+            Ok(Err(error)) => tracing::debug!(%error, "a control message failed"),
             Err(_) => tracing::debug!("a control message timed out"),
         }
     }
@@ -508,18 +515,6 @@ pub(super) fn rate_limited(retry_after: Option<&str>) -> String {
 
 fn http_error(status: StatusCode) -> String {
     format!("the upstream answered HTTP {status}")
-}
-
-/// A reqwest error with its causes (the top level alone says only "error sending request").
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ impl StreamableHttpClient for ForwardingClient {
         let (auth, headers) = (auth_header.as_ref(), &custom_headers);
         self.session.record(&uri, &message, session, auth, headers);
         if let Some(tap) = listing_tap(&message)
-            && let Ok(url) = reqwest::Url::parse(&uri)
+            && let Ok(url) = uri.parse::<http::Uri>()
         {
             let post = super::listing::Post {
                 target: Target {

@@ -7,19 +7,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 
 /// The session header of streamable HTTP.
 pub(super) const SESSION_HEADER: &str = "mcp-session-id";
+/// The header a resuming GET names the last event it received in.
+const LAST_EVENT_ID: &str = "last-event-id";
 /// Longest `Retry-After` value passed on (as rmcp's client does).
 const MAX_RETRY_AFTER_BYTES: usize = 128;
 
 /// Where a POST goes and the headers rmcp would send with it.
 #[derive(Clone, Copy)]
 pub(super) struct Target<'a> {
-    /// The endpoint (parsed once: reqwest would parse a string on every request).
-    pub url: &'a reqwest::Url,
+    /// The endpoint (parsed once, when the session was recorded).
+    pub url: &'a http::Uri,
     /// The session, if the upstream assigned one.
     pub session_id: Option<&'a str>,
     /// The bearer token, if any.
@@ -31,63 +33,86 @@ pub(super) struct Target<'a> {
 
 impl Target<'_> {
     /// A POST of `body` (a JSON-RPC message) accepting JSON or SSE, with `extra` headers after
-    /// the session's own (a forwarded `Authorization` replaces the bearer token).
-    pub(super) fn post(
-        &self,
-        client: &reqwest::Client,
-        body: Vec<u8>,
-        extra: &HeaderMap,
-    ) -> reqwest::RequestBuilder {
-        let builder = client
-            .post(self.url.clone())
-            .header(ACCEPT, "text/event-stream, application/json")
-            .header(CONTENT_TYPE, "application/json");
-        self.with_headers(builder, extra).body(body)
+    /// the session's own (a forwarded `Authorization` replaces the bearer token). Fails when the
+    /// token cannot be a header value.
+    pub(super) fn post(&self, body: Vec<u8>, extra: &HeaderMap) -> Result<Request<Bytes>, String> {
+        let mut headers = HeaderMap::with_capacity(4 + self.headers.len() + extra.len());
+        headers.append(
+            ACCEPT,
+            HeaderValue::from_static("text/event-stream, application/json"),
+        );
+        headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.add_headers(&mut headers, extra)?;
+        Ok(request(Method::POST, self.url, headers, Bytes::from(body)))
     }
 
     /// A GET resuming the SSE stream after event `last_event_id`.
     pub(super) fn resume(
         &self,
-        client: &reqwest::Client,
         last_event_id: &str,
         extra: &HeaderMap,
-    ) -> reqwest::RequestBuilder {
-        let builder = client
-            .get(self.url.clone())
-            .header(ACCEPT, "text/event-stream")
-            .header("last-event-id", last_event_id);
-        self.with_headers(builder, extra)
+    ) -> Result<Request<Bytes>, String> {
+        let last = HeaderValue::from_str(last_event_id)
+            .map_err(|_| "the stream's last event id cannot be sent back".to_string())?;
+        let mut headers = HeaderMap::with_capacity(4 + self.headers.len() + extra.len());
+        headers.append(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        headers.append(LAST_EVENT_ID, last);
+        self.add_headers(&mut headers, extra)?;
+        Ok(request(Method::GET, self.url, headers, Bytes::new()))
     }
 
-    fn with_headers(
-        &self,
-        mut builder: reqwest::RequestBuilder,
-        extra: &HeaderMap,
-    ) -> reqwest::RequestBuilder {
+    /// The session's headers, in the order rmcp sends them: token, configured and protocol
+    /// headers, `extra` (less those configured), session id.
+    fn add_headers(&self, headers: &mut HeaderMap, extra: &HeaderMap) -> Result<(), String> {
         if let Some(token) = self.auth_header
-            && !extra.contains_key(http::header::AUTHORIZATION)
+            && !extra.contains_key(AUTHORIZATION)
         {
-            builder = builder.bearer_auth(token);
+            let mut bearer = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| "the bearer token cannot be sent in a header".to_string())?;
+            bearer.set_sensitive(true);
+            headers.append(AUTHORIZATION, bearer);
         }
         for (name, value) in self.headers {
-            builder = builder.header(name, value);
+            headers.append(name, value.clone());
         }
         for (name, value) in extra {
             if !self.headers.contains_key(name) {
-                builder = builder.header(name, value);
+                headers.append(name, value.clone());
             }
         }
         if let Some(session) = self.session_id {
-            builder = builder.header(SESSION_HEADER, session);
+            let session = HeaderValue::from_str(session)
+                .map_err(|_| "the session id cannot be sent in a header".to_string())?;
+            headers.append(SESSION_HEADER, session);
         }
-        builder
+        Ok(())
     }
 }
 
+/// `method` on `url` with `headers` and `body`.
+fn request(method: Method, url: &http::Uri, headers: HeaderMap, body: Bytes) -> Request<Bytes> {
+    let mut request = Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = url.clone();
+    *request.headers_mut() = headers;
+    request
+}
+
+/// Sends `request` with reqwest (rmcp's transport client).
+pub(super) async fn send_with(
+    client: &reqwest::Client,
+    request: Request<Bytes>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    client
+        .execute(reqwest::Request::try_from(
+            request.map(reqwest::Body::from),
+        )?)
+        .await
+}
+
 /// The answer's media type without parameters, lower-cased (empty when absent or unreadable).
-pub(super) fn media_type(response: &reqwest::Response) -> String {
-    response
-        .headers()
+pub(super) fn media_type(headers: &HeaderMap) -> String {
+    headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
@@ -96,9 +121,8 @@ pub(super) fn media_type(response: &reqwest::Response) -> String {
 }
 
 /// The answer's `Retry-After`, when short enough to pass on.
-pub(super) fn retry_after(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(RETRY_AFTER)
         .filter(|value| value.len() <= MAX_RETRY_AFTER_BYTES)
         .and_then(|value| value.to_str().ok())

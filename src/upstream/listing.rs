@@ -112,18 +112,20 @@ async fn fetch_text(
     // The connection a large listing arrived on keeps a read buffer grown to hyper's maximum
     // (~400 KiB) for as long as it is pooled: close it instead (one handshake per listing).
     let close = HeaderMap::from_iter([(CONNECTION, HeaderValue::from_static("close"))]);
-    let sent = post.target.post(client, body, &close).send().await;
-    let Ok(response) = sent else {
+    let Ok(posted) = post.target.post(body, &close) else {
+        return Ok(None);
+    };
+    let Ok(response) = http_post::send_with(client, posted).await else {
         return Ok(None);
     };
     let status = response.status();
-    let media = http_post::media_type(&response);
+    let media = http_post::media_type(response.headers());
     if status == StatusCode::NOT_FOUND && post.target.session_id.is_some() {
         return Err(StreamableHttpError::SessionExpired);
     }
     let json = media == "application/json";
     if status == StatusCode::TOO_MANY_REQUESTS || (status.is_server_error() && !json) {
-        let retry_after = http_post::retry_after(&response);
+        let retry_after = http_post::retry_after(response.headers());
         return Err(HttpStatusError::new(status.as_u16(), retry_after).into());
     }
     if status != StatusCode::OK {

@@ -21,7 +21,7 @@ const PARAM_PREFIX: &str = "mcp-param-";
 /// The session as rmcp's last post after negotiation carried it.
 #[derive(Debug)]
 pub(super) struct SessionHeaders {
-    url: reqwest::Url,
+    url: http::Uri,
     session_id: Option<Arc<str>>,
     auth_header: Option<String>,
     /// Configured headers and `MCP-Protocol-Version`.
@@ -78,7 +78,7 @@ impl SessionCell {
         if unchanged {
             return;
         }
-        let Ok(url) = reqwest::Url::parse(uri) else {
+        let Ok(url) = uri.parse::<http::Uri>() else {
             return;
         };
         let headers = headers
