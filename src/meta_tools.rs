@@ -194,7 +194,7 @@ pub async fn call(
     log_request(
         gateway,
         meta_tool,
-        target_tool.as_deref().filter(|_| meta_tool == EXECUTE_TOOL),
+        target_tool.filter(|_| meta_tool == EXECUTE_TOOL),
         outcome,
         started.elapsed(),
     );
@@ -202,29 +202,39 @@ pub async fn call(
 }
 
 /// One info line per request: meta-tool, domain and tool (execute_tool), outcome, duration.
+/// On a connection worker it is written once the answer is on its way: a task of its own runs
+/// after the connection's task has sent the answer, on the same thread (no wake-up), so the
+/// formatting and the `write` to the log stay off the call's latency.
 fn log_request(
     gateway: &Gateway,
-    meta_tool: &str,
-    tool: Option<&str>,
-    outcome: &str,
+    meta_tool: &'static str,
+    tool: Option<String>,
+    outcome: &'static str,
     elapsed: std::time::Duration,
 ) {
-    let domain = tool.and_then(|name| {
+    let domain = tool.as_deref().and_then(|name| {
         let registry = gateway.registry();
         match registry.lookup(name) {
             crate::registry::Lookup::Found(index) => registry.tool(index).map(|t| t.domain.clone()),
             crate::registry::Lookup::Missing(_) => None,
         }
     });
-    tracing::info!(
-        target: "mcp_gateway::request",
-        meta_tool,
-        domain = domain.as_deref().unwrap_or(""),
-        tool = tool.unwrap_or(""),
-        outcome,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
-    );
+    let line = move || {
+        tracing::info!(
+            target: "mcp_gateway::request",
+            meta_tool,
+            domain = domain.as_deref().unwrap_or(""),
+            tool = tool.as_deref().unwrap_or(""),
+            outcome,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+    };
+    if crate::connection_workers::current_worker().is_some() {
+        drop(tokio::spawn(async move { line() }));
+    } else {
+        line();
+    }
 }
 
 /// A call's outcome as a metric label: `ok`, the gateway's error code, `tool_error` (the

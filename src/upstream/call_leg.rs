@@ -20,15 +20,17 @@
 //! its session expired (rmcp re-initialises and posts it again; the upstream never ran it).
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, CancelledNotification, CancelledNotificationParam,
-    ClientJsonRpcMessage, ClientNotification, ErrorData, ProgressToken, RequestId,
-    ServerJsonRpcMessage, ServerNotification, ServerRequest, ServerResult,
+    ClientJsonRpcMessage, ClientNotification, ErrorData, JsonObject, ProgressToken,
+    ProtocolVersion, RequestId, RequestMetaObject, ServerJsonRpcMessage, ServerNotification,
+    ServerRequest, ServerResult,
 };
 use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleClient, Service};
@@ -52,9 +54,9 @@ const MIN_RESUME_DELAY: Duration = Duration::from_millis(100);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SEP-2243's method header.
-const METHOD_HEADER: &str = "mcp-method";
+const METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
 /// SEP-2243's name header.
-const NAME_HEADER: &str = "mcp-name";
+const NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
 
 /// The upstream's answer to a call: its result (a tool result with the JSON text it was read
 /// from, which the gateway can send on as it came), or the JSON-RPC error it returned.
@@ -90,6 +92,10 @@ pub(crate) struct CallLeg {
     home: Option<tokio::runtime::Handle>,
     session: SessionCell,
     handler: UpstreamClient,
+    /// The `_meta` entries rmcp's peer stamps on every request of a 2026-07-28 session
+    /// (protocol version, client info, capabilities), serialised once for the version first
+    /// negotiated.
+    modern_stamp: OnceLock<(ProtocolVersion, JsonObject)>,
     next_id: AtomicU64,
     /// Largest answer (or answer event) read, as rmcp's transport is configured.
     limit: usize,
@@ -131,6 +137,7 @@ impl CallLeg {
             home: tokio::runtime::Handle::try_current().ok(),
             session,
             handler,
+            modern_stamp: OnceLock::new(),
             next_id: AtomicU64::new(0),
             limit,
         }
@@ -175,10 +182,16 @@ impl CallLeg {
         // `initialize`, the protocol version, client info and capabilities.
         let meta = params.meta.get_or_insert_with(Default::default);
         if modern {
-            let info = self.handler.info();
-            meta.set_protocol_version(version);
-            meta.set_client_info(info.client_info.clone());
-            meta.set_client_capabilities(info.capabilities.clone());
+            let (stamped, stamp) = self
+                .modern_stamp
+                .get_or_init(|| (version.clone(), self.modern_stamp(version.clone())));
+            if *stamped == version {
+                for (key, value) in stamp {
+                    meta.0.0.insert(key.clone(), value.clone());
+                }
+            } else {
+                meta.0.0.extend(self.modern_stamp(version));
+            }
         }
         meta.set_progress_token(ProgressToken(id.clone()));
         let outgoing = Outgoing {
@@ -197,6 +210,17 @@ impl CallLeg {
             headers,
             cancel_by_message,
         })
+    }
+
+    /// The `_meta` entries rmcp's peer stamps on a request of a 2026-07-28 session: the
+    /// protocol version, client info and capabilities, written by rmcp's own setters.
+    fn modern_stamp(&self, version: ProtocolVersion) -> JsonObject {
+        let info = self.handler.info();
+        let mut meta = RequestMetaObject::default();
+        meta.set_protocol_version(version);
+        meta.set_client_info(info.client_info.clone());
+        meta.set_client_capabilities(info.capabilities.clone());
+        meta.0.0
     }
 
     /// Posts the call and reads its answer. Dropping the future abandons the call: use
@@ -315,8 +339,8 @@ impl CallLeg {
                     resumes += 1;
                     tokio::time::sleep(delay).await;
                     let mut headers = call.headers.clone();
-                    headers.remove(METHOD_HEADER);
-                    headers.remove(NAME_HEADER);
+                    headers.remove(&METHOD_HEADER);
+                    headers.remove(&NAME_HEADER);
                     let request = target.resume(last, &headers).map_err(LegFailure::Lost)?;
                     let resumed = self
                         .client()
