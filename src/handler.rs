@@ -116,7 +116,9 @@ mod tests {
     /// meta-tools) are boxed so that what every `execute_tool` carries stays small.
     #[tokio::test]
     async fn the_future_of_a_call_stays_small() {
-        let config = Config::load_with(None, &EnvLookup::default()).expect("default config");
+        let file = tempfile::NamedTempFile::new().expect("config file");
+        let config =
+            Config::load_with(Some(file.path()), &EnvLookup::default()).expect("default config");
         let gateway = Gateway::new(config);
         let cancel = tokio_util::sync::CancellationToken::new();
         let meta = rmcp::model::JsonObject::new();

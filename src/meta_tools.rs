@@ -204,7 +204,8 @@ pub async fn call(
 /// One info line per request: meta-tool, domain and tool (execute_tool), outcome, duration.
 /// On a connection worker it is written once the answer is on its way: a task of its own runs
 /// after the connection's task has sent the answer, on the same thread (no wake-up), so the
-/// formatting and the `write` to the log stay off the call's latency.
+/// formatting and the `write` to the log stay off the call's latency. (A worker stopping
+/// gives its tasks a second to end; a line still queued then is lost.)
 fn log_request(
     gateway: &Gateway,
     meta_tool: &'static str,
@@ -230,10 +231,14 @@ fn log_request(
             "request"
         );
     };
-    if crate::connection_workers::current_worker().is_some() {
-        drop(tokio::spawn(async move { line() }));
-    } else {
-        line();
+    if !tracing::enabled!(target: "mcp_gateway::request", tracing::Level::INFO) {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(worker) if crate::connection_workers::current_worker().is_some() => {
+            drop(worker.spawn(async move { line() }));
+        }
+        _ => line(),
     }
 }
 

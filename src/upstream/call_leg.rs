@@ -21,9 +21,10 @@
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use rmcp::model::{
@@ -96,6 +97,9 @@ pub(crate) struct CallLeg {
     /// (protocol version, client info, capabilities), serialised once for the version first
     /// negotiated.
     modern_stamp: OnceLock<(ProtocolVersion, JsonObject)>,
+    /// Set once the upstream answered hyper's client with a redirect: from then on reqwest
+    /// posts, following redirects as rmcp's transport does.
+    redirected: AtomicBool,
     next_id: AtomicU64,
     /// Largest answer (or answer event) read, as rmcp's transport is configured.
     limit: usize,
@@ -104,7 +108,7 @@ pub(crate) struct CallLeg {
 /// A call ready to post: its id, its body and its headers.
 pub(super) struct Prepared {
     id: RequestId,
-    body: Vec<u8>,
+    body: Bytes,
     session: std::sync::Arc<SessionHeaders>,
     /// SEP-2243 headers and the forwarded ones.
     headers: HeaderMap,
@@ -138,6 +142,7 @@ impl CallLeg {
             session,
             handler,
             modern_stamp: OnceLock::new(),
+            redirected: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             limit,
         }
@@ -184,13 +189,13 @@ impl CallLeg {
         if modern {
             let (stamped, stamp) = self
                 .modern_stamp
-                .get_or_init(|| (version.clone(), self.modern_stamp(version.clone())));
+                .get_or_init(|| (version.clone(), self.stamp_for(version.clone())));
             if *stamped == version {
                 for (key, value) in stamp {
                     meta.0.0.insert(key.clone(), value.clone());
                 }
             } else {
-                meta.0.0.extend(self.modern_stamp(version));
+                meta.0.0.extend(self.stamp_for(version));
             }
         }
         meta.set_progress_token(ProgressToken(id.clone()));
@@ -200,7 +205,7 @@ impl CallLeg {
             method: "tools/call",
             params,
         };
-        let body = serde_json::to_vec(&outgoing).ok()?;
+        let body = Bytes::from(serde_json::to_vec(&outgoing).ok()?);
         // rmcp cancels by dropping the stream on sessionless 2026-07-28 sessions only.
         let cancel_by_message = !modern || session.target().session_id.is_some();
         Some(Prepared {
@@ -214,13 +219,36 @@ impl CallLeg {
 
     /// The `_meta` entries rmcp's peer stamps on a request of a 2026-07-28 session: the
     /// protocol version, client info and capabilities, written by rmcp's own setters.
-    fn modern_stamp(&self, version: ProtocolVersion) -> JsonObject {
+    fn stamp_for(&self, version: ProtocolVersion) -> JsonObject {
         let info = self.handler.info();
         let mut meta = RequestMetaObject::default();
         meta.set_protocol_version(version);
         meta.set_client_info(info.client_info.clone());
         meta.set_client_capabilities(info.capabilities.clone());
         meta.0.0
+    }
+
+    /// Sends the request `build` makes. hyper's client posts until the upstream answers it
+    /// with a redirect; that request is then sent again by reqwest, which follows it (the
+    /// upstream ran nothing: a redirect is all it answered), and so is every later one.
+    async fn send(
+        &self,
+        build: impl Fn() -> Result<http::Request<Bytes>, String>,
+    ) -> Result<LegResponse, String> {
+        let client = self.client();
+        let plain = client.has_plain() && !self.redirected.load(Ordering::Relaxed);
+        let response = client.send(build()?, plain).await?;
+        if !(plain && response.status().is_redirection()) {
+            return Ok(response);
+        }
+        if !self.redirected.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                status = %response.status(),
+                "the upstream redirects the gateway's calls: they follow it from now on"
+            );
+        }
+        drop(response);
+        client.send(build()?, false).await
     }
 
     /// Posts the call and reads its answer. Dropping the future abandons the call: use
@@ -231,12 +259,8 @@ impl CallLeg {
         peer: &Peer<RoleClient>,
     ) -> Result<Answer, LegFailure> {
         let target = call.session.target();
-        let request = target
-            .post(call.body.clone(), &call.headers)
-            .map_err(LegFailure::Lost)?;
         let response = self
-            .client()
-            .send(request)
+            .send(|| target.post(call.body.clone(), &call.headers))
             .await
             .map_err(LegFailure::Lost)?;
         let status = response.status();
@@ -341,10 +365,8 @@ impl CallLeg {
                     let mut headers = call.headers.clone();
                     headers.remove(&METHOD_HEADER);
                     headers.remove(&NAME_HEADER);
-                    let request = target.resume(last, &headers).map_err(LegFailure::Lost)?;
                     let resumed = self
-                        .client()
-                        .send(request)
+                        .send(|| target.resume(last, &headers))
                         .await
                         .map_err(LegFailure::Lost)?;
                     if resumed.status() != StatusCode::OK
@@ -443,11 +465,8 @@ impl CallLeg {
         let Ok(body) = serde_json::to_vec(message) else {
             return;
         };
-        let request = match target.post(body, &HeaderMap::new()) {
-            Ok(request) => request,
-            Err(error) => return tracing::debug!(%error, "a control message cannot be sent"),
-        };
-        let sent = self.client().send(request);
+        let body = Bytes::from(body);
+        let sent = self.send(|| target.post(body.clone(), &HeaderMap::new()));
         match tokio::time::timeout(CONTROL_TIMEOUT, sent).await {
             Ok(Ok(response)) if response.status().is_success() => {}
             Ok(Ok(response)) => {

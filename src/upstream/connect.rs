@@ -96,32 +96,31 @@ pub(super) async fn open(
                 transport_config = transport_config.auth_header(token.expose());
             }
             let transport_config = transport_config.custom_headers(custom);
-            // The call leg's clients: one per connection worker and one for calls from
-            // elsewhere; hyper's own for plain HTTP, else reqwest's (built alike with rmcp's).
-            let workers = crate::connection_workers::worker_count();
-            let plain = url
-                .as_str()
-                .parse::<http::Uri>()
-                .is_ok_and(|uri| LegHttp::plain_for(&uri));
-            let legs = if plain { 0 } else { workers + 1 };
             // Building a client for https reads the system's CA store: off the runtime's
-            // threads. One for rmcp's transport, and the call leg's if they are reqwest's.
+            // threads. One for rmcp's transport; the call leg's are one per connection worker
+            // and one for calls from elsewhere, reqwest's (built alike with rmcp's) beside
+            // hyper's own for plain HTTP.
+            let workers = crate::connection_workers::worker_count();
             let tls = url.scheme() == "https";
             let mut clients = tokio::task::spawn_blocking(move || {
-                (0..=legs)
+                (0..=workers + 1)
                     .map(|_| http_client(connect_timeout, tls))
                     .collect::<Result<Vec<_>, String>>()
             })
             .await
             .map_err(|e| format!("cannot build HTTP client: {e}"))??;
             let client = clients.remove(0);
-            let mut leg_clients: Vec<LegHttp> = if plain {
-                (0..=workers)
-                    .map(|_| LegHttp::plain(connect_timeout))
-                    .collect()
-            } else {
-                clients.into_iter().map(LegHttp::Reqwest).collect()
-            };
+            let plain = url
+                .as_str()
+                .parse::<http::Uri>()
+                .is_ok_and(|uri| LegHttp::plain_for(&uri));
+            let mut leg_clients: Vec<LegHttp> = clients
+                .into_iter()
+                .map(|fallback| match plain {
+                    true => LegHttp::plain(connect_timeout, fallback),
+                    false => LegHttp::reqwest(fallback),
+                })
+                .collect();
             let leg_client = leg_clients.remove(0);
             let session = SessionCell::default();
             let leg = CallLeg::new(

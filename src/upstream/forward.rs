@@ -146,11 +146,12 @@ impl StreamableHttpClient for ForwardingClient {
         let (auth, headers) = (auth_header.as_ref(), &custom_headers);
         self.session.record(&uri, &message, session, auth, headers);
         if let Some(tap) = listing_tap(&message)
-            && let Ok(url) = uri.parse::<http::Uri>()
+            && let Some((url, basic)) = super::session::endpoint(&uri)
         {
             let post = super::listing::Post {
                 target: Target {
                     url: &url,
+                    basic: basic.as_ref(),
                     session_id: session_id.as_deref(),
                     auth_header: auth_header.as_deref(),
                     headers: &custom_headers,

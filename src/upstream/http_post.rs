@@ -20,8 +20,10 @@ const MAX_RETRY_AFTER_BYTES: usize = 128;
 /// Where a POST goes and the headers rmcp would send with it.
 #[derive(Clone, Copy)]
 pub(super) struct Target<'a> {
-    /// The endpoint (parsed once, when the session was recorded).
+    /// The endpoint (parsed once, when the session was recorded), without credentials.
     pub url: &'a http::Uri,
+    /// `Authorization: Basic` for the user and password the configured URL carried.
+    pub basic: Option<&'a HeaderValue>,
     /// The session, if the upstream assigned one.
     pub session_id: Option<&'a str>,
     /// The bearer token, if any.
@@ -35,7 +37,7 @@ impl Target<'_> {
     /// A POST of `body` (a JSON-RPC message) accepting JSON or SSE, with `extra` headers after
     /// the session's own (a forwarded `Authorization` replaces the bearer token). Fails when the
     /// token cannot be a header value.
-    pub(super) fn post(&self, body: Vec<u8>, extra: &HeaderMap) -> Result<Request<Bytes>, String> {
+    pub(super) fn post(&self, body: Bytes, extra: &HeaderMap) -> Result<Request<Bytes>, String> {
         let mut headers = HeaderMap::with_capacity(4 + self.headers.len() + extra.len());
         headers.append(
             ACCEPT,
@@ -43,7 +45,7 @@ impl Target<'_> {
         );
         headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         self.add_headers(&mut headers, extra)?;
-        Ok(request(Method::POST, self.url, headers, Bytes::from(body)))
+        Ok(request(Method::POST, self.url, headers, body))
     }
 
     /// A GET resuming the SSE stream after event `last_event_id`.
@@ -61,9 +63,12 @@ impl Target<'_> {
         Ok(request(Method::GET, self.url, headers, Bytes::new()))
     }
 
-    /// The session's headers, in the order rmcp sends them: token, configured and protocol
-    /// headers, `extra` (less those configured), session id.
+    /// The session's headers, in the order rmcp sends them: the URL's credentials, token,
+    /// configured and protocol headers, `extra` (less those configured), session id.
     fn add_headers(&self, headers: &mut HeaderMap, extra: &HeaderMap) -> Result<(), String> {
+        if let Some(basic) = self.basic {
+            headers.append(AUTHORIZATION, basic.clone());
+        }
         if let Some(token) = self.auth_header
             && !extra.contains_key(AUTHORIZATION)
         {

@@ -1,7 +1,8 @@
 //! The HTTP client the call leg posts with: hyper-util's pooled client straight over TCP for a
-//! plain-HTTP upstream that no proxy variable covers, reqwest otherwise (TLS, proxies). reqwest
-//! adds about 35,000 instructions to every request on top of hyper (it parses the URL twice,
-//! runs a redirect policy and merges default headers): a sixth of a routed call's work.
+//! plain-HTTP upstream that no proxy variable covers, reqwest otherwise (TLS, proxies, and
+//! redirects, which it follows as rmcp's transport does). reqwest adds about 35,000
+//! instructions to every request on top of hyper (it parses the URL twice, runs a redirect
+//! policy and merges default headers): a sixth of a routed call's work.
 
 use std::time::Duration;
 
@@ -21,14 +22,12 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Unanswered keep-alive probes before a connection counts as dead.
 const TCP_KEEPALIVE_RETRIES: u32 = 3;
 
-/// One HTTP client of the call leg.
+/// One HTTP client of the call leg: reqwest's, and for an `http://` upstream that no proxy
+/// variable covers also hyper-util's, which posts unless told otherwise.
 #[derive(Clone)]
-#[allow(clippy::large_enum_variant)] // a few per upstream, built once
-pub(super) enum LegHttp {
-    /// hyper-util's client, for `http://` upstreams that no proxy variable covers.
-    Plain(Client<HttpConnector, Full<Bytes>>),
-    /// reqwest's, for everything else: `https://` and proxied upstreams.
-    Reqwest(reqwest::Client),
+pub(super) struct LegHttp {
+    plain: Option<Client<HttpConnector, Full<Bytes>>>,
+    reqwest: reqwest::Client,
 }
 
 impl LegHttp {
@@ -38,9 +37,18 @@ impl LegHttp {
         plain_with(url, &Matcher::from_system())
     }
 
-    /// A plain client, configured as reqwest configures its own: connect timeout, no Nagle,
-    /// TCP keep-alive, 90 s idle pooling.
-    pub(super) fn plain(connect_timeout: Duration) -> LegHttp {
+    /// reqwest's client alone.
+    pub(super) fn reqwest(client: reqwest::Client) -> LegHttp {
+        LegHttp {
+            plain: None,
+            reqwest: client,
+        }
+    }
+
+    /// hyper-util's client besides `fallback`, configured as reqwest configures its own:
+    /// connect timeout (of each TCP attempt; a name lookup is bounded by the call's timeout),
+    /// no Nagle, TCP keep-alive, 90 s idle pooling.
+    pub(super) fn plain(connect_timeout: Duration, fallback: reqwest::Client) -> LegHttp {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
@@ -52,13 +60,26 @@ impl LegHttp {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
-        LegHttp::Plain(client)
+        LegHttp {
+            plain: Some(client),
+            reqwest: fallback,
+        }
     }
 
-    /// Sends `request`; the error describes the failure with its causes.
-    pub(super) async fn send(&self, request: Request<Bytes>) -> Result<LegResponse, String> {
-        match self {
-            LegHttp::Plain(client) => {
+    /// Whether [`LegHttp::send`] posts with hyper-util's client when `plain` is asked.
+    pub(super) fn has_plain(&self) -> bool {
+        self.plain.is_some()
+    }
+
+    /// Sends `request`, with hyper-util's client if there is one and `plain` is set, else with
+    /// reqwest's; the error describes the failure with its causes.
+    pub(super) async fn send(
+        &self,
+        request: Request<Bytes>,
+        plain: bool,
+    ) -> Result<LegResponse, String> {
+        match self.plain.as_ref().filter(|_| plain) {
+            Some(client) => {
                 let response = client
                     .request(request.map(Full::new))
                     .await
@@ -70,10 +91,11 @@ impl LegHttp {
                     body: Body::Plain(body),
                 })
             }
-            LegHttp::Reqwest(client) => {
+            None => {
                 let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
                     .map_err(|error| describe(&error))?;
-                let mut response = client
+                let mut response = self
+                    .reqwest
                     .execute(request)
                     .await
                     .map_err(|error| describe(&error))?;
@@ -238,8 +260,10 @@ mod tests {
         .into_iter()
         .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
         .collect();
+        let basic = HeaderValue::from_static("Basic YTpi");
         let target = Target {
             url: &uri,
+            basic: Some(&basic),
             session_id: Some("s-1"),
             auth_header: Some("t0ken"),
             headers: &configured,
@@ -247,15 +271,14 @@ mod tests {
         let mut extra = HeaderMap::new();
         extra.insert("traceparent", HeaderValue::from_static("00-abc-def-01"));
         extra.insert("x-team", HeaderValue::from_static("not this one"));
-        let clients = [
-            LegHttp::plain(Duration::from_secs(5)),
-            LegHttp::Reqwest(
-                super::super::connect::http_client(Duration::from_secs(5), false).expect("client"),
-            ),
-        ];
-        for client in &clients {
-            let post = target.post(b"{\"id\":1}".to_vec(), &extra).expect("post");
-            let response = client.send(post).await.expect("answer");
+        let reqwest =
+            super::super::connect::http_client(Duration::from_secs(5), false).expect("client");
+        let client = LegHttp::plain(Duration::from_secs(5), reqwest);
+        for plain in [true, false] {
+            let post = target
+                .post(Bytes::from_static(b"{\"id\":1}"), &extra)
+                .expect("post");
+            let response = client.send(post, plain).await.expect("answer");
             assert_eq!(response.status(), StatusCode::OK);
             assert_eq!(
                 super::super::http_post::retry_after(response.headers()).as_deref(),
@@ -266,7 +289,7 @@ mod tests {
                 .expect("body");
             assert_eq!(body, br#"{"ok":true}"#);
             let resume = target.resume("ev-9", &HeaderMap::new()).expect("resume");
-            let response = client.send(resume).await.expect("answer");
+            let response = client.send(resume, plain).await.expect("answer");
             assert_eq!(response.status(), StatusCode::OK);
         }
         let seen = seen.lock().expect("seen").clone();
@@ -282,6 +305,7 @@ mod tests {
         );
         let mut expected = vec![
             "accept: text/event-stream, application/json".to_string(),
+            "authorization: Basic YTpi".to_string(),
             "authorization: Bearer t0ken".to_string(),
             "content-length: 8".to_string(),
             "content-type: application/json".to_string(),
@@ -307,15 +331,17 @@ mod tests {
         let configured = HashMap::new();
         let target = Target {
             url: &url,
+            basic: None,
             session_id: None,
             auth_header: None,
             headers: &configured,
         };
         let post = target
-            .post(b"{}".to_vec(), &HeaderMap::new())
+            .post(Bytes::from_static(b"{}"), &HeaderMap::new())
             .expect("post");
-        let error = LegHttp::plain(Duration::from_secs(5))
-            .send(post)
+        let reqwest = reqwest::Client::new();
+        let error = LegHttp::plain(Duration::from_secs(5), reqwest)
+            .send(post, true)
             .await
             .err()
             .expect("refused");

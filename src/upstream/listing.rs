@@ -112,7 +112,7 @@ async fn fetch_text(
     // The connection a large listing arrived on keeps a read buffer grown to hyper's maximum
     // (~400 KiB) for as long as it is pooled: close it instead (one handshake per listing).
     let close = HeaderMap::from_iter([(CONNECTION, HeaderValue::from_static("close"))]);
-    let Ok(posted) = post.target.post(body, &close) else {
+    let Ok(posted) = post.target.post(body.into(), &close) else {
         return Ok(None);
     };
     let Ok(response) = http_post::send_with(client, posted).await else {

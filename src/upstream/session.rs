@@ -21,7 +21,9 @@ const PARAM_PREFIX: &str = "mcp-param-";
 /// The session as rmcp's last post after negotiation carried it.
 #[derive(Debug)]
 pub(super) struct SessionHeaders {
+    /// The endpoint, without the credentials it may carry (those are `basic`).
     url: http::Uri,
+    basic: Option<HeaderValue>,
     session_id: Option<Arc<str>>,
     auth_header: Option<String>,
     /// Configured headers and `MCP-Protocol-Version`.
@@ -33,6 +35,7 @@ impl SessionHeaders {
     pub(super) fn target(&self) -> Target<'_> {
         Target {
             url: &self.url,
+            basic: self.basic.as_ref(),
             session_id: self.session_id.as_deref(),
             auth_header: self.auth_header.as_deref(),
             headers: &self.headers,
@@ -78,7 +81,7 @@ impl SessionCell {
         if unchanged {
             return;
         }
-        let Ok(url) = uri.parse::<http::Uri>() else {
+        let Some((url, basic)) = endpoint(uri) else {
             return;
         };
         let headers = headers
@@ -91,11 +94,41 @@ impl SessionCell {
             .collect();
         self.0.store(Some(Arc::new(SessionHeaders {
             url,
+            basic,
             session_id: session_id.cloned(),
             auth_header: auth_header.cloned(),
             headers,
         })));
     }
+}
+
+/// The endpoint `uri` names, split as reqwest splits it before sending: the URL without its
+/// user and password, and those (percent-decoded) as an `Authorization: Basic` value.
+pub(super) fn endpoint(uri: &str) -> Option<(http::Uri, Option<HeaderValue>)> {
+    use base64::Engine;
+    let decoded = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .map(|text| text.into_owned())
+    };
+    let mut url = url::Url::parse(uri).ok()?;
+    // As reqwest: a user that is not UTF-8 once decoded leaves the URL as it is; a password
+    // that is not counts as none.
+    let user = decoded(url.username()).ok();
+    let password = url.password().and_then(|p| decoded(p).ok());
+    let basic = match user {
+        Some(user) if !user.is_empty() || password.is_some() => {
+            let pair = format!("{user}:{}", password.unwrap_or_default());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+            value.set_sensitive(true);
+            url.set_username("").ok()?;
+            url.set_password(None).ok()?;
+            Some(value)
+        }
+        _ => None,
+    };
+    Some((url.as_str().parse().ok()?, basic))
 }
 
 #[cfg(test)]
@@ -108,6 +141,29 @@ mod tests {
             .iter()
             .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
             .collect()
+    }
+
+    #[test]
+    fn credentials_in_the_url_become_basic_auth_as_reqwest_makes_it() {
+        for uri in [
+            "http://al%40ice:s3cr%3At@127.0.0.1:9/mcp?team=a",
+            "http://bob@127.0.0.1:9/mcp",
+            "http://:only-pass@[::1]:9/mcp",
+        ] {
+            let (url, basic) = endpoint(uri).expect("endpoint");
+            let by_reqwest = reqwest::Client::new().post(uri).build().expect("request");
+            assert_eq!(
+                basic.as_ref(),
+                by_reqwest.headers().get(http::header::AUTHORIZATION),
+                "{uri}"
+            );
+            assert!(basic.is_some_and(|b| b.is_sensitive()));
+            assert_eq!(url.to_string(), by_reqwest.url().as_str(), "{uri}");
+            assert!(url.authority().is_some_and(|a| !a.as_str().contains('@')));
+        }
+        let (url, basic) = endpoint("http://127.0.0.1:9/mcp").expect("endpoint");
+        assert!(basic.is_none());
+        assert_eq!(url.to_string(), "http://127.0.0.1:9/mcp");
     }
 
     #[test]

@@ -661,3 +661,68 @@ async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
     assert_eq!(proxy.meddled.load(Ordering::SeqCst), 9);
     gateway.stop().await;
 }
+
+/// A server that answers every request with `307 Temporary Redirect` to `target` (method and
+/// body kept), counting them.
+async fn redirector(target: String) -> (String, Arc<AtomicUsize>, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/old/mcp", listener.local_addr().expect("addr"));
+    let redirected = Arc::new(AtomicUsize::new(0));
+    let (count, stop) = (redirected.clone(), CancellationToken::new());
+    let token = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                () = token.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => return,
+                },
+            };
+            let (count, target) = (count.clone(), target.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_request| {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let moved = hyper::Response::builder()
+                        .status(307)
+                        .header("location", target.as_str())
+                        .body(full(Bytes::new()))
+                        .unwrap_or_else(|_| hyper::Response::new(full(Bytes::new())));
+                    async move { Ok::<_, Infallible>(moved) }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    (url, redirected, stop)
+}
+
+#[tokio::test]
+async fn an_upstream_whose_url_redirects_is_called_through_the_redirect() {
+    let upstream = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let (url, redirected, stop) = redirector(upstream.url()).await;
+    let gateway = gateway_on(&url, "2025-11-25").await;
+    let client = gateway.client().await;
+    let before = redirected.load(Ordering::SeqCst);
+    for i in 0..3 {
+        let message = format!("through a redirect {i}");
+        let result = call(
+            &client,
+            "execute_tool",
+            json!({"tool_name": "echo", "arguments": {"message": message}}),
+        )
+        .await;
+        assert_eq!(result.is_error, Some(false), "{result:?}");
+        assert!(text_of(&result).contains(&message), "{result:?}");
+    }
+    assert_eq!(leg_calls(&upstream), 3, "the leg posted every call");
+    assert!(
+        redirected.load(Ordering::SeqCst) >= before + 3,
+        "each call went to the configured URL first"
+    );
+    gateway.stop().await;
+    stop.cancel();
+}
