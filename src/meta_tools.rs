@@ -213,6 +213,9 @@ fn log_request(
     outcome: &'static str,
     elapsed: std::time::Duration,
 ) {
+    if !tracing::enabled!(target: "mcp_gateway::request", tracing::Level::INFO) {
+        return;
+    }
     let domain = tool.as_deref().and_then(|name| {
         let registry = gateway.registry();
         match registry.lookup(name) {
@@ -231,9 +234,6 @@ fn log_request(
             "request"
         );
     };
-    if !tracing::enabled!(target: "mcp_gateway::request", tracing::Level::INFO) {
-        return;
-    }
     match tokio::runtime::Handle::try_current() {
         Ok(worker) if crate::connection_workers::current_worker().is_some() => {
             drop(worker.spawn(async move { line() }));

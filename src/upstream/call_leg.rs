@@ -228,9 +228,11 @@ impl CallLeg {
         meta.0.0
     }
 
-    /// Sends the request `build` makes. hyper's client posts until the upstream answers it
-    /// with a redirect; that request is then sent again by reqwest, which follows it (the
-    /// upstream ran nothing: a redirect is all it answered), and so is every later one.
+    /// Sends the request `build` makes. hyper's client posts until the upstream answers a
+    /// request with a 307 or 308 redirect (which keeps the method and body, and means the
+    /// upstream ran nothing); that request is then sent again by reqwest, which follows it as
+    /// rmcp's transport does, and so is every later one. Any other answer, another 3xx
+    /// included (a 303 says the request was processed), is returned as it came.
     async fn send(
         &self,
         build: impl Fn() -> Result<http::Request<Bytes>, String>,
@@ -238,11 +240,12 @@ impl CallLeg {
         let client = self.client();
         let plain = client.has_plain() && !self.redirected.load(Ordering::Relaxed);
         let response = client.send(build()?, plain).await?;
-        if !(plain && response.status().is_redirection()) {
+        if !(plain && redirects_as_sent(&response)) {
             return Ok(response);
         }
         if !self.redirected.swap(true, Ordering::Relaxed) {
             tracing::info!(
+                domain = %self.handler.domain(),
                 status = %response.status(),
                 "the upstream redirects the gateway's calls: they follow it from now on"
             );
@@ -476,6 +479,14 @@ impl CallLeg {
             Err(_) => tracing::debug!("a control message timed out"),
         }
     }
+}
+
+/// A redirect that repeats the request as it was sent, to where `Location` says: 307 or 308.
+fn redirects_as_sent(response: &LegResponse) -> bool {
+    matches!(
+        response.status(),
+        StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+    ) && response.headers().contains_key(http::header::LOCATION)
 }
 
 /// Whether a tool name travels bare in `Mcp-Name` (rmcp would Base64-wrap anything else).

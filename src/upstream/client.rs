@@ -74,6 +74,11 @@ impl UpstreamClient {
         }
     }
 
+    /// The domain of the upstream this session belongs to.
+    pub(crate) fn domain(&self) -> &str {
+        &self.domain
+    }
+
     /// What the handler announces: client info and capabilities.
     pub(crate) fn info(&self) -> &ClientConfig {
         &self.info

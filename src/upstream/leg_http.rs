@@ -46,7 +46,8 @@ impl LegHttp {
     }
 
     /// hyper-util's client besides `fallback`, configured as reqwest configures its own:
-    /// connect timeout (of each TCP attempt; a name lookup is bounded by the call's timeout),
+    /// connect timeout (shared among the addresses a name resolves to; the name lookup itself
+    /// is bounded by the call's timeout),
     /// no Nagle, TCP keep-alive, 90 s idle pooling.
     pub(super) fn plain(connect_timeout: Duration, fallback: reqwest::Client) -> LegHttp {
         let mut connector = HttpConnector::new();
@@ -219,12 +220,12 @@ mod tests {
                             async move {
                                 let (parts, body) = request.into_parts();
                                 let body = body.collect().await.map(|b| b.to_bytes().to_vec());
-                                let mut headers: Vec<String> = parts
+                                // In the order sent (tests sort them where order is free).
+                                let headers: Vec<String> = parts
                                     .headers
                                     .iter()
                                     .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("?")))
                                     .collect();
-                                headers.sort();
                                 if let Ok(mut seen) = record.lock() {
                                     seen.push((
                                         parts.method.to_string(),
@@ -299,6 +300,17 @@ mod tests {
         let (method, path, headers, body) = &seen[0];
         assert_eq!((method.as_str(), path.as_str()), ("POST", "/mcp"));
         assert_eq!(body, br#"{"id":1}"#);
+        let authorization: Vec<&String> = headers
+            .iter()
+            .filter(|h| h.starts_with("authorization: "))
+            .collect();
+        assert_eq!(
+            authorization,
+            ["authorization: Basic YTpi", "authorization: Bearer t0ken"],
+            "the URL's credentials first, as reqwest sends them"
+        );
+        let mut headers = headers.clone();
+        headers.sort();
         let host = format!(
             "host: {}",
             uri.authority().map(|a| a.as_str()).unwrap_or("")
@@ -316,7 +328,7 @@ mod tests {
             "x-team: billing".to_string(),
         ];
         expected.sort();
-        assert_eq!(headers, &expected);
+        assert_eq!(headers, expected);
         assert!(seen[1].2.contains(&"last-event-id: ev-9".to_string()));
         assert_eq!(seen[1].0, "GET");
     }

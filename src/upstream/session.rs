@@ -161,6 +161,21 @@ mod tests {
             assert_eq!(url.to_string(), by_reqwest.url().as_str(), "{uri}");
             assert!(url.authority().is_some_and(|a| !a.as_str().contains('@')));
         }
+        // Not UTF-8 once decoded: a user leaves the URL whole and sends no Basic, a password
+        // counts as none (as reqwest does).
+        for uri in [
+            "http://%FF:pw@127.0.0.1:9/mcp",
+            "http://user:%FF@127.0.0.1:9/mcp",
+        ] {
+            let (url, basic) = endpoint(uri).expect("endpoint");
+            let by_reqwest = reqwest::Client::new().post(uri).build().expect("request");
+            assert_eq!(
+                basic.as_ref(),
+                by_reqwest.headers().get(http::header::AUTHORIZATION),
+                "{uri}"
+            );
+            assert_eq!(url.to_string(), by_reqwest.url().as_str(), "{uri}");
+        }
         let (url, basic) = endpoint("http://127.0.0.1:9/mcp").expect("endpoint");
         assert!(basic.is_none());
         assert_eq!(url.to_string(), "http://127.0.0.1:9/mcp");

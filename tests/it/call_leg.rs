@@ -726,3 +726,29 @@ async fn an_upstream_whose_url_redirects_is_called_through_the_redirect() {
     gateway.stop().await;
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_redirect_that_does_not_repeat_the_request_sends_the_call_once() {
+    // A 303 says the request was processed: posting the call again could run it twice.
+    let upstream = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let proxy = Proxy::start(
+        upstream.url(),
+        vec![("echo", Meddle::Answer(303, "text/plain", "see other"))],
+    )
+    .await;
+    let gateway = gateway_on(&proxy.url, "2025-11-25").await;
+    let client = gateway.client().await;
+    let result = call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "echo", "arguments": {"message": "once"}}),
+    )
+    .await;
+    assert_eq!(error_code(&result), "upstream_unavailable", "{result:?}");
+    assert_eq!(
+        proxy.meddled.load(Ordering::SeqCst),
+        1,
+        "the call was posted once"
+    );
+    gateway.stop().await;
+}
