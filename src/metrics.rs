@@ -4,7 +4,7 @@
 //! time, upstream state and tools per domain. Cardinality is bounded: the `tool` label only takes
 //! names of registered tools, `domain` only configured domains, `code` the gateway's error codes.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -25,20 +25,20 @@ const LATENCY_BUCKETS: [f64; 14] = [
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MetaLabels {
-    meta_tool: String,
-    outcome: String,
+    meta_tool: &'static str,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
-    domain: String,
-    tool: String,
-    outcome: String,
+    domain: Arc<str>,
+    tool: Arc<str>,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DomainLabels {
-    domain: String,
+    domain: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -153,29 +153,33 @@ impl Metrics {
     }
 
     /// Counts a meta-tool call; `outcome` is `ok` or an error code.
-    pub fn meta_tool_call(&self, meta_tool: &str, outcome: &str) {
+    pub fn meta_tool_call(&self, meta_tool: &'static str, outcome: &'static str) {
+        // Labels of shared and static strings: counting a call allocates nothing.
         self.meta_calls
-            .get_or_create(&MetaLabels {
-                meta_tool: meta_tool.to_string(),
-                outcome: outcome.to_string(),
-            })
+            .get_or_create(&MetaLabels { meta_tool, outcome })
             .inc();
     }
 
     /// Counts an `execute_tool` call of a registered tool, with its upstream latency when the
     /// upstream was called.
-    pub fn tool_call(&self, domain: &str, tool: &str, outcome: &str, elapsed: Option<Duration>) {
+    pub fn tool_call(
+        &self,
+        domain: &Arc<str>,
+        tool: &Arc<str>,
+        outcome: &'static str,
+        elapsed: Option<Duration>,
+    ) {
         self.tool_calls
             .get_or_create(&CallLabels {
-                domain: domain.to_string(),
-                tool: tool.to_string(),
-                outcome: outcome.to_string(),
+                domain: domain.clone(),
+                tool: tool.clone(),
+                outcome,
             })
             .inc();
         if let Some(elapsed) = elapsed {
             self.latency
                 .get_or_create(&DomainLabels {
-                    domain: domain.to_string(),
+                    domain: domain.clone(),
                 })
                 .observe(elapsed.as_secs_f64());
         }
@@ -210,7 +214,7 @@ impl Metrics {
         self.upstream_tools.clear();
         for sample in upstreams {
             let labels = DomainLabels {
-                domain: sample.domain.clone(),
+                domain: Arc::from(sample.domain.as_str()),
             };
             self.upstream_up
                 .get_or_create(&labels)
