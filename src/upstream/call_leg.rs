@@ -97,8 +97,8 @@ pub(crate) struct CallLeg {
     /// (protocol version, client info, capabilities), serialised once for the version first
     /// negotiated.
     modern_stamp: OnceLock<(ProtocolVersion, JsonObject)>,
-    /// Set once the upstream answered hyper's client with a redirect: from then on reqwest
-    /// posts, following redirects as rmcp's transport does.
+    /// Set once the upstream answered hyper's client with a 307 or 308 redirect: from then on
+    /// reqwest posts, following redirects as rmcp's transport does.
     redirected: AtomicBool,
     next_id: AtomicU64,
     /// Largest answer (or answer event) read, as rmcp's transport is configured.

@@ -143,6 +143,19 @@ mod tests {
             .collect()
     }
 
+    /// `endpoint(uri)`, checked against the request reqwest builds for `uri`.
+    fn endpoint_as_reqwest(uri: &str) -> (http::Uri, Option<HeaderValue>) {
+        let (url, basic) = endpoint(uri).expect("endpoint");
+        let by_reqwest = reqwest::Client::new().post(uri).build().expect("request");
+        assert_eq!(
+            basic.as_ref(),
+            by_reqwest.headers().get(http::header::AUTHORIZATION),
+            "{uri}"
+        );
+        assert_eq!(url.to_string(), by_reqwest.url().as_str(), "{uri}");
+        (url, basic)
+    }
+
     #[test]
     fn credentials_in_the_url_become_basic_auth_as_reqwest_makes_it() {
         for uri in [
@@ -150,33 +163,15 @@ mod tests {
             "http://bob@127.0.0.1:9/mcp",
             "http://:only-pass@[::1]:9/mcp",
         ] {
-            let (url, basic) = endpoint(uri).expect("endpoint");
-            let by_reqwest = reqwest::Client::new().post(uri).build().expect("request");
-            assert_eq!(
-                basic.as_ref(),
-                by_reqwest.headers().get(http::header::AUTHORIZATION),
-                "{uri}"
-            );
-            assert!(basic.is_some_and(|b| b.is_sensitive()));
-            assert_eq!(url.to_string(), by_reqwest.url().as_str(), "{uri}");
+            let (url, basic) = endpoint_as_reqwest(uri);
+            assert!(basic.is_some_and(|b| b.is_sensitive()), "{uri}");
             assert!(url.authority().is_some_and(|a| !a.as_str().contains('@')));
         }
         // Not UTF-8 once decoded: a user leaves the URL whole and sends no Basic, a password
         // counts as none (as reqwest does).
-        for uri in [
-            "http://%FF:pw@127.0.0.1:9/mcp",
-            "http://user:%FF@127.0.0.1:9/mcp",
-        ] {
-            let (url, basic) = endpoint(uri).expect("endpoint");
-            let by_reqwest = reqwest::Client::new().post(uri).build().expect("request");
-            assert_eq!(
-                basic.as_ref(),
-                by_reqwest.headers().get(http::header::AUTHORIZATION),
-                "{uri}"
-            );
-            assert_eq!(url.to_string(), by_reqwest.url().as_str(), "{uri}");
-        }
-        let (url, basic) = endpoint("http://127.0.0.1:9/mcp").expect("endpoint");
+        endpoint_as_reqwest("http://%FF:pw@127.0.0.1:9/mcp");
+        endpoint_as_reqwest("http://user:%FF@127.0.0.1:9/mcp");
+        let (url, basic) = endpoint_as_reqwest("http://127.0.0.1:9/mcp");
         assert!(basic.is_none());
         assert_eq!(url.to_string(), "http://127.0.0.1:9/mcp");
     }
