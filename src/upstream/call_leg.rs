@@ -408,7 +408,10 @@ impl CallLeg {
                 continue; // a priming or keep-alive event
             };
             match classify(&data, &call.id) {
-                Message::Answer(answer) => return Ok(answer),
+                Message::Answer(answer) => {
+                    http_post::drain_after_answer(events);
+                    return Ok(answer);
+                }
                 Message::Invalid(reason) => return Err(LegFailure::Lost(reason)),
                 Message::Request(request, id) => {
                     if answered.insert(id.clone()) {

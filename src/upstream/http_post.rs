@@ -179,6 +179,38 @@ where
     Ok(body)
 }
 
+/// How long the rest of an answered call's stream is read for its end.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// Events after the answer read inline before the rest is left to a task.
+const DRAIN_INLINE_EVENTS: usize = 4;
+
+/// Reads the rest of a stream whose answer has arrived, so that hyper can pool its connection
+/// again: a stream dropped before its end (the last chunk of a chunked SSE response usually
+/// comes in a write of its own, just after the answer) closes the connection, and the next
+/// call pays a new one. What has already arrived is read at once; the rest from a task on this
+/// runtime, for at most [`DRAIN_WAIT`], and never past the stream's byte limit or its first
+/// error. What comes after the answer is dropped, as rmcp's client drops it.
+pub(super) fn drain_after_answer<S, T, E>(mut events: S)
+where
+    S: Stream<Item = Result<T, E>> + Unpin + Send + 'static,
+{
+    use futures::FutureExt;
+    for _ in 0..DRAIN_INLINE_EVENTS {
+        match events.next().now_or_never() {
+            Some(Some(Ok(_))) => {}
+            Some(None | Some(Err(_))) => return,
+            None => break,
+        }
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    drop(runtime.spawn(async move {
+        let rest = async { while let Some(Ok(_)) = events.next().await {} };
+        let _ = tokio::time::timeout(DRAIN_WAIT, rest).await;
+    }));
+}
+
 /// Whether an SSE event carries a JSON-RPC message: no event type, or `message`.
 pub(super) fn is_message(event: &sse_stream::Sse) -> bool {
     event

@@ -193,15 +193,19 @@ enum Meddle {
     /// Answers in the upstream's stead: status, content type, body (`{id}` becomes the
     /// request's JSON-RPC id).
     Answer(u16, &'static str, &'static str),
+    /// Passes the answer stream on whole but ends it this long after the upstream ended it
+    /// (the last chunk of a chunked response arriving late).
+    LateEnd(std::time::Duration),
 }
 
 /// A reverse proxy to an upstream that meddles with the `tools/call` of the tools it is given;
-/// everything else (a resuming GET included) passes whole. Counts the calls it meddled with and
-/// the GETs that resume a stream.
+/// everything else (a resuming GET included) passes whole. Counts the calls it meddled with,
+/// the GETs that resume a stream and the connections it accepted.
 struct Proxy {
     url: String,
     meddled: Arc<AtomicUsize>,
     resumed: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
     stop: CancellationToken,
 }
 
@@ -229,6 +233,8 @@ impl Proxy {
             client: reqwest::Client::new(),
         };
         let (meddled, resumed) = (state.meddled.clone(), state.resumed.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted_count = connections.clone();
         let stop = CancellationToken::new();
         let token = stop.clone();
         tokio::spawn(async move {
@@ -240,6 +246,7 @@ impl Proxy {
                         Err(_) => return,
                     },
                 };
+                accepted_count.fetch_add(1, Ordering::SeqCst);
                 let state = state.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
@@ -257,6 +264,7 @@ impl Proxy {
             url: format!("http://{addr}/mcp"),
             meddled,
             resumed,
+            connections,
             stop,
         }
     }
@@ -342,7 +350,15 @@ async fn forward(
         let frames = answer
             .bytes_stream()
             .map(|chunk| chunk.map(Frame::data).map_err(std::io::Error::other));
-        BodyExt::boxed(StreamBody::new(frames))
+        match rule {
+            Some(Meddle::LateEnd(hold)) => {
+                state.meddled.fetch_add(1, Ordering::SeqCst);
+                let late_end =
+                    futures::stream::once(tokio::time::sleep(hold)).filter_map(|()| async { None });
+                BodyExt::boxed(StreamBody::new(frames.chain(late_end)))
+            }
+            _ => BodyExt::boxed(StreamBody::new(frames)),
+        }
     };
     response
         .body(body)
@@ -749,6 +765,48 @@ async fn a_redirect_that_does_not_repeat_the_request_sends_the_call_once() {
         proxy.meddled.load(Ordering::SeqCst),
         1,
         "the call was posted once"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_after_its_answer_keeps_its_connection() {
+    // The last chunk of a chunked SSE answer often comes in a write of its own, just after the
+    // answer. The call must not wait for it, and its connection must not be dropped for it:
+    // otherwise every call pays a new connection to the upstream.
+    const HOLD: std::time::Duration = std::time::Duration::from_millis(300);
+    const CALLS: usize = 8;
+    let upstream = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let proxy = Proxy::start(upstream.url(), vec![("echo", Meddle::LateEnd(HOLD))]).await;
+    let gateway = gateway_on(&proxy.url, "2025-11-25").await;
+    let client = gateway.client().await;
+    let opened_before = proxy.connections.load(Ordering::SeqCst);
+    let mut answering = std::time::Duration::ZERO;
+    for n in 0..CALLS {
+        let message = format!("call {n}");
+        let started = std::time::Instant::now();
+        let result = call(
+            &client,
+            "execute_tool",
+            json!({"tool_name": "echo", "arguments": {"message": message}}),
+        )
+        .await;
+        answering += started.elapsed();
+        assert_eq!(text_of(&result), message, "{result:?}");
+        // Past the late end, so that a connection kept open is free again.
+        tokio::time::sleep(HOLD + std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(proxy.meddled.load(Ordering::SeqCst), CALLS);
+    // Besides the call leg's one connection, at most one of rmcp's own (its GET stream).
+    let opened = proxy.connections.load(Ordering::SeqCst) - opened_before;
+    assert!(
+        opened <= 2,
+        "{opened} connections opened for {CALLS} calls: the streams' ends were not read"
+    );
+    // A call that waited for its stream's end would take HOLD at least.
+    assert!(
+        answering < HOLD * CALLS as u32,
+        "{answering:?} for {CALLS} calls: they waited for their streams' ends"
     );
     gateway.stop().await;
 }
