@@ -9,6 +9,7 @@
 
 #[path = "../tests/it/support/catalog.rs"]
 mod catalog;
+mod cores;
 mod drive;
 mod procs;
 mod report;
@@ -199,63 +200,18 @@ async fn run(options: Options) -> Result<(), String> {
     stdio_latency(&options, &mut report).await?;
 
     // Throughput at each concurrency, targets interleaved.
-    let mut rss_under_load = 0;
-    let mut rows = Vec::new();
-    for &concurrency in &options.concurrency {
-        let mut urls = vec![
-            ("direct", upstream.url.clone(), &direct),
-            ("gateway", gateway.url.clone(), &executed),
-        ];
-        if let Some(fg) = fastmcp
-            .as_ref()
-            .filter(|_| concurrency <= options.fastmcp_max_concurrency)
-        {
-            urls.push(("fastmcp-gateway", fg.url.clone(), &executed));
-        }
-        if let Some(proxy) = &nginx {
-            urls.push(("nginx", proxy.url.clone(), &direct));
-        }
-        let mut clients = Vec::new();
-        for (name, url, call) in &urls {
-            clients.push((*name, drive::sessions(url, concurrency).await?, *call));
-        }
-        let duration = Duration::from_millis(options.duration_ms);
-        // fastmcp-gateway's calls take seconds at high concurrency: a window long enough for
-        // several rounds of every session, or no call would complete inside it.
-        let window = |name: &str| match name {
-            "fastmcp-gateway" => {
-                duration * u32::try_from(concurrency.div_ceil(8).max(1)).unwrap_or(1)
-            }
-            _ => duration,
-        };
-        for (name, sessions, call) in &clients {
-            drive::throughput(sessions, call, window(name) / 4).await?; // warm-up
-        }
-        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); clients.len()];
-        for rep in 0..options.reps.clamp(1, 3) {
-            for offset in 0..clients.len() {
-                let i = (rep + offset) % clients.len();
-                let (name, sessions, call) = &clients[i];
-                // The gateway's memory is sampled while it is the one under load.
-                let sampler =
-                    (*name == "gateway").then(|| report::RssSampler::start(gateway.pid()));
-                rates[i].push(drive::throughput(sessions, call, window(name)).await?);
-                if let Some(sampler) = sampler {
-                    rss_under_load = rss_under_load.max(sampler.stop().await);
-                }
-            }
-        }
-        let medians: Vec<(String, f64)> = clients
-            .iter()
-            .zip(&rates)
-            .map(|((name, _, _), r)| (name.to_string(), report::median(r)))
-            .collect();
-        rows.push((concurrency, medians));
-        for (_, sessions, _) in clients {
-            drive::close_all(sessions).await;
-        }
-    }
-    report.throughput(&rows);
+    let load = LoadTargets {
+        upstream_url: &upstream.url,
+        gateway: &gateway,
+        fastmcp: fastmcp.as_ref(),
+        nginx: nginx.as_ref(),
+    };
+    let (rows, rss_under_load) = throughput_rows(&options, &load, &direct, &executed).await?;
+    report.throughput(
+        "Throughput (calls/s, median of repetitions; every answer checked)",
+        "throughput",
+        &rows,
+    );
     report.memory_row(
         &format!("gateway RSS, {tools} tools: idle after populate / peak while under load (MiB)"),
         json!({
@@ -274,10 +230,12 @@ async fn run(options: Options) -> Result<(), String> {
             report::mib(fg.rss_kib()),
         );
     }
+    drop(nginx);
     drop(fastmcp);
     drop(gateway);
     drop(upstream);
 
+    isolated_throughput(&options, &mut report, &direct, &executed).await?;
     sizes::run(&options, &mut report).await?;
     report.finish(&options.json)
 }
@@ -422,5 +380,123 @@ async fn stdio_latency(options: &Options, report: &mut Report) -> Result<(), Str
     );
     drive::close(direct_client).await;
     drive::close(gateway_client).await;
+    Ok(())
+}
+
+/// The processes the throughput rows drive.
+struct LoadTargets<'a> {
+    upstream_url: &'a str,
+    gateway: &'a procs::Served,
+    fastmcp: Option<&'a procs::Served>,
+    nginx: Option<&'a procs::Served>,
+}
+
+/// Calls per second at each concurrency level, targets interleaved repetition by repetition
+/// (medians), and the gateway's highest RSS while it was the one under load.
+async fn throughput_rows(
+    options: &Options,
+    load: &LoadTargets<'_>,
+    direct: &Call,
+    executed: &Call,
+) -> Result<(Vec<(usize, Vec<(String, f64)>)>, u64), String> {
+    let mut rss_under_load = 0;
+    let mut rows = Vec::new();
+    for &concurrency in &options.concurrency {
+        let mut urls = vec![
+            ("direct", load.upstream_url.to_string(), direct),
+            ("gateway", load.gateway.url.clone(), executed),
+        ];
+        if let Some(fg) = load
+            .fastmcp
+            .filter(|_| concurrency <= options.fastmcp_max_concurrency)
+        {
+            urls.push(("fastmcp-gateway", fg.url.clone(), executed));
+        }
+        if let Some(proxy) = load.nginx {
+            urls.push(("nginx", proxy.url.clone(), direct));
+        }
+        let mut clients = Vec::new();
+        for (name, url, call) in &urls {
+            clients.push((*name, drive::sessions(url, concurrency).await?, *call));
+        }
+        let duration = Duration::from_millis(options.duration_ms);
+        // fastmcp-gateway's calls take seconds at high concurrency: a window long enough for
+        // several rounds of every session, or no call would complete inside it.
+        let window = |name: &str| match name {
+            "fastmcp-gateway" => {
+                duration * u32::try_from(concurrency.div_ceil(8).max(1)).unwrap_or(1)
+            }
+            _ => duration,
+        };
+        for (name, sessions, call) in &clients {
+            drive::throughput(sessions, call, window(name) / 4).await?; // warm-up
+        }
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); clients.len()];
+        for rep in 0..options.reps.clamp(1, 3) {
+            for offset in 0..clients.len() {
+                let i = (rep + offset) % clients.len();
+                let (name, sessions, call) = &clients[i];
+                // The gateway's memory is sampled while it is the one under load.
+                let sampler =
+                    (*name == "gateway").then(|| report::RssSampler::start(load.gateway.pid()));
+                rates[i].push(drive::throughput(sessions, call, window(name)).await?);
+                if let Some(sampler) = sampler {
+                    rss_under_load = rss_under_load.max(sampler.stop().await);
+                }
+            }
+        }
+        let medians: Vec<(String, f64)> = clients
+            .iter()
+            .zip(&rates)
+            .map(|((name, _, _), r)| (name.to_string(), report::median(r)))
+            .collect();
+        rows.push((concurrency, medians));
+        for (_, sessions, _) in clients {
+            drive::close_all(sessions).await;
+        }
+    }
+    Ok((rows, rss_under_load))
+}
+
+/// The throughput rows again with each proxy alone on a CPU and the load client and the
+/// upstream on the other (fresh processes, started pinned, so each runtime sizes itself to its
+/// one CPU): the hop on a core of its own, as a gateway is deployed. Throughput then shows
+/// whether the proxy keeps up with the upstream, not how much of the upstream's CPU it takes.
+/// fastmcp-gateway is left out (its figures are a hundred times lower either way).
+async fn isolated_throughput(
+    options: &Options,
+    report: &mut Report,
+    direct: &Call,
+    executed: &Call,
+) -> Result<(), String> {
+    let isolation = match cores::Isolation::start() {
+        Ok(isolation) => isolation,
+        Err(reason) => {
+            report.note(format!("isolated throughput rows skipped: {reason}"));
+            return Ok(());
+        }
+    };
+    let upstream = procs::upstream(options.upstream_tools).await?;
+    let gateway = procs::gateway(&upstream.url, GATEWAY_SERVER_KEYS).await?;
+    let nginx = match &options.nginx {
+        Some(bin) => Some(procs::nginx(bin, &upstream.url).await?),
+        None => None,
+    };
+    let load = LoadTargets {
+        upstream_url: &upstream.url,
+        gateway: &gateway,
+        fastmcp: None,
+        nginx: nginx.as_ref(),
+    };
+    let (rows, _) = throughput_rows(options, &load, direct, executed).await?;
+    let cores = isolation.cores;
+    report.throughput(
+        &format!(
+            "Throughput, each proxy alone on CPU {} (load client and upstream on CPU {})",
+            cores.proxy, cores.client
+        ),
+        "throughput_isolated",
+        &rows,
+    );
     Ok(())
 }

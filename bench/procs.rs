@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::cores;
+
 /// How long a process may take to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -225,14 +227,13 @@ pub async fn gateway_with(upstreams_toml: &str, extra_toml: &str) -> Result<Serv
     if let Some(threads) = GATEWAY_THREADS.get() {
         command.env("TOKIO_WORKER_THREADS", threads.to_string());
     }
-    let child = command
+    command
         .args(["run", "--config"])
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .map_err(|e| format!("spawn gateway: {e}"))?;
+        .stderr(log_file);
+    let child = cores::spawn_proxy(&mut command).map_err(|e| format!("spawn gateway: {e}"))?;
     let mut served = Served {
         url: String::new(),
         child,
@@ -303,7 +304,8 @@ pub async fn fastmcp_gateway(bin: &Path, upstream_url: &str) -> Result<Served, S
         .port();
     let log = dir.0.join("fastmcp.log");
     let log_file = std::fs::File::create(&log).map_err(|e| format!("create log: {e}"))?;
-    let child = clean_command(bin)
+    let mut command = clean_command(bin);
+    command
         .env(
             "GATEWAY_UPSTREAMS",
             serde_json::json!({ "bench": upstream_url }).to_string(),
@@ -314,9 +316,9 @@ pub async fn fastmcp_gateway(bin: &Path, upstream_url: &str) -> Result<Served, S
         .env("LOG_LEVEL", "WARNING")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+        .stderr(log_file);
+    let child =
+        cores::spawn_proxy(&mut command).map_err(|e| format!("spawn {}: {e}", bin.display()))?;
     let mut served = Served {
         url: format!("http://127.0.0.1:{port}/mcp"),
         child,
@@ -367,16 +369,17 @@ pub async fn nginx(bin: &Path, upstream_url: &str) -> Result<Served, String> {
     let config = dir.0.join("nginx.conf");
     std::fs::write(&config, conf).map_err(|e| format!("write nginx.conf: {e}"))?;
     let log = dir.0.join("error.log");
-    let child = clean_command(bin)
+    let mut command = clean_command(bin);
+    command
         .arg("-p")
         .arg(&dir.0)
         .arg("-c")
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+        .stderr(Stdio::null());
+    let child =
+        cores::spawn_proxy(&mut command).map_err(|e| format!("spawn {}: {e}", bin.display()))?;
     let mut served = Served {
         url: format!("http://127.0.0.1:{port}/mcp"),
         child,

@@ -154,9 +154,10 @@ impl Report {
         self.sections.push(json!({"title": title, "latency": rows}));
     }
 
-    /// Throughput at each concurrency, gateway against direct (and fastmcp-gateway).
-    pub fn throughput(&mut self, rows: &[(usize, Vec<(String, f64)>)]) {
-        println!("\n## Throughput (calls/s, median of repetitions; every answer checked)\n");
+    /// Throughput at each concurrency, gateway against direct (and fastmcp-gateway, nginx),
+    /// under `title`; `key` names the section in the JSON.
+    pub fn throughput(&mut self, title: &str, key: &str, rows: &[(usize, Vec<(String, f64)>)]) {
+        println!("\n## {title}\n");
         let with_nginx = rows
             .iter()
             .any(|(_, rates)| rates.iter().any(|(n, _)| n == "nginx"));
@@ -198,8 +199,7 @@ impl Report {
                 "nginx": nginx,
             }));
         }
-        self.sections
-            .push(json!({"title": "throughput", "throughput": out}));
+        self.sections.push(json!({"title": key, "throughput": out}));
     }
 
     /// One memory figure.
