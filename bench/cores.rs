@@ -43,7 +43,11 @@ impl Isolation {
         let [client, proxy, ..] = cpus[..] else {
             return Err(format!("needs two CPUs; this process may use {cpus:?}"));
         };
-        pin_process(&one(client)?)?;
+        if let Err(error) = one(client).and_then(|set| pin_process(&set)) {
+            // Threads pinned before the failure get every CPU back.
+            let _ = pin_process(&before);
+            return Err(error);
+        }
         let cores = Cores { client, proxy };
         if let Ok(mut active) = ACTIVE.lock() {
             *active = Some(cores);

@@ -51,6 +51,8 @@ const MAX_RESUMES: u32 = 3;
 const RESUME_DELAY: Duration = Duration::from_millis(500);
 /// Shortest wait before resuming, whatever `retry:` says (no GET storm on `retry: 0`).
 const MIN_RESUME_DELAY: Duration = Duration::from_millis(100);
+/// Bytes of a 429's body read so that its connection can be pooled again; a longer one closes it.
+const RATE_LIMIT_BODY_LIMIT: usize = 64 * 1024;
 /// How long the gateway's answer to a server request, or its cancellation, may take.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -271,8 +273,15 @@ impl CallLeg {
             return Err(LegFailure::NotTaken);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            // A rate limit is not an outage: the session and the upstream's health stay.
+            // A rate limit is not an outage: the session and the upstream's health stay, and
+            // so does the connection (its short body is read off the call's path).
             let after = http_post::retry_after(response.headers());
+            let body = http_post::counted(
+                response.into_stream(),
+                RATE_LIMIT_BODY_LIMIT,
+                EventBytes::default(),
+            );
+            http_post::finish_reading(Box::pin(body));
             return Err(LegFailure::Refused(rate_limited(after.as_deref())));
         }
         if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
@@ -409,7 +418,7 @@ impl CallLeg {
             };
             match classify(&data, &call.id) {
                 Message::Answer(answer) => {
-                    http_post::drain_after_answer(events);
+                    http_post::finish_reading(events);
                     return Ok(answer);
                 }
                 Message::Invalid(reason) => return Err(LegFailure::Lost(reason)),

@@ -181,22 +181,28 @@ where
 
 /// How long the rest of an answered call's stream is read for its end.
 const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
-/// Events after the answer read inline before the rest is left to a task.
-const DRAIN_INLINE_EVENTS: usize = 4;
+/// Chunks or events after the answer read inline before the rest is left to a task.
+const DRAIN_INLINE_ITEMS: usize = 4;
+/// Streams read to their end at once, in the whole process: past it, a stream is dropped (and
+/// its connection closed), so an upstream that never ends its streams holds no more sockets.
+const MAX_DRAINING: usize = 256;
+/// Streams being read to their end by [`finish_reading`]'s tasks.
+static DRAINING: AtomicUsize = AtomicUsize::new(0);
 
-/// Reads the rest of a stream whose answer has arrived, so that hyper can pool its connection
-/// again: a stream dropped before its end (the last chunk of a chunked SSE response usually
-/// comes in a write of its own, just after the answer) closes the connection, and the next
-/// call pays a new one. What has already arrived is read at once; the rest from a task on this
-/// runtime, for at most [`DRAIN_WAIT`], and never past the stream's byte limit or its first
-/// error. What comes after the answer is dropped, as rmcp's client drops it.
-pub(super) fn drain_after_answer<S, T, E>(mut events: S)
+/// Reads the rest of a response whose answer has been taken, so that hyper can pool its
+/// connection again: a body dropped before its end closes the connection, and the next call
+/// pays a new one (the last chunk of a chunked SSE answer usually comes in a write of its own,
+/// just after the answer). What has already arrived is read at once; the rest from a task on
+/// this runtime (the one that serves the pooled connection), for at most [`DRAIN_WAIT`], up to
+/// the stream's own byte limit or first error, and only while fewer than [`MAX_DRAINING`] are
+/// being read. What comes after the answer is dropped, as rmcp's client drops it.
+pub(super) fn finish_reading<S, T, E>(mut stream: S)
 where
     S: Stream<Item = Result<T, E>> + Unpin + Send + 'static,
 {
     use futures::FutureExt;
-    for _ in 0..DRAIN_INLINE_EVENTS {
-        match events.next().now_or_never() {
+    for _ in 0..DRAIN_INLINE_ITEMS {
+        match stream.next().now_or_never() {
             Some(Some(Ok(_))) => {}
             Some(None | Some(Err(_))) => return,
             None => break,
@@ -205,10 +211,43 @@ where
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
+    if DRAINING.fetch_add(1, Ordering::Relaxed) >= MAX_DRAINING {
+        DRAINING.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    /// Counts a draining task out however it ends (also when its runtime drops it).
+    struct Draining;
+    impl Drop for Draining {
+        fn drop(&mut self) {
+            DRAINING.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let draining = Draining;
     drop(runtime.spawn(async move {
-        let rest = async { while let Some(Ok(_)) = events.next().await {} };
+        let _draining = draining;
+        let rest = async { while let Some(Ok(_)) = stream.next().await {} };
         let _ = tokio::time::timeout(DRAIN_WAIT, rest).await;
     }));
+}
+
+/// `stream`, failing once more than `limit` bytes have arrived since `counter` was last reset.
+pub(super) fn counted<S, E>(
+    stream: S,
+    limit: usize,
+    counter: EventBytes,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    stream.map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        let received = counter.0.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
+        if received > limit {
+            return Err(std::io::Error::other("an event is over the size limit"));
+        }
+        Ok(chunk)
+    })
 }
 
 /// Whether an SSE event carries a JSON-RPC message: no event type, or `message`.
@@ -247,15 +286,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let counted = stream.map(move |chunk| {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        let received = counter.0.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
-        if received > limit {
-            return Err(std::io::Error::other("an event is over the size limit"));
-        }
-        Ok(chunk)
-    });
-    sse_stream::SseStream::from_bytes_stream(counted)
+    sse_stream::SseStream::from_bytes_stream(counted(stream, limit, counter))
 }
 
 #[cfg(test)]
