@@ -328,113 +328,164 @@ impl CallLeg {
             )));
         }
         // Boxed: an SSE stream's reading state is large, and a JSON answer needs none of it.
-        Box::pin(self.read_stream(response, call, target, peer)).await
-    }
-
-    /// Reads the call's SSE stream to its answer, answering server requests on the way and
-    /// resuming a stream that ends early.
-    async fn read_stream(
-        &self,
-        response: LegResponse,
-        call: &Prepared,
-        target: Target<'_>,
-        peer: &Peer<RoleClient>,
-    ) -> Result<Answer, LegFailure> {
         let counter = EventBytes::default();
-        let mut events = Box::pin(http_post::sse_events(
+        let events = Box::pin(http_post::sse_events(
             response.into_stream(),
             self.limit,
             counter.clone(),
         ));
-        let (mut last_event, mut delay, mut resumes) = (None::<String>, RESUME_DELAY, 0u32);
-        // Event ids and server requests seen in this call: a server that replays more than
-        // asked neither resets the count of fruitless resumptions nor gets answered twice.
-        let mut seen_events: HashSet<String> = HashSet::new();
-        let mut answered: HashSet<RequestId> = HashSet::new();
+        Box::pin(self.read_stream(events, counter, call, target, peer)).await
+    }
+
+    /// Reads the call's SSE stream to its answer, answering server requests on the way and
+    /// resuming a stream that ends early. Only the stream, its bookkeeping and a boxed step are
+    /// kept across its waits, so its state stays a small allocation (a large one makes glibc
+    /// consolidate its free lists on every call).
+    async fn read_stream(
+        &self,
+        mut events: std::pin::Pin<Box<EventStream>>,
+        counter: EventBytes,
+        call: &Prepared,
+        target: Target<'_>,
+        peer: &Peer<RoleClient>,
+    ) -> Result<Answer, LegFailure> {
+        let mut stream = StreamState {
+            last_event: None,
+            delay: RESUME_DELAY,
+            resumes: 0,
+            seen_events: HashSet::new(),
+            answered: HashSet::new(),
+        };
         loop {
-            let event = match events.next().await {
-                Some(Ok(event)) => event,
+            let step = match events.next().await {
+                Some(Ok(event)) => {
+                    counter.reset();
+                    self.on_event(event, &mut stream, call, target, peer)
+                }
                 Some(Err(_)) if counter.count() > self.limit => {
                     return Err(LegFailure::TooLarge {
                         bytes: counter.count(),
                     });
                 }
-                ended => {
-                    // The stream broke or ended without the answer: resume after the last
-                    // event, as rmcp's client does, when the upstream numbered its events.
-                    let mut reason = match ended {
-                        Some(Err(error)) => format!("the call's stream broke: {error}"),
-                        _ => "the upstream ended the call's stream without answering".into(),
-                    };
-                    if resumes > 0 {
-                        reason.push_str(&format!(" ({resumes} resumptions brought nothing new)"));
-                    }
-                    let Some(last) = last_event.as_deref().filter(|_| resumes < MAX_RESUMES) else {
-                        return Err(LegFailure::Lost(reason));
-                    };
-                    resumes += 1;
-                    tokio::time::sleep(delay).await;
-                    let mut headers = call.headers.clone();
-                    headers.remove(&METHOD_HEADER);
-                    headers.remove(&NAME_HEADER);
-                    let resumed = self
-                        .send(|| target.resume(last, &headers))
-                        .await
-                        .map_err(LegFailure::Lost)?;
-                    if resumed.status() != StatusCode::OK
-                        || http_post::media_type(resumed.headers()) != "text/event-stream"
-                    {
-                        return Err(LegFailure::Lost(format!(
-                            "{reason}, and resuming it failed ({})",
-                            http_error(resumed.status())
-                        )));
-                    }
-                    counter.reset();
-                    events = Box::pin(http_post::sse_events(
-                        resumed.into_stream(),
-                        self.limit,
-                        counter.clone(),
-                    ));
-                    continue;
+                Some(Err(error)) => Step::Ended(format!("the call's stream broke: {error}")),
+                None => {
+                    Step::Ended("the upstream ended the call's stream without answering".into())
                 }
             };
-            counter.reset();
-            if let Some(id) = &event.id {
-                if !seen_events.contains(id) {
-                    seen_events.insert(id.clone());
-                    resumes = 0; // progress: the count of fruitless resumptions starts again
-                }
-                last_event = Some(id.clone());
-            }
-            if let Some(retry) = event.retry {
-                // Honoured as asked (at least a moment); the call's timeout bounds every wait.
-                delay = Duration::from_millis(retry).max(MIN_RESUME_DELAY);
-            }
-            if !http_post::is_message(&event) {
-                continue; // an event of another type: not JSON-RPC
-            }
-            let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
-                continue; // a priming or keep-alive event
-            };
-            match classify(&data, &call.id) {
-                Message::Answer(answer) => {
+            // Taken apart before any wait.
+            let waiting = match step {
+                Step::Answered(answer) => {
                     http_post::finish_reading(events);
-                    return Ok(answer);
+                    return answer;
                 }
-                Message::Invalid(reason) => return Err(LegFailure::Lost(reason)),
-                Message::Request(request, id) => {
-                    if answered.insert(id.clone()) {
-                        self.answer_request(request, id, target, peer).await;
-                    }
+                Step::Next => continue,
+                Step::Answer(answering) => Ok(answering),
+                Step::Ended(reason) => Err(reason),
+            };
+            match waiting {
+                Ok(answering) => answering.await,
+                // The stream broke or ended without the answer: resume after the last event,
+                // as rmcp's client does, when the upstream numbered its events.
+                Err(reason) => {
+                    events =
+                        Box::pin(self.resume(reason, &mut stream, &counter, &call.headers, target))
+                            .await?;
+                    counter.reset();
                 }
-                Message::Notification(ServerNotification::ToolListChangedNotification(_)) => {
-                    self.handler.tools_changed();
-                }
-                // Progress and logging: the gateway asked for neither.
-                Message::Notification(_) => {}
-                Message::Other(what) => tracing::debug!("{what} on a call's stream"),
             }
         }
+    }
+
+    /// What one event of a call's stream means for the call (no waiting here: a server request
+    /// to answer comes back as a boxed future).
+    fn on_event<'a>(
+        &'a self,
+        event: sse_stream::Sse,
+        stream: &mut StreamState,
+        call: &Prepared,
+        target: Target<'a>,
+        peer: &'a Peer<RoleClient>,
+    ) -> Step<'a> {
+        if let Some(id) = &event.id {
+            if !stream.seen_events.contains(id) {
+                stream.seen_events.insert(id.clone());
+                stream.resumes = 0; // progress: the count of fruitless resumptions starts again
+            }
+            stream.last_event = Some(id.clone());
+        }
+        if let Some(retry) = event.retry {
+            // Honoured as asked (at least a moment); the call's timeout bounds every wait.
+            stream.delay = Duration::from_millis(retry).max(MIN_RESUME_DELAY);
+        }
+        if !http_post::is_message(&event) {
+            return Step::Next; // an event of another type: not JSON-RPC
+        }
+        let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
+            return Step::Next; // a priming or keep-alive event
+        };
+        match classify(&data, &call.id) {
+            Message::Answer(answer) => Step::Answered(Ok(answer)),
+            Message::Invalid(reason) => Step::Answered(Err(LegFailure::Lost(reason))),
+            Message::Request(request, id) if stream.answered.insert(id.clone()) => {
+                Step::Answer(Box::pin(self.answer_request(request, id, target, peer)))
+            }
+            Message::Request(..) => Step::Next, // replayed: answered already
+            Message::Notification(ServerNotification::ToolListChangedNotification(_)) => {
+                self.handler.tools_changed();
+                Step::Next
+            }
+            // Progress and logging: the gateway asked for neither.
+            Message::Notification(_) => Step::Next,
+            Message::Other(what) => {
+                tracing::debug!("{what} on a call's stream");
+                Step::Next
+            }
+        }
+    }
+
+    /// Resumes a call's stream whose reading ended for `reason`, after its last event once
+    /// its delay has passed: the resumed SSE stream, or why the call is lost.
+    async fn resume(
+        &self,
+        mut reason: String,
+        stream: &mut StreamState,
+        counter: &EventBytes,
+        call_headers: &HeaderMap,
+        target: Target<'_>,
+    ) -> Result<std::pin::Pin<Box<EventStream>>, LegFailure> {
+        if stream.resumes > 0 {
+            let resumes = stream.resumes;
+            reason.push_str(&format!(" ({resumes} resumptions brought nothing new)"));
+        }
+        let Some(last) = stream
+            .last_event
+            .as_deref()
+            .filter(|_| stream.resumes < MAX_RESUMES)
+        else {
+            return Err(LegFailure::Lost(reason));
+        };
+        stream.resumes += 1;
+        tokio::time::sleep(stream.delay).await;
+        let mut headers = call_headers.clone();
+        headers.remove(&METHOD_HEADER);
+        headers.remove(&NAME_HEADER);
+        let resumed = self
+            .send(|| target.resume(last, &headers))
+            .await
+            .map_err(LegFailure::Lost)?;
+        if resumed.status() != StatusCode::OK
+            || http_post::media_type(resumed.headers()) != "text/event-stream"
+        {
+            return Err(LegFailure::Lost(format!(
+                "{reason}, and resuming it failed ({})",
+                http_error(resumed.status())
+            )));
+        }
+        Ok(Box::pin(http_post::sse_events(
+            resumed.into_stream(),
+            self.limit,
+            counter.clone(),
+        )))
     }
 
     /// Answers a server request with the session's client handler (as rmcp's service would)
@@ -508,6 +559,38 @@ fn header_safe(name: &str) -> bool {
         && !name.starts_with(' ')
         && !name.ends_with(' ')
         && !name.starts_with("=?base64?")
+}
+
+/// The SSE stream of a call's answer.
+type EventStream = dyn futures::Stream<Item = Result<sse_stream::Sse, sse_stream::Error>> + Send;
+
+/// What reading a call's stream keeps between events.
+struct StreamState {
+    /// The last event id seen (where a resumption starts).
+    last_event: Option<String>,
+    /// Wait before resuming (the upstream's `retry:`, or the default).
+    delay: Duration,
+    /// Resumptions in a row that brought no new event.
+    resumes: u32,
+    /// Event ids seen in this call: a server that replays more than asked does not reset the
+    /// count of fruitless resumptions.
+    seen_events: HashSet<String>,
+    /// Server requests answered in this call: a replayed one is not answered twice.
+    answered: HashSet<RequestId>,
+}
+
+/// What to do after one event of a call's stream. Made and taken apart at once, never kept
+/// across a wait: boxing its large variant would add an allocation to every call.
+#[allow(clippy::large_enum_variant)]
+enum Step<'a> {
+    /// The call is over: its answer, or why it has none.
+    Answered(Result<Answer, LegFailure>),
+    /// Read the next event.
+    Next,
+    /// Answer a server request, then read on.
+    Answer(futures::future::BoxFuture<'a, ()>),
+    /// The stream broke or ended without the answer (why): resume it if it can be.
+    Ended(String),
 }
 
 /// One message of the call's answer, sorted by what the call does with it.
