@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::answer::ToolAnswer;
 use crate::detach_on_drop::{DetachOnDrop, Panicked};
+use crate::fast_hash::FastHash;
 use crate::gateway::Gateway;
 use crate::ingress::HostAllowList;
 use crate::{handler, meta_tools};
@@ -61,7 +62,7 @@ type CallTask = DetachOnDrop<Result<ToolAnswer, McpError>>;
 /// Direct calls in flight on one session, and when its rmcp worker was last poked.
 struct SessionCalls {
     /// Request id → (the call's sequence number, its cancellation).
-    calls: Mutex<HashMap<RequestId, (u64, CancellationToken)>>,
+    calls: Mutex<HashMap<RequestId, (u64, CancellationToken), FastHash>>,
     next: AtomicU64,
     touched: Mutex<Option<Instant>>,
     /// How often the session's rmcp worker is poked at most.
@@ -77,7 +78,7 @@ pub struct DirectCalls {
     stop: CancellationToken,
     /// See [`touch_interval`].
     touch_every: Duration,
-    live: RwLock<HashMap<Arc<str>, Arc<SessionCalls>>>,
+    live: RwLock<HashMap<Arc<str>, Arc<SessionCalls>, FastHash>>,
 }
 
 /// Removes a finished call from its session's table (its own entry only: a client that reuses
@@ -126,7 +127,7 @@ impl DirectCalls {
             hosts,
             stop,
             touch_every,
-            live: RwLock::new(HashMap::new()),
+            live: RwLock::new(HashMap::default()),
         }
     }
 
@@ -193,7 +194,7 @@ impl DirectCalls {
             return Some(session);
         }
         let session = Arc::new(SessionCalls {
-            calls: Mutex::new(HashMap::new()),
+            calls: Mutex::new(HashMap::default()),
             next: AtomicU64::new(0),
             // Poked at the first call: the worker's idle clock restarts from there.
             touched: Mutex::new(None),

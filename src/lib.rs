@@ -20,6 +20,7 @@ pub mod connection_workers;
 pub mod detach_on_drop;
 pub mod direct_call;
 pub mod error;
+pub mod fast_hash;
 pub mod gateway;
 pub mod handler;
 pub mod health_probe;

@@ -6,8 +6,7 @@ use std::hash::BuildHasher;
 
 use super::{ToolEntry, names};
 
-/// Seeded per process: tool names come from upstreams, so collisions cannot be planned.
-type Hasher = foldhash::fast::RandomState;
+use crate::fast_hash::FastHash as Hasher;
 
 /// Which of a tool's names a key was made from.
 const EXPOSED: u32 = 0;

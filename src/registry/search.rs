@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use std::collections::BTreeMap;
 
 use super::{DomainEntry, ToolEntry, names};
+use crate::fast_hash::FastHash;
 
 /// Field weights: a word in the name says more than one in a parameter description.
 const NAME_WEIGHT: f64 = 3.0;
@@ -187,9 +188,6 @@ fn for_each_term(text: &str, mut each: impl FnMut(String)) {
         }
     });
 }
-
-/// Seeded per process (not an unkeyed hash): tool texts come from upstreams.
-type FastHash = foldhash::fast::RandomState;
 
 /// The inverted index of one snapshot.
 #[derive(Debug, Default)]
