@@ -155,16 +155,19 @@ async fn run(options: Options) -> Result<(), String> {
         ("direct", drive::connect(&upstream.url).await?, &direct),
         ("gateway", drive::connect(&gateway.url).await?, &executed),
     ];
+    // The proxy process of each target (none for direct), for CPU per call.
+    let mut proxies = vec![None, Some(gateway.pid())];
     if let Some(fg) = &fastmcp {
         targets.push(("fastmcp-gateway", drive::connect(&fg.url).await?, &executed));
+        proxies.push(Some(fg.pid()));
+    }
+    // A bare reverse proxy in front of the same upstream, the same direct call through it: what
+    // any HTTP hop adds on this machine (two more wake-ups and a copy each way).
+    if let Some(proxy) = &nginx {
+        targets.push(("nginx", drive::connect(&proxy.url).await?, &direct));
+        proxies.push(Some(proxy.pid()));
     }
     let mut latency: Vec<Vec<Stats>> = vec![Vec::new(); targets.len()];
-    // The proxy process of each target (none for direct), for CPU per call.
-    let proxies = [
-        None,
-        Some(gateway.pid()),
-        fastmcp.as_ref().map(procs::Served::pid),
-    ];
     let mut cpu = vec![CpuUse::default(); targets.len()];
     for (_, client, call) in &targets {
         drive::sequential(client, call, options.calls.min(200)).await?; // warm-up
