@@ -75,7 +75,7 @@ pub struct Registry {
     /// Every exposed tool, sorted by exposed name.
     tools: Vec<ToolEntry>,
     /// Former exposed names (renamed by a collision) → index of the same tool now.
-    aliases: HashMap<String, usize>,
+    aliases: HashMap<String, usize, crate::fast_hash::FastHash>,
     /// Case- and separator-folded exposed and original names → indexes.
     by_folded: folded::FoldedNames,
     /// Every configured domain, including those with no tools (down).

@@ -4,11 +4,13 @@
 //! long as the collision does.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
 use std::sync::Arc;
 
 use super::filter::ToolFilter;
 use super::{DomainEntry, Registry, ToolEntry, names, search};
 use crate::config::{Config, Curation};
+use crate::fast_hash::FastHash;
 use crate::upstream::Upstream;
 use crate::validation::ListedTool;
 
@@ -72,7 +74,7 @@ pub fn build(input: BuildInput) -> Registry {
             .get(&domain)
             .map_or(&default_curation, |u| &u.curation);
         let filter = ToolFilter::new(curation);
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::with_capacity_and_hasher(listing.len(), FastHash::default());
         let shared_domain: Arc<str> = Arc::from(domain.as_str());
         for tool in listing.iter() {
             let original = tool.name();
@@ -114,20 +116,22 @@ pub fn build(input: BuildInput) -> Registry {
     }
 
     // A base name listed by more than one domain is exposed as `{domain}_{name}` by all of them.
-    let mut owners: HashMap<&str, usize> = HashMap::new();
+    let mut owners: HashMap<&str, usize, FastHash> =
+        HashMap::with_capacity_and_hasher(candidates.len(), FastHash::default());
     for c in &candidates {
         *owners.entry(c.base.as_str()).or_default() += 1;
     }
-    let collided: HashSet<String> = owners
+    let collided: HashSet<String, FastHash> = owners
         .into_iter()
         .filter(|&(_, count)| count > 1)
         .map(|(name, _)| name.to_string())
         .collect();
 
     let mut tools: Vec<ToolEntry> = Vec::with_capacity(candidates.len());
-    let mut taken: HashSet<String> = HashSet::new();
+    let mut taken: HashSet<String, FastHash> =
+        HashSet::with_capacity_and_hasher(candidates.len(), FastHash::default());
     // One copy of each group name per domain, shared by its tools.
-    let mut groups: HashSet<(Arc<str>, Arc<str>)> = HashSet::new();
+    let mut groups: HashSet<(Arc<str>, Arc<str>), FastHash> = HashSet::default();
     // Unprefixed names first, so a prefixed name never steals a name a domain lists itself.
     candidates.sort_by_key(|c| collided.contains(&c.base));
     for c in candidates {
@@ -211,7 +215,7 @@ pub(super) fn index_of(tools: &[ToolEntry], name: &str) -> Option<usize> {
 
 /// Names that pointed at a tool in `previous` but no longer name any tool, mapped to that
 /// tool's index in `tools` (if it still exists): renames by collision, and older aliases.
-fn carry_aliases(previous: &Registry, tools: &[ToolEntry]) -> HashMap<String, usize> {
+fn carry_aliases(previous: &Registry, tools: &[ToolEntry]) -> HashMap<String, usize, FastHash> {
     // Old names no tool has now: both lists are sorted by name, so one walk finds them (a
     // re-listing usually keeps every name, and then nothing else is built).
     let mut current = tools.iter().map(|t| &*t.name).peekable();
@@ -229,14 +233,14 @@ fn carry_aliases(previous: &Registry, tools: &[ToolEntry]) -> HashMap<String, us
         }
     }
     if gone.is_empty() {
-        return HashMap::new();
+        return HashMap::default();
     }
-    let by_origin: HashMap<(&str, &str), usize> = tools
+    let by_origin: HashMap<(&str, &str), usize, FastHash> = tools
         .iter()
         .enumerate()
         .map(|(i, t)| ((&*t.domain, t.original_name()), i))
         .collect();
-    let mut aliases = HashMap::new();
+    let mut aliases = HashMap::default();
     for (name, old_index) in gone {
         let Some(old) = previous.tools().get(old_index) else {
             continue;

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::http_post::{self, Envelope, EventBytes, Target, read_bounded};
+use crate::fast_hash::FastHash;
 use crate::sanitize;
 use crate::validation::ListedTool;
 
@@ -265,8 +266,8 @@ struct NameOnly {
 /// The previous listing, to keep each unchanged definition's `ListedTool` (and so its compiled
 /// validator and embedding) instead of building a new one.
 pub(super) struct Known<'a> {
-    by_name: HashMap<&'a str, &'a Arc<ListedTool>>,
-    by_source: HashMap<u64, &'a Arc<ListedTool>>,
+    by_name: HashMap<&'a str, &'a Arc<ListedTool>, FastHash>,
+    by_source: HashMap<u64, &'a Arc<ListedTool>, FastHash>,
 }
 
 impl<'a> Known<'a> {
