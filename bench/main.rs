@@ -68,7 +68,8 @@ pub struct Options {
     #[arg(long)]
     fastmcp_gateway: Option<PathBuf>,
     /// nginx's executable: adds a bare reverse proxy in front of the same upstream to the
-    /// throughput rows — what any proxy hop costs on this machine, with no MCP work.
+    /// sequential latency and throughput rows — what any proxy hop costs on this machine, with
+    /// no MCP work.
     #[arg(long)]
     nginx: Option<PathBuf>,
     /// Highest concurrency fastmcp-gateway is driven at (it manages ~20 calls/s).
