@@ -61,8 +61,9 @@ type CallTask = DetachOnDrop<Result<ToolAnswer, McpError>>;
 
 /// Direct calls in flight on one session, and when its rmcp worker was last poked.
 struct SessionCalls {
-    /// Request id → (the call's sequence number, its cancellation).
-    calls: Mutex<HashMap<RequestId, (u64, CancellationToken), FastHash>>,
+    /// Request id → (the call's sequence number, its cancellation). The ids are the client's
+    /// choice: keyed SipHash, not [`FastHash`].
+    calls: Mutex<HashMap<RequestId, (u64, CancellationToken)>>,
     next: AtomicU64,
     touched: Mutex<Option<Instant>>,
     /// How often the session's rmcp worker is poked at most.
@@ -194,7 +195,7 @@ impl DirectCalls {
             return Some(session);
         }
         let session = Arc::new(SessionCalls {
-            calls: Mutex::new(HashMap::default()),
+            calls: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
             // Poked at the first call: the worker's idle clock restarts from there.
             touched: Mutex::new(None),

@@ -1,7 +1,8 @@
 //! The hasher of the gateway's own hash maps: foldhash, seeded per process.
 
-/// foldhash with a random seed per process: several times cheaper than the standard library's
-/// SipHash on the short keys the gateway hashes (session ids, request ids, tool names and
-/// terms), and its keys (from clients and upstreams) cannot be chosen to collide without the
-/// seed. hashbrown's own default.
+/// foldhash with a random seed per process (hashbrown's own default): several times cheaper
+/// than the standard library's SipHash on short keys. For keys that come from upstreams (tool
+/// names, terms) or from the gateway itself (session ids); maps keyed by what a client chooses
+/// (request ids) keep SipHash, whose keyed resistance to planned collisions foldhash does not
+/// claim against an attacker who can probe.
 pub type FastHash = foldhash::fast::RandomState;

@@ -4,7 +4,6 @@
 //! long as the collision does.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-
 use std::sync::Arc;
 
 use super::filter::ToolFilter;
