@@ -17,6 +17,7 @@ pub mod background;
 pub mod cli;
 pub mod config;
 pub mod connection_workers;
+pub mod cpu_work;
 pub mod detach_on_drop;
 pub mod direct_call;
 pub mod error;

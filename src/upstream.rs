@@ -39,6 +39,7 @@ pub(crate) use size::result_bytes;
 
 use crate::answer::ToolAnswer;
 use crate::config::{Limits, Secret, UpstreamConfig};
+use crate::cpu_work;
 use crate::telemetry::spans;
 use crate::telemetry::trace_context::TraceHeaders;
 use crate::validation::ListedTool;
@@ -488,9 +489,14 @@ impl Upstream {
                 let previous = old.as_deref().map_or(&[][..], Vec::as_slice);
                 let known = listing::Known::new(previous);
                 let cap = self.config.max_description_chars;
-                let mut tools: Vec<Arc<ListedTool>> = listed
+                // Parsing and sanitising 10,000 changed definitions takes tens of milliseconds:
+                // spread over the rebuild threads, off this runtime worker.
+                let adopted = cpu_work::off_the_workers(|| {
+                    cpu_work::map_in_order(listed, |listed| known.adopt(listed, cap))
+                });
+                let mut tools: Vec<Arc<ListedTool>> = adopted
                     .into_iter()
-                    .filter_map(|listed| match known.adopt(listed, cap) {
+                    .filter_map(|adopted| match adopted {
                         Ok(tool) => Some(tool),
                         Err(error) => {
                             tracing::warn!(domain = %self.domain, %error,
@@ -499,8 +505,8 @@ impl Upstream {
                         }
                     })
                     .collect();
-                // The collect reused the listing's buffer (sized for whole `Tool`s, ~27× these
-                // pointers): give the excess back rather than keep it for the listing's life.
+                // The collect may reuse a larger buffer: give the excess back rather than keep
+                // it for the listing's life.
                 tools.shrink_to_fit();
                 let changed = old.is_none()
                     || previous.len() != tools.len()

@@ -196,7 +196,7 @@ impl Gateway {
             .map(|(_, old)| old.clone())
             .collect();
         self.publish_with(Arc::new(new), upstreams);
-        drop(current);
+        crate::cpu_work::drop_later(current);
         for upstream in retired {
             upstream.retire();
         }

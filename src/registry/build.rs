@@ -176,7 +176,19 @@ pub fn build(input: BuildInput) -> Registry {
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let by_folded = super::folded::FoldedNames::build(&tools);
+    // The search index is most of a build's work: the name tables are made meanwhile.
+    let (search, (by_folded, aliases)) = rayon::join(
+        || search::SearchIndex::build(&tools, &domains),
+        || {
+            let by_folded = super::folded::FoldedNames::build(&tools);
+            let aliases = input
+                .previous
+                .as_deref()
+                .map(|previous| carry_aliases(previous, &tools))
+                .unwrap_or_default();
+            (by_folded, aliases)
+        },
+    );
     for (index, entry) in tools.iter().enumerate() {
         if let Some(domain) = domains.get_mut(&*entry.domain) {
             domain.tools.push(index);
@@ -187,12 +199,6 @@ pub fn build(input: BuildInput) -> Registry {
                 .push(index);
         }
     }
-    let aliases = input
-        .previous
-        .as_deref()
-        .map(|previous| carry_aliases(previous, &tools))
-        .unwrap_or_default();
-    let search = search::SearchIndex::build(&tools, &domains);
     Registry {
         generation: input.generation,
         config: input.config,

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use std::collections::BTreeMap;
 
 use super::{DomainEntry, ToolEntry, names};
+use crate::cpu_work;
 use crate::fast_hash::FastHash;
 
 /// Field weights: a word in the name says more than one in a parameter description.
@@ -219,54 +220,42 @@ pub struct SearchHit {
 }
 
 impl SearchIndex {
-    /// Indexes `tools` (in registry order).
+    /// Indexes `tools` (in registry order): slices of them on the rebuild threads, merged in
+    /// order.
     pub(crate) fn build(
         tools: &[ToolEntry],
         domains: &BTreeMap<String, DomainEntry>,
     ) -> SearchIndex {
+        let threads = rayon::current_num_threads().max(1);
+        // A few slices per thread, so an uneven one does not leave the others idle.
+        let size = tools
+            .len()
+            .div_ceil(threads * 4)
+            .max(cpu_work::MIN_PARALLEL_CHUNK);
+        let slices: Vec<(usize, &[ToolEntry])> = tools
+            .chunks(size)
+            .enumerate()
+            .map(|(n, slice)| (n * size, slice))
+            .collect();
+        let mut parts =
+            cpu_work::map_in_order(slices, |(first, slice)| index_slice(first, slice, domains))
+                .into_iter();
         let mut index = SearchIndex::default();
         let mut lengths = Vec::with_capacity(tools.len());
-        // One tool's term frequencies; emptied for the next tool, its table kept.
-        let mut tf: HashMap<String, f32, FastHash> = HashMap::default();
-        for (doc, entry) in tools.iter().enumerate() {
-            let Ok(doc) = u32::try_from(doc) else {
-                break;
-            };
-            let mut length = 0.0;
-            let mut add = |text: &str, weight: f64| {
-                for_each_term(text, |term| {
-                    *tf.entry(term).or_default() += weight as f32;
-                    length += weight;
-                });
-            };
-            add(&entry.name, NAME_WEIGHT);
-            if entry.original_name() != &*entry.name {
-                add(entry.original_name(), NAME_WEIGHT);
-            }
-            add(&entry.domain, DOMAIN_WEIGHT);
-            if &*entry.group != "general" {
-                add(&entry.group, DOMAIN_WEIGHT);
-            }
-            add(entry.description(), DESCRIPTION_WEIGHT);
-            if let Some(text) = domains
-                .get(&*entry.domain)
-                .and_then(|d| d.description.as_deref())
-            {
-                add(text, DOMAIN_DESCRIPTION_WEIGHT);
-            }
-            add(entry.tool.parameter_text(), PARAMETER_WEIGHT);
-            for (term, frequency) in tf.drain() {
-                // Most terms are known already: only a new one is boxed as a key.
-                match index.postings.get_mut(term.as_str()) {
-                    Some(list) => list.push((doc, frequency)),
+        if let Some(first) = parts.next() {
+            index.postings = first.postings;
+            lengths = first.lengths;
+        }
+        for part in parts {
+            lengths.extend(part.lengths);
+            for (term, list) in part.postings {
+                match index.postings.get_mut(&term) {
+                    Some(known) => known.extend(list),
                     None => {
-                        index
-                            .postings
-                            .insert(term.into_boxed_str(), vec![(doc, frequency)]);
+                        index.postings.insert(term, list);
                     }
                 }
             }
-            lengths.push(length);
         }
         for list in index.postings.values_mut() {
             list.shrink_to_fit();
@@ -278,7 +267,7 @@ impl SearchIndex {
             .map(|length| K1 * (1.0 - B + B * length / average))
             .collect();
         index.vocabulary = index.postings.keys().cloned().collect();
-        index.vocabulary.sort();
+        index.vocabulary.sort_unstable();
         index
     }
 
@@ -380,6 +369,68 @@ impl SearchIndex {
     }
 }
 
+/// The postings and document lengths of a run of tools whose first is document `first`.
+#[derive(Default)]
+struct Slice {
+    postings: HashMap<Box<str>, Vec<(u32, f32)>, FastHash>,
+    lengths: Vec<f64>,
+}
+
+/// Indexes `tools`, the documents from `first` on.
+fn index_slice(
+    first: usize,
+    tools: &[ToolEntry],
+    domains: &BTreeMap<String, DomainEntry>,
+) -> Slice {
+    let mut slice = Slice {
+        lengths: Vec::with_capacity(tools.len()),
+        ..Slice::default()
+    };
+    // One tool's term frequencies; emptied for the next tool, its table kept.
+    let mut tf: HashMap<String, f32, FastHash> = HashMap::default();
+    for (offset, entry) in tools.iter().enumerate() {
+        let Ok(doc) = u32::try_from(first + offset) else {
+            break;
+        };
+        let mut length = 0.0;
+        let mut add = |text: &str, weight: f64| {
+            for_each_term(text, |term| {
+                *tf.entry(term).or_default() += weight as f32;
+                length += weight;
+            });
+        };
+        add(&entry.name, NAME_WEIGHT);
+        if entry.original_name() != &*entry.name {
+            add(entry.original_name(), NAME_WEIGHT);
+        }
+        add(&entry.domain, DOMAIN_WEIGHT);
+        if &*entry.group != "general" {
+            add(&entry.group, DOMAIN_WEIGHT);
+        }
+        add(entry.description(), DESCRIPTION_WEIGHT);
+        if let Some(text) = domains
+            .get(&*entry.domain)
+            .and_then(|d| d.description.as_deref())
+        {
+            add(text, DOMAIN_DESCRIPTION_WEIGHT);
+        }
+        add(entry.tool.parameter_text(), PARAMETER_WEIGHT);
+        for (term, frequency) in tf.drain() {
+            // Most terms are known already: only a new one is boxed as a key.
+            match slice.postings.get_mut(term.as_str()) {
+                Some(list) => list.push((doc, frequency)),
+                None => {
+                    slice
+                        .postings
+                        .insert(term.into_boxed_str(), vec![(doc, frequency)]);
+                }
+            }
+        }
+        slice.lengths.push(length);
+    }
+    slice
+}
+
 /// `hits` sorted best first, ties by index (index order is name order), cut to `limit`.
 pub(crate) fn best_first(mut hits: Vec<SearchHit>, limit: usize) -> Vec<SearchHit> {
     let order = |a: &SearchHit, b: &SearchHit| {
@@ -400,7 +451,84 @@ pub(crate) fn best_first(mut hits: Vec<SearchHit>, limit: usize) -> Vec<SearchHi
 
 #[cfg(test)]
 mod tests {
-    use super::stem;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::{ProtocolMode, Transport, UpstreamConfig};
+    use crate::upstream::Upstream;
+    use crate::validation::ListedTool;
+
+    /// `count` tools of one domain with varied names, descriptions and parameters.
+    fn entries(count: usize) -> Vec<ToolEntry> {
+        let config = UpstreamConfig {
+            description: Some("records of customers".into()),
+            transport: Transport::Stdio {
+                command: "unused".into(),
+                args: Vec::new(),
+                env: BTreeMap::new(),
+                cwd: None,
+            },
+            protocol: ProtocolMode::Auto,
+            curation: Default::default(),
+            max_description_chars: usize::MAX,
+            limits: Default::default(),
+            forward_headers: Vec::new(),
+        };
+        let upstream = Arc::new(Upstream::new("crm".into(), config, None, None));
+        let domain: Arc<str> = Arc::from("crm");
+        let verbs = ["search", "create", "delete", "list", "update"];
+        (0..count)
+            .map(|i| {
+                let name = format!("{}_record{i}", verbs[i % verbs.len()]);
+                let tool: rmcp::model::Tool = serde_json::from_value(serde_json::json!({
+                    "name": name,
+                    "description": format!("Finds entries number {} of kind {}", i % 97, i % 13),
+                    "inputSchema": {"type": "object", "properties": {
+                        format!("field{}", i % 31): {"type": "string", "description": "the matching term"}
+                    }},
+                }))
+                .expect("a tool");
+                ToolEntry {
+                    name: Arc::from(name.as_str()),
+                    domain: Arc::clone(&domain),
+                    group: Arc::from(verbs[i % verbs.len()]),
+                    tool: ListedTool::new(tool),
+                    upstream: Arc::clone(&upstream),
+                }
+            })
+            .collect()
+    }
+
+    /// The index built in slices on several threads is the index of one pass over every tool.
+    #[test]
+    fn slices_merge_into_the_index_of_one_pass() {
+        let tools = entries(3 * cpu_work::MIN_PARALLEL_CHUNK * 4 + 7);
+        let mut domains = BTreeMap::new();
+        domains.insert(
+            "crm".to_string(),
+            DomainEntry {
+                description: Some("records of customers".into()),
+                ..DomainEntry::default()
+            },
+        );
+        let built = SearchIndex::build(&tools, &domains);
+        let whole = index_slice(0, &tools, &domains);
+        let sorted = |postings: &HashMap<Box<str>, Vec<(u32, f32)>, FastHash>| {
+            let mut all: Vec<_> = postings
+                .iter()
+                .map(|(term, list)| (term.clone(), list.clone()))
+                .collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all
+        };
+        assert_eq!(sorted(&built.postings), sorted(&whole.postings));
+        assert_eq!(built.norms.len(), tools.len());
+        let one = SearchIndex::build(&tools[..1], &domains);
+        assert_eq!(one.norms.len(), 1);
+        // A tool of a later slice is found under its own index.
+        let hits = built.search("list record1003", 3, &[], |_| true);
+        assert_eq!(tools[hits[0].index].name.as_ref(), "list_record1003");
+    }
 
     #[test]
     fn stemming_folds_plurals_and_verb_forms() {

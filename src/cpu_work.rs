@@ -1,0 +1,84 @@
+//! CPU-bound work of a rebuild (converting a listing, indexing a snapshot, freeing the old one)
+//! kept off the async workers and spread over the rebuild threads: a rayon pool sized like the
+//! gateway's runtime, so `server.worker_threads` bounds every core the gateway uses.
+
+use rayon::prelude::*;
+
+/// Fewest items worth handing to another thread (~1 ms of work per chunk at a few µs each).
+pub const MIN_PARALLEL_CHUNK: usize = 256;
+
+/// Sizes the rebuild threads to `threads` (one per core when `None`). Call once, before any
+/// rebuild; `Err` if the pool was already set up (it then keeps its size).
+pub fn init_pool(threads: Option<usize>) -> Result<(), rayon::ThreadPoolBuildError> {
+    let mut builder =
+        rayon::ThreadPoolBuilder::new().thread_name(|index| format!("gateway-rebuild-{index}"));
+    if let Some(threads) = threads {
+        builder = builder.num_threads(threads);
+    }
+    builder.build_global()
+}
+
+/// Runs `work` (CPU-bound, tens of milliseconds for a large registry) without holding up the
+/// requests queued on this runtime worker: on a multi-threaded runtime the worker hands its
+/// queue to another thread first. Elsewhere it simply runs.
+pub fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+/// `items` mapped by `each`, in order: on the rebuild threads in chunks of at least
+/// [`MIN_PARALLEL_CHUNK`] when there are enough of them, else on this thread (a hand-off costs
+/// more than a short list takes).
+pub fn map_in_order<T: Send, R: Send>(items: Vec<T>, each: impl Fn(T) -> R + Sync) -> Vec<R> {
+    if items.len() < 2 * MIN_PARALLEL_CHUNK || rayon::current_num_threads() < 2 {
+        return items.into_iter().map(each).collect();
+    }
+    // A reference to a `Sync` function can be sent to the other threads.
+    let each = &each;
+    items
+        .into_par_iter()
+        .with_min_len(MIN_PARALLEL_CHUNK)
+        .map(each)
+        .collect()
+}
+
+/// Drops `value` (a replaced snapshot: freeing 10,000 tools takes milliseconds) on the
+/// runtime's blocking threads, so whoever replaced it answers first. Inline outside a runtime.
+pub fn drop_later<T: Send + 'static>(value: T) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => drop(handle.spawn_blocking(move || drop(value))),
+        Err(_) => drop(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_and_short_lists_keep_their_order() {
+        for len in [0, 3, 2 * MIN_PARALLEL_CHUNK + 1, 10_000] {
+            let items: Vec<usize> = (0..len).collect();
+            let doubled = map_in_order(items, |i| i * 2);
+            assert_eq!(doubled, (0..len).map(|i| i * 2).collect::<Vec<_>>());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_value_dropped_later_is_dropped() {
+        let shared = std::sync::Arc::new(());
+        drop_later(shared.clone());
+        for _ in 0..200 {
+            if std::sync::Arc::strong_count(&shared) == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the value was never dropped");
+    }
+}
