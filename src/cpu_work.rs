@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-/// Fewest items worth handing to another thread (~1 ms of work per chunk at a few µs each).
+/// Fewest listed tools worth handing to another thread (~1 ms of work at a few µs each).
 pub const MIN_PARALLEL_CHUNK: usize = 256;
 
 /// Sizes the rebuild threads to `threads` (one per core when `None`). Call once, before any
@@ -32,17 +32,23 @@ pub fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
 }
 
 /// `items` mapped by `each`, in order: on the rebuild threads in chunks of at least
-/// [`MIN_PARALLEL_CHUNK`] when there are enough of them, else on this thread (a hand-off costs
-/// more than a short list takes).
-pub fn map_in_order<T: Send, R: Send>(items: Vec<T>, each: impl Fn(T) -> R + Sync) -> Vec<R> {
-    if items.len() < 2 * MIN_PARALLEL_CHUNK || rayon::current_num_threads() < 2 {
+/// `min_chunk` items when there are two chunks' worth, else on this thread (a hand-off costs
+/// more than a short list takes). Items that are each much work already (slices of a list)
+/// take a `min_chunk` of 1.
+pub fn map_in_order<T: Send, R: Send>(
+    items: Vec<T>,
+    min_chunk: usize,
+    each: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let min_chunk = min_chunk.max(1);
+    if items.len() < 2 * min_chunk || rayon::current_num_threads() < 2 {
         return items.into_iter().map(each).collect();
     }
     // A reference to a `Sync` function can be sent to the other threads.
     let each = &each;
     items
         .into_par_iter()
-        .with_min_len(MIN_PARALLEL_CHUNK)
+        .with_min_len(min_chunk)
         .map(each)
         .collect()
 }
@@ -62,9 +68,9 @@ mod tests {
 
     #[test]
     fn long_and_short_lists_keep_their_order() {
-        for len in [0, 3, 2 * MIN_PARALLEL_CHUNK + 1, 10_000] {
+        for (len, min_chunk) in [(0, 1), (3, 1), (3, MIN_PARALLEL_CHUNK), (10_000, 256)] {
             let items: Vec<usize> = (0..len).collect();
-            let doubled = map_in_order(items, |i| i * 2);
+            let doubled = map_in_order(items, min_chunk, |i| i * 2);
             assert_eq!(doubled, (0..len).map(|i| i * 2).collect::<Vec<_>>());
         }
     }

@@ -35,9 +35,20 @@ pub fn is_hidden(c: char) -> bool {
     }
 }
 
+/// Whether `text` holds a character [`is_hidden`] removes. ASCII text (most of it) is checked
+/// byte by byte: its only hidden characters are the control ones.
+pub fn has_hidden(text: &str) -> bool {
+    if text.is_ascii() {
+        text.bytes()
+            .any(|b| b.is_ascii_control() && b != b'\n' && b != b'\t')
+    } else {
+        text.chars().any(is_hidden)
+    }
+}
+
 /// `text` without hidden characters (borrowed when there were none).
 pub fn clean(text: &str) -> Cow<'_, str> {
-    if text.chars().any(is_hidden) {
+    if has_hidden(text) {
         Cow::Owned(text.chars().filter(|&c| !is_hidden(c)).collect())
     } else {
         Cow::Borrowed(text)
@@ -46,6 +57,9 @@ pub fn clean(text: &str) -> Cow<'_, str> {
 
 /// `text` cut to at most `max_chars` characters, the last one being `…` when cut.
 pub fn cap(text: &str, max_chars: usize) -> Cow<'_, str> {
+    if text.len() <= max_chars {
+        return Cow::Borrowed(text); // no more characters than bytes
+    }
     match text.char_indices().nth(max_chars) {
         None => Cow::Borrowed(text),
         Some(_) => {
@@ -88,9 +102,7 @@ pub fn tool(mut tool: Tool, max_description_chars: usize) -> Tool {
 /// Whether any `title`/`description` string in `schema` holds a hidden character.
 fn schema_needs_cleaning(schema: &JsonObject) -> bool {
     schema.iter().any(|(key, value)| match value {
-        Value::String(text) if key == "title" || key == "description" => {
-            text.chars().any(is_hidden)
-        }
+        Value::String(text) if key == "title" || key == "description" => has_hidden(text),
         Value::Object(inner) => schema_needs_cleaning(inner),
         Value::Array(items) => items
             .iter()
@@ -122,7 +134,7 @@ fn clean_schema(schema: &mut JsonObject) {
 
 #[cfg(test)]
 mod tests {
-    use super::{cap, clean};
+    use super::{cap, clean, has_hidden, is_hidden};
 
     #[test]
     fn hidden_characters_go_and_layout_stays() {
@@ -133,6 +145,16 @@ mod tests {
         assert_eq!(clean("naïve café – ok ✓"), "naïve café – ok ✓");
         // Variation selectors can smuggle bytes; Hangul fillers look like nothing.
         assert_eq!(clean("a\u{FE0F}b\u{E0101}c\u{3164}d"), "abcd");
+        // ASCII is checked byte by byte, with the same verdict as character by character.
+        for byte in 0u8..=0x7f {
+            let text = format!("a{}b", char::from(byte));
+            assert_eq!(has_hidden(&text), is_hidden(char::from(byte)), "{byte:#x}");
+            assert_eq!(
+                clean(&text).len() == 2,
+                is_hidden(char::from(byte)),
+                "{byte:#x}"
+            );
+        }
     }
 
     #[test]
@@ -141,5 +163,6 @@ mod tests {
         assert_eq!(cap("abcdef", 6), "abcdef");
         assert_eq!(cap("abcdefg", 6), "abcde…");
         assert_eq!(cap("ééééé", 3), "éé…");
+        assert_eq!(cap("éé", 2), "éé", "4 bytes, 2 characters: not cut");
     }
 }

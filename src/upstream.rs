@@ -492,7 +492,9 @@ impl Upstream {
                 // Parsing and sanitising 10,000 changed definitions takes tens of milliseconds:
                 // spread over the rebuild threads, off this runtime worker.
                 let adopted = cpu_work::off_the_workers(|| {
-                    cpu_work::map_in_order(listed, |listed| known.adopt(listed, cap))
+                    cpu_work::map_in_order(listed, cpu_work::MIN_PARALLEL_CHUNK, |listed| {
+                        known.adopt(listed, cap)
+                    })
                 });
                 let mut tools: Vec<Arc<ListedTool>> = adopted
                     .into_iter()

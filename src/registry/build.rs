@@ -3,6 +3,7 @@
 //! Because nothing carries over from the previous snapshot, a collision prefix exists exactly as
 //! long as the collision does.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -38,7 +39,9 @@ pub struct RejectedTool {
 /// A tool that passed the per-domain checks, before collision handling.
 struct Candidate {
     domain: Arc<str>,
-    base: String,
+    /// The name before collision handling: the listed tool's own name (shared) when it needs
+    /// no change, as most do.
+    base: Arc<str>,
     tool: Arc<ListedTool>,
     upstream: Arc<Upstream>,
 }
@@ -73,15 +76,21 @@ pub fn build(input: BuildInput) -> Registry {
             .get(&domain)
             .map_or(&default_curation, |u| &u.curation);
         let filter = ToolFilter::new(curation);
-        let mut seen = HashSet::with_capacity_and_hasher(listing.len(), FastHash::default());
+        let mut seen: HashSet<Arc<str>, FastHash> =
+            HashSet::with_capacity_and_hasher(listing.len(), FastHash::default());
         let shared_domain: Arc<str> = Arc::from(domain.as_str());
         for tool in listing.iter() {
             let original = tool.name();
             let exposed = match filter.alias(original) {
-                Some(alias) => Ok(alias.to_string()),
-                None => names::expose(original),
+                Some(alias) => Ok(Arc::from(alias)),
+                None => names::expose(original).map(|base| match base {
+                    Cow::Borrowed(_) => Arc::clone(tool.shared_name()),
+                    Cow::Owned(base) => Arc::from(base),
+                }),
             };
-            if let Ok(base) = &exposed {
+            if let Ok(base) = &exposed
+                && !filter.allows_all()
+            {
                 let prefixed = format!("{domain}_{base}");
                 if !filter.allows(&[original, base, &prefixed]) {
                     if let Some(entry) = domains.get_mut(&domain) {
@@ -94,7 +103,7 @@ pub fn build(input: BuildInput) -> Registry {
                 if let Some(problem) = tool.schema_problem() {
                     return Err(problem.to_string());
                 }
-                if seen.insert(base.clone()) {
+                if seen.insert(Arc::clone(&base)) {
                     Ok(base)
                 } else {
                     Err(format!(
@@ -118,7 +127,7 @@ pub fn build(input: BuildInput) -> Registry {
     let mut owners: HashMap<&str, usize, FastHash> =
         HashMap::with_capacity_and_hasher(candidates.len(), FastHash::default());
     for c in &candidates {
-        *owners.entry(c.base.as_str()).or_default() += 1;
+        *owners.entry(&*c.base).or_default() += 1;
     }
     let collided: HashSet<String, FastHash> = owners
         .into_iter()
@@ -127,17 +136,19 @@ pub fn build(input: BuildInput) -> Registry {
         .collect();
 
     let mut tools: Vec<ToolEntry> = Vec::with_capacity(candidates.len());
-    let mut taken: HashSet<String, FastHash> =
+    let mut taken: HashSet<Arc<str>, FastHash> =
         HashSet::with_capacity_and_hasher(candidates.len(), FastHash::default());
-    // One copy of each group name per domain, shared by its tools.
-    let mut groups: HashSet<(Arc<str>, Arc<str>), FastHash> = HashSet::default();
+    // One copy of each group name, shared by every tool in a group of that name.
+    let mut groups: HashSet<Arc<str>, FastHash> = HashSet::default();
     // Unprefixed names first, so a prefixed name never steals a name a domain lists itself.
-    candidates.sort_by_key(|c| collided.contains(&c.base));
+    if !collided.is_empty() {
+        candidates.sort_by_key(|c| collided.contains(&*c.base));
+    }
     for c in candidates {
-        let name = if collided.contains(&c.base) {
-            format!("{}_{}", c.domain, c.base)
+        let name = if collided.contains(&*c.base) {
+            Arc::from(format!("{}_{}", c.domain, c.base))
         } else {
-            c.base.clone()
+            Arc::clone(&c.base)
         };
         if name.len() > names::MAX_NAME_LEN {
             let reason = format!(
@@ -147,24 +158,19 @@ pub fn build(input: BuildInput) -> Registry {
             reject(&mut rejected, &c.domain, c.tool.name().to_string(), reason);
             continue;
         }
-        if !taken.insert(name.clone()) {
+        if !taken.insert(Arc::clone(&name)) {
             let reason = format!("its collision name '{name}' is already used by another tool");
             reject(&mut rejected, &c.domain, c.tool.name().to_string(), reason);
             continue;
         }
         let group = names::infer_group(&c.domain, &c.base);
-        let group = match groups.get(&(Arc::clone(&c.domain), Arc::from(group.as_str()))) {
-            Some((_, shared)) => Arc::clone(shared),
+        let group = match groups.get(group) {
+            Some(shared) => Arc::clone(shared),
             None => {
                 let shared: Arc<str> = Arc::from(group);
-                groups.insert((Arc::clone(&c.domain), Arc::clone(&shared)));
+                groups.insert(Arc::clone(&shared));
                 shared
             }
-        };
-        let name = if name == c.tool.name() {
-            Arc::clone(c.tool.shared_name())
-        } else {
-            Arc::from(name)
         };
         tools.push(ToolEntry {
             group,

@@ -39,6 +39,11 @@ impl<'a> ToolFilter<'a> {
         self.curation.aliases.get(original).map(String::as_str)
     }
 
+    /// Whether every tool is exposed (no globs): nothing to match.
+    pub(crate) fn allows_all(&self) -> bool {
+        self.allowed.is_none() && self.denied.is_empty()
+    }
+
     /// Whether a tool known as any of `names` is exposed.
     pub(crate) fn allows(&self, names: &[&str]) -> bool {
         if names.iter().any(|n| self.denied.is_match(n)) {

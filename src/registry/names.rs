@@ -1,6 +1,8 @@
 //! Name handling shared by the registry: exposing upstream names, folding for fuzzy lookup,
 //! splitting into words, and inferring groups.
 
+use std::borrow::Cow;
+
 /// Longest exposed name (`^[A-Za-z0-9_-]{1,64}$`).
 pub const MAX_NAME_LEN: usize = 64;
 
@@ -10,12 +12,19 @@ fn is_name_char(c: char) -> bool {
 }
 
 /// The exposed form of an upstream name: characters outside `[A-Za-z0-9_-]` (dots, slashes,
-/// spaces) become `_`. `None` when the result is empty or longer than [`MAX_NAME_LEN`].
-pub fn expose(original: &str) -> Result<String, String> {
-    let exposed: String = original
-        .chars()
-        .map(|c| if is_name_char(c) { c } else { '_' })
-        .collect();
+/// spaces) become `_` (borrowed when there are none). `Err` when the result is empty or longer
+/// than [`MAX_NAME_LEN`].
+pub fn expose(original: &str) -> Result<Cow<'_, str>, String> {
+    let exposed = if original.chars().all(is_name_char) {
+        Cow::Borrowed(original)
+    } else {
+        Cow::Owned(
+            original
+                .chars()
+                .map(|c| if is_name_char(c) { c } else { '_' })
+                .collect(),
+        )
+    };
     if exposed.is_empty() {
         Err("empty tool name".into())
     } else if exposed.len() > MAX_NAME_LEN {
@@ -100,17 +109,18 @@ fn flush(current: &mut String, each: &mut impl FnMut(&str)) {
 
 /// The seed's group rule: the `_` segment after a `{domain}_` prefix, else the first `_`
 /// segment, else `general`.
-pub fn infer_group(domain: &str, name: &str) -> String {
-    let prefix = format!("{domain}_");
-    let rest = name.strip_prefix(&prefix).unwrap_or(name);
-    if rest.len() != name.len()
-        && let Some(segment) = rest.split('_').next().filter(|s| !s.is_empty())
+pub fn infer_group<'a>(domain: &str, name: &'a str) -> &'a str {
+    let prefixed = name
+        .strip_prefix(domain)
+        .and_then(|rest| rest.strip_prefix('_'));
+    if let Some(segment) =
+        prefixed.and_then(|rest| rest.split('_').next().filter(|s| !s.is_empty()))
     {
-        return segment.to_string();
+        return segment;
     }
     match name.split_once('_') {
-        Some((first, _)) if !first.is_empty() => first.to_string(),
-        _ => "general".to_string(),
+        Some((first, _)) if !first.is_empty() => first,
+        _ => "general",
     }
 }
 
@@ -156,12 +166,17 @@ mod tests {
         assert_eq!(infer_group("apollo", "query_run"), "query");
         assert_eq!(infer_group("apollo", "search"), "general");
         assert_eq!(infer_group("crm", "crm_search"), "search");
+        assert_eq!(infer_group("crm", "crm_"), "crm");
+        assert_eq!(infer_group("crm", "crmx_search"), "crmx");
     }
 
     #[test]
     fn exposed_names_replace_foreign_characters() {
-        assert_eq!(expose("files.read"), Ok("files_read".into()));
-        assert_eq!(expose("get-weather"), Ok("get-weather".into()));
+        assert_eq!(expose("files.read").as_deref(), Ok("files_read"));
+        assert!(matches!(
+            expose("get-weather"),
+            Ok(Cow::Borrowed("get-weather"))
+        ));
         assert!(expose("").is_err());
         assert!(expose(&"x".repeat(65)).is_err());
     }

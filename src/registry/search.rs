@@ -5,6 +5,7 @@
 //! `contacts` find `contact`. Built with the snapshot, off the request path; results best first,
 //! ties broken by name.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -134,58 +135,61 @@ const SYNONYMS: &[&[&str]] = &[
 
 /// Lower-case word with a light English stemming (plural and common verb suffixes).
 pub(crate) fn stem(word: &str) -> String {
-    stem_lower(&word.to_lowercase())
+    stem_lower(&word.to_lowercase()).into_owned()
 }
 
-/// [`stem`] of a word already in lower case.
-fn stem_lower(w: &str) -> String {
+/// [`stem`] of a word already in lower case: a slice of it, except for `-ies` → `-y`.
+fn stem_lower(w: &str) -> Cow<'_, str> {
     let n = w.len();
     if n > 4 && w.ends_with("ies") {
-        return format!("{}y", &w[..n - 3]);
+        return Cow::Owned(format!("{}y", &w[..n - 3]));
     }
     for suffix in ["sses", "shes", "ches", "xes"] {
         if n > suffix.len() + 1 && w.ends_with(suffix) {
-            return w[..n - 2].to_string();
+            return Cow::Borrowed(&w[..n - 2]);
         }
     }
     if n > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") {
-        return w[..n - 1].to_string();
+        return Cow::Borrowed(&w[..n - 1]);
     }
     let base = if n > 5 && w.ends_with("ing") {
         undouble(&w[..n - 3])
     } else if n > 4 && w.ends_with("ed") && !w.ends_with("eed") {
         undouble(&w[..n - 2])
     } else {
-        w.to_string()
+        w
     };
     // `create`, `created` and `creating` all become `creat`.
-    match base.strip_suffix('e') {
-        Some(stripped) if base.len() > 4 => stripped.to_string(),
+    Cow::Borrowed(match base.strip_suffix('e') {
+        Some(stripped) if base.len() > 4 => stripped,
         _ => base,
-    }
+    })
 }
 
-/// `runn` → `run`, `stopp` → `stop` (a doubled final consonant left by a suffix).
-fn undouble(stem: &str) -> String {
-    let bytes = stem.as_bytes();
-    match bytes {
-        [.., a, b] if a == b && !b"aeiouls".contains(b) => stem[..stem.len() - 1].to_string(),
-        _ => stem.to_string(),
+/// `runn` → `run`, `stopp` → `stop` (a doubled final consonant left by a suffix). Only an ASCII
+/// letter is undoubled: two equal bytes ending a longer UTF-8 character are not a letter twice.
+fn undouble(stem: &str) -> &str {
+    match stem.as_bytes() {
+        [.., a, b] if a == b && b.is_ascii_alphabetic() && !b"aeiouls".contains(b) => {
+            &stem[..stem.len() - 1]
+        }
+        _ => stem,
     }
 }
 
 /// The searchable words of `text`, stemmed, stop words dropped.
 fn terms(text: &str) -> Vec<String> {
     let mut terms = Vec::new();
-    for_each_term(text, |term| terms.push(term));
+    for_each_term(text, |term| terms.push(term.to_string()));
     terms
 }
 
-/// Calls `each` with every term [`terms`] would return, without building a list.
-fn for_each_term(text: &str, mut each: impl FnMut(String)) {
+/// Calls `each` with every term [`terms`] would return, without building a list (or, mostly,
+/// a string: a term is a slice of the word being split).
+fn for_each_term(text: &str, mut each: impl FnMut(&str)) {
     names::for_each_word(text, |word| {
         if !is_stop_word(word) {
-            each(stem_lower(word));
+            each(&stem_lower(word));
         }
     });
 }
@@ -237,18 +241,19 @@ impl SearchIndex {
             .enumerate()
             .map(|(n, slice)| (n * size, slice))
             .collect();
-        let mut parts =
-            cpu_work::map_in_order(slices, |(first, slice)| index_slice(first, slice, domains))
-                .into_iter();
+        let mut parts = cpu_work::map_in_order(slices, 1, |(first, slice)| {
+            index_slice(first, slice, domains)
+        })
+        .into_iter();
         let mut index = SearchIndex::default();
         let mut lengths = Vec::with_capacity(tools.len());
-        if let Some(first) = parts.next() {
-            index.postings = first.postings;
-            lengths = first.lengths;
+        if let Some(mut first) = parts.next() {
+            lengths = std::mem::take(&mut first.lengths);
+            index.postings = first.into_postings().collect();
         }
-        for part in parts {
-            lengths.extend(part.lengths);
-            for (term, list) in part.postings {
+        for mut part in parts {
+            lengths.append(&mut part.lengths);
+            for (term, list) in part.into_postings() {
                 match index.postings.get_mut(&term) {
                     Some(known) => known.extend(list),
                     None => {
@@ -372,8 +377,27 @@ impl SearchIndex {
 /// The postings and document lengths of a run of tools whose first is document `first`.
 #[derive(Default)]
 struct Slice {
-    postings: HashMap<Box<str>, Vec<(u32, f32)>, FastHash>,
+    /// Term → its number in `lists`.
+    terms: HashMap<Box<str>, usize, FastHash>,
+    /// Each term's postings, by number.
+    lists: Vec<Vec<(u32, f32)>>,
     lengths: Vec<f64>,
+}
+
+impl Slice {
+    /// Term → postings, for the merge.
+    fn into_postings(self) -> impl Iterator<Item = (Box<str>, Vec<(u32, f32)>)> {
+        let mut lists = self.lists;
+        self.terms.into_iter().map(move |(term, number)| {
+            (
+                term,
+                lists
+                    .get_mut(number)
+                    .map(std::mem::take)
+                    .unwrap_or_default(),
+            )
+        })
+    }
 }
 
 /// Indexes `tools`, the documents from `first` on.
@@ -386,8 +410,10 @@ fn index_slice(
         lengths: Vec::with_capacity(tools.len()),
         ..Slice::default()
     };
-    // One tool's term frequencies; emptied for the next tool, its table kept.
-    let mut tf: HashMap<String, f32, FastHash> = HashMap::default();
+    // The current tool's weight of each term, by number (0: not in this tool), and the
+    // numbers it has: no table is built or emptied per tool.
+    let mut weights: Vec<f32> = Vec::new();
+    let mut present: Vec<usize> = Vec::new();
     for (offset, entry) in tools.iter().enumerate() {
         let Ok(doc) = u32::try_from(first + offset) else {
             break;
@@ -395,7 +421,20 @@ fn index_slice(
         let mut length = 0.0;
         let mut add = |text: &str, weight: f64| {
             for_each_term(text, |term| {
-                *tf.entry(term).or_default() += weight as f32;
+                let number = match slice.terms.get(term) {
+                    Some(&number) => number,
+                    None => {
+                        let number = slice.lists.len();
+                        slice.terms.insert(term.into(), number);
+                        slice.lists.push(Vec::new());
+                        weights.push(0.0);
+                        number
+                    }
+                };
+                if weights[number] == 0.0 {
+                    present.push(number);
+                }
+                weights[number] += weight as f32;
                 length += weight;
             });
         };
@@ -415,16 +454,8 @@ fn index_slice(
             add(text, DOMAIN_DESCRIPTION_WEIGHT);
         }
         add(entry.tool.parameter_text(), PARAMETER_WEIGHT);
-        for (term, frequency) in tf.drain() {
-            // Most terms are known already: only a new one is boxed as a key.
-            match slice.postings.get_mut(term.as_str()) {
-                Some(list) => list.push((doc, frequency)),
-                None => {
-                    slice
-                        .postings
-                        .insert(term.into_boxed_str(), vec![(doc, frequency)]);
-                }
-            }
+        for number in present.drain(..) {
+            slice.lists[number].push((doc, std::mem::take(&mut weights[number])));
         }
         slice.lengths.push(length);
     }
@@ -513,6 +544,7 @@ mod tests {
         );
         let built = SearchIndex::build(&tools, &domains);
         let whole = index_slice(0, &tools, &domains);
+        let whole: HashMap<Box<str>, Vec<(u32, f32)>, FastHash> = whole.into_postings().collect();
         let sorted = |postings: &HashMap<Box<str>, Vec<(u32, f32)>, FastHash>| {
             let mut all: Vec<_> = postings
                 .iter()
@@ -521,7 +553,7 @@ mod tests {
             all.sort_by(|a, b| a.0.cmp(&b.0));
             all
         };
-        assert_eq!(sorted(&built.postings), sorted(&whole.postings));
+        assert_eq!(sorted(&built.postings), sorted(&whole));
         assert_eq!(built.norms.len(), tools.len());
         let one = SearchIndex::build(&tools[..1], &domains);
         assert_eq!(one.norms.len(), 1);
@@ -543,5 +575,8 @@ mod tests {
         assert_eq!(stem("creating"), "creat");
         assert_eq!(stem("file"), "file");
         assert_eq!(stem("files"), "file");
+        // U+1000 ends in two equal bytes (E1 80 80): not a doubled letter, and no panic.
+        assert_eq!(stem("\u{1000}ing"), "\u{1000}");
+        assert_eq!(stem("\u{1000}ed"), "\u{1000}");
     }
 }
