@@ -1,21 +1,57 @@
 //! CPU-bound work of a rebuild (converting a listing, indexing a snapshot, freeing the old one)
-//! kept off the async workers and spread over the rebuild threads: a rayon pool sized like the
-//! gateway's runtime, so `server.worker_threads` bounds every core the gateway uses.
+//! kept off the async workers and spread over the rebuild threads: a rayon pool of the
+//! gateway's own (not rayon's global one, which the semantic ranker's maths uses), sized like
+//! its runtime (`server.worker_threads`, else one thread per core).
+
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
 
 /// Fewest listed tools worth handing to another thread (~1 ms of work at a few µs each).
 pub const MIN_PARALLEL_CHUNK: usize = 256;
 
-/// Sizes the rebuild threads to `threads` (one per core when `None`). Call once, before any
-/// rebuild; `Err` if the pool was already set up (it then keeps its size).
-pub fn init_pool(threads: Option<usize>) -> Result<(), rayon::ThreadPoolBuildError> {
+/// The rebuild threads, made on first use (or by [`init_pool`]); `None` if they could not be.
+static POOL: OnceLock<Option<ThreadPool>> = OnceLock::new();
+
+fn new_pool(threads: Option<usize>) -> Option<ThreadPool> {
     let mut builder =
-        rayon::ThreadPoolBuilder::new().thread_name(|index| format!("gateway-rebuild-{index}"));
+        ThreadPoolBuilder::new().thread_name(|index| format!("gateway-rebuild-{index}"));
     if let Some(threads) = threads {
         builder = builder.num_threads(threads);
     }
-    builder.build_global()
+    builder.build().ok()
+}
+
+/// Sizes the rebuild threads to `threads` (one per core when `None`). Call once, before any
+/// rebuild; `false` if the pool was already made (it keeps its size) or cannot be (rebuilds
+/// then run on the calling thread).
+pub fn init_pool(threads: Option<usize>) -> bool {
+    POOL.set(new_pool(threads)).is_ok() && threads_available() > 0
+}
+
+fn pool() -> Option<&'static ThreadPool> {
+    POOL.get_or_init(|| new_pool(None)).as_ref()
+}
+
+/// How many rebuild threads there are (0: rebuilds run on the calling thread).
+pub fn threads_available() -> usize {
+    pool().map_or(0, ThreadPool::current_num_threads)
+}
+
+/// `a` and `b`, on two rebuild threads when `parallel` (and there are two), else one after the
+/// other here.
+pub fn join<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    match pool() {
+        Some(pool) if parallel && pool.current_num_threads() >= 2 => {
+            pool.install(|| rayon::join(a, b))
+        }
+        _ => (a(), b()),
+    }
 }
 
 /// Runs `work` (CPU-bound, tens of milliseconds for a large registry) without holding up the
@@ -41,16 +77,19 @@ pub fn map_in_order<T: Send, R: Send>(
     each: impl Fn(T) -> R + Sync,
 ) -> Vec<R> {
     let min_chunk = min_chunk.max(1);
-    if items.len() < 2 * min_chunk || rayon::current_num_threads() < 2 {
-        return items.into_iter().map(each).collect();
-    }
+    let pool = match pool() {
+        Some(pool) if items.len() >= 2 * min_chunk && pool.current_num_threads() >= 2 => pool,
+        _ => return items.into_iter().map(each).collect(),
+    };
     // A reference to a `Sync` function can be sent to the other threads.
     let each = &each;
-    items
-        .into_par_iter()
-        .with_min_len(min_chunk)
-        .map(each)
-        .collect()
+    pool.install(|| {
+        items
+            .into_par_iter()
+            .with_min_len(min_chunk)
+            .map(each)
+            .collect()
+    })
 }
 
 /// Drops `value` (a replaced snapshot: freeing 10,000 tools takes milliseconds) on the
@@ -68,6 +107,8 @@ mod tests {
 
     #[test]
     fn long_and_short_lists_keep_their_order() {
+        // Four threads even on a one-CPU runner, so the parallel path runs.
+        init_pool(Some(4));
         for (len, min_chunk) in [(0, 1), (3, 1), (3, MIN_PARALLEL_CHUNK), (10_000, 256)] {
             let items: Vec<usize> = (0..len).collect();
             let doubled = map_in_order(items, min_chunk, |i| i * 2);

@@ -57,14 +57,14 @@ fn main() -> ExitCode {
     {
         builder.worker_threads(threads); // else TOKIO_WORKER_THREADS, else one per core
     }
-    // Rebuilds spread over as many threads as the runtime has: the same bound on cores.
+    // Rebuilds spread over as many threads as the runtime has workers.
     let rebuild_threads = config.server.worker_threads.or_else(|| {
         std::env::var("TOKIO_WORKER_THREADS")
             .ok()
             .and_then(|n| n.parse().ok())
     });
     if command != Command::Check {
-        let _ = mcp_gateway::cpu_work::init_pool(rebuild_threads);
+        mcp_gateway::cpu_work::init_pool(rebuild_threads);
     }
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,

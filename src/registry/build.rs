@@ -183,7 +183,8 @@ pub fn build(input: BuildInput) -> Registry {
     tools.sort_by(|a, b| a.name.cmp(&b.name));
 
     // The search index is most of a build's work: the name tables are made meanwhile.
-    let (search, (by_folded, aliases)) = rayon::join(
+    let (search, (by_folded, aliases)) = crate::cpu_work::join(
+        tools.len() >= 2 * crate::cpu_work::MIN_PARALLEL_CHUNK,
         || search::SearchIndex::build(&tools, &domains),
         || {
             let by_folded = super::folded::FoldedNames::build(&tools);

@@ -167,12 +167,10 @@ fn stem_lower(w: &str) -> Cow<'_, str> {
 }
 
 /// `runn` → `run`, `stopp` → `stop` (a doubled final consonant left by a suffix). Only an ASCII
-/// letter is undoubled: two equal bytes ending a longer UTF-8 character are not a letter twice.
+/// byte is undoubled: two equal bytes ending a longer UTF-8 character are not one twice.
 fn undouble(stem: &str) -> &str {
     match stem.as_bytes() {
-        [.., a, b] if a == b && b.is_ascii_alphabetic() && !b"aeiouls".contains(b) => {
-            &stem[..stem.len() - 1]
-        }
+        [.., a, b] if a == b && b.is_ascii() && !b"aeiouls".contains(b) => &stem[..stem.len() - 1],
         _ => stem,
     }
 }
@@ -230,12 +228,17 @@ impl SearchIndex {
         tools: &[ToolEntry],
         domains: &BTreeMap<String, DomainEntry>,
     ) -> SearchIndex {
-        let threads = rayon::current_num_threads().max(1);
-        // A few slices per thread, so an uneven one does not leave the others idle.
-        let size = tools
-            .len()
-            .div_ceil(threads * 4)
-            .max(cpu_work::MIN_PARALLEL_CHUNK);
+        let threads = cpu_work::threads_available().max(1);
+        // A few slices per thread, so an uneven one does not leave the others idle; a short
+        // list is one slice, indexed on this thread.
+        let size = if tools.len() < 2 * cpu_work::MIN_PARALLEL_CHUNK {
+            tools.len().max(1)
+        } else {
+            tools
+                .len()
+                .div_ceil(threads * 4)
+                .max(cpu_work::MIN_PARALLEL_CHUNK)
+        };
         let slices: Vec<(usize, &[ToolEntry])> = tools
             .chunks(size)
             .enumerate()
@@ -533,6 +536,8 @@ mod tests {
     /// The index built in slices on several threads is the index of one pass over every tool.
     #[test]
     fn slices_merge_into_the_index_of_one_pass() {
+        // Four threads even on a one-CPU runner, so the slices run in parallel.
+        cpu_work::init_pool(Some(4));
         let tools = entries(3 * cpu_work::MIN_PARALLEL_CHUNK * 4 + 7);
         let mut domains = BTreeMap::new();
         domains.insert(

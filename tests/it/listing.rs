@@ -114,7 +114,9 @@ async fn check(upstream: HttpUpstream, protocol: &str) {
     gateway.stop().await;
 }
 
-#[tokio::test]
+// Multi-threaded, as the gateway runs: 1,500 tools are converted on the rebuild threads from a
+// runtime worker that hands off its queue first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paged_listing_over_sse_arrives_whole_in_both_eras() {
     for protocol in ["2026-07-28", "2025-11-25"] {
         check(HttpUpstream::start(server()).await, protocol).await;
