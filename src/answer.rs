@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use rmcp::model::{CallToolResponse, CallToolResult};
+use rmcp::model::{CallToolResponse, CallToolResult, ResultType};
 use serde::ser::SerializeMap;
 use serde_json::value::RawValue;
 
@@ -140,6 +140,19 @@ fn without_result_type(text: &str) -> Option<Box<RawValue>> {
     let Members(mut members) = serde_json::from_str(text).ok()?;
     members.retain(|(key, _)| key != "resultType");
     serde_json::value::to_raw_value(&Members(members)).ok()
+}
+
+/// `response` with `resultType: "complete"` on a complete result that lacks it (an upstream of
+/// a revision before 2026-07-28 writes none): 2026-07-28 requires it on every result, and rmcp
+/// drops it again for peers of older revisions.
+pub fn marked_complete(response: CallToolResponse) -> CallToolResponse {
+    match response {
+        CallToolResponse::Complete(mut result) => {
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+            CallToolResponse::Complete(result)
+        }
+        other => other,
+    }
 }
 
 impl From<CallToolResponse> for ToolAnswer {

@@ -1,43 +1,45 @@
-//! The hot path: answers `tools/call` on an established session (and `notifications/cancelled`
-//! for such calls) in the HTTP core itself, without rmcp's per-session worker, SSE framing and
-//! task hand-offs. A call answers as one `application/json` body; one that runs past
-//! [`JSON_WINDOW`] switches to an SSE stream with keep-alive comments so proxies do not cut it.
-//! Anything else, and anything unusual (other methods, batches, 2026-07-28 per-request metadata,
-//! `Mcp-Method` headers, weighted `Accept`, a `Host` the allow-list may not accept), goes to rmcp
+//! The hot path: answers `tools/call` in the HTTP core itself, without rmcp's per-request
+//! service, SSE framing and task hand-offs: on an established session (with
+//! `notifications/cancelled` for such calls), and as a stateless 2026-07-28 request. A call
+//! answers as one `application/json` body; one that runs past [`JSON_WINDOW`] switches to an SSE
+//! stream with keep-alive comments so proxies do not cut it. Anything else, and anything unusual
+//! (other methods, batches, per-request metadata on a session, SEP-2243 headers that are not the
+//! plain ones, weighted `Accept`, a `Host` the allow-list may not accept), goes to rmcp
 //! unchanged, so rmcp answers it, refusals included.
 //!
-//! As the MCP transport spec asks, a client that disconnects has not cancelled: its call runs to
-//! the end (holding its upstream slot) and the answer is dropped. `notifications/cancelled`, the
-//! session's DELETE and the end of the shutdown drain cancel it.
+//! Cancellation follows each revision's transport rules. On a session a client that disconnects
+//! has not cancelled: its call runs to the end (holding its upstream slot) and the answer is
+//! dropped; `notifications/cancelled`, the session's DELETE and the end of the shutdown drain
+//! cancel it. A 2026-07-28 client cancels by closing the response stream, so there a hang-up
+//! cancels the call.
+
+mod encode;
+mod headers;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
-use hyper::body::Frame;
+use http::{HeaderMap, Request, Response};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientJsonRpcMessage,
-    ClientNotification, ClientRequest, CustomNotification, GetMeta, InputResponses, JsonObject,
-    RequestId, RequestMetaObject, ServerJsonRpcMessage, ServerResult,
+    CallToolRequestParams, ClientJsonRpcMessage, ClientNotification, ClientRequest,
+    CustomNotification, GetMeta, InputResponses, JsonObject, ProtocolVersion, RequestId,
+    RequestMetaObject,
 };
-use rmcp::transport::common::http_header::{
-    HEADER_MCP_METHOD, HEADER_MCP_NAME, HEADER_MCP_PROTOCOL_VERSION, HEADER_SESSION_ID,
-};
+use rmcp::transport::common::http_header::HEADER_SESSION_ID;
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
+use self::encode::{Body, Era, Stream, accepted, encode, json_response, sse_response};
+use self::headers::Eligible;
 use crate::answer::ToolAnswer;
-use crate::detach_on_drop::{DetachOnDrop, Panicked};
+use crate::detach_on_drop::DetachOnDrop;
 use crate::fast_hash::FastHash;
 use crate::gateway::Gateway;
 use crate::ingress::HostAllowList;
@@ -45,18 +47,13 @@ use crate::{handler, meta_tools};
 
 /// A call that answers within this time gets a plain JSON body; a longer one an SSE stream.
 pub const JSON_WINDOW: Duration = Duration::from_secs(5);
-/// Interval of SSE keep-alive comments on a long call's stream.
-const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// rmcp closes a session whose worker saw nothing for `server.session_idle_timeout`; direct
 /// calls bypass the worker, so a session that only makes direct calls pokes it at most this
 /// often (or a quarter of the idle timeout, when that is shorter).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// The no-op notification that keeps a session's rmcp worker from idling out.
 const KEEP_ALIVE_METHOD: &str = "notifications/mcp-gateway/keepalive";
-/// Protocol revisions served with sessions (2026-07-28 requests go to rmcp's stateless path).
-const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
-type Body = BoxBody<Bytes, Infallible>;
 type CallTask = DetachOnDrop<Result<ToolAnswer, McpError>>;
 
 /// Direct calls in flight on one session, and when its rmcp worker was last poked.
@@ -136,12 +133,12 @@ impl DirectCalls {
     /// request goes to rmcp.
     pub async fn answer(&self, request: &Request<Bytes>) -> Option<Response<Body>> {
         let headers = request.headers();
-        let session_id = eligible_session(headers)?;
+        let eligible = headers::eligible(headers)?;
         if !self.hosts.allows(request.uri(), headers) {
             return None;
         }
-        match read_message(request.body())? {
-            Direct::Call { id, params, meta } => {
+        match (eligible, read_message(request.body())?) {
+            (Eligible::Session(session_id), Direct::Call { id, params, meta }) => {
                 if meta.protocol_version().is_some() {
                     return None;
                 }
@@ -150,7 +147,7 @@ impl DirectCalls {
                 let task = self.spawn(session, id.clone(), params, meta, headers);
                 Some(self.respond(task, id, session_id).await)
             }
-            Direct::Cancel(id) => {
+            (Eligible::Session(session_id), Direct::Cancel(id)) => {
                 let session = self.known_session(session_id)?;
                 if !self.sessions.sessions.read().await.contains_key(session_id) {
                     return None;
@@ -158,6 +155,46 @@ impl DirectCalls {
                 let cancel = lock(&session.calls).get(&id).map(|(_, c)| c.clone())?;
                 cancel.cancel();
                 Some(accepted())
+            }
+            (Eligible::Modern(name), Direct::Call { id, params, meta }) => {
+                // The body must say what the headers say, with the request metadata the
+                // revision requires; rmcp answers anything else, with its refusal.
+                let modern = ProtocolVersion::V_2026_07_28;
+                if params.name != name
+                    || meta.protocol_version().as_ref() != Some(&modern)
+                    || !meta.missing_required_keys(&modern).is_empty()
+                {
+                    return None;
+                }
+                Some(self.answer_modern(id, params, meta, headers).await)
+            }
+            (Eligible::Modern(_), Direct::Cancel(_)) => None,
+        }
+    }
+
+    /// A stateless 2026-07-28 call: run in place, cancelled if the client goes away before it
+    /// answers.
+    async fn answer_modern(
+        &self,
+        id: RequestId,
+        params: CallToolRequestParams,
+        meta: RequestMetaObject,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        let cancel = self.stop.child_token();
+        let hang_up = cancel.clone().drop_guard();
+        let mut task = run(self.gateway.clone(), params, meta, headers, cancel);
+        match tokio::time::timeout(JSON_WINDOW, &mut task).await {
+            Ok(joined) => {
+                hang_up.disarm();
+                json_response(encode(joined, id, Era::Modern))
+            }
+            Err(_) => {
+                let stream = Stream {
+                    poke: None::<fn()>,
+                    hang_up: Some(hang_up),
+                };
+                sse_response(task.detach(), id, Era::Modern, stream)
             }
         }
     }
@@ -228,19 +265,14 @@ impl DirectCalls {
         let headers = headers.clone();
         DetachOnDrop::new(async move {
             let _entry = entry;
-            let context = meta_tools::CallContext {
-                cancel: &cancel,
-                headers: Some(&headers),
-                meta: &meta,
-            };
-            handler::call_tool(&gateway, params, context).await
+            call(&gateway, params, &meta, &headers, &cancel).await
         })
     }
 
     /// The call's answer: JSON when it ends within [`JSON_WINDOW`], else an SSE stream.
     async fn respond(&self, mut task: CallTask, id: RequestId, session_id: &str) -> Response<Body> {
         match tokio::time::timeout(JSON_WINDOW, &mut task).await {
-            Ok(joined) => json_response(encode(joined, id)),
+            Ok(joined) => json_response(encode(joined, id, Era::Session)),
             Err(_) => {
                 // The stream's keep-alive also keeps the session: a call may outlast rmcp's
                 // idle timeout.
@@ -251,10 +283,43 @@ impl DirectCalls {
                 });
                 // On a task of its own from here: a stream is polled only as fast as the client
                 // reads it (HTTP/2 flow control), and the call must not wait on that.
-                sse_response(task.detach(), id, poke)
+                let stream = Stream {
+                    poke,
+                    hang_up: None,
+                };
+                sse_response(task.detach(), id, Era::Session, stream)
             }
         }
     }
+}
+
+/// A stateless call, polled in place; detached onto a task of its own if the response future
+/// is dropped, where `cancel` (fired by then) ends it.
+fn run(
+    gateway: Arc<Gateway>,
+    params: CallToolRequestParams,
+    meta: RequestMetaObject,
+    headers: &HeaderMap,
+    cancel: CancellationToken,
+) -> CallTask {
+    let headers = headers.clone();
+    DetachOnDrop::new(async move { call(&gateway, params, &meta, &headers, &cancel).await })
+}
+
+/// One meta-tool call with the request's cancellation, headers and `_meta`.
+async fn call(
+    gateway: &Arc<Gateway>,
+    params: CallToolRequestParams,
+    meta: &RequestMetaObject,
+    headers: &HeaderMap,
+    cancel: &CancellationToken,
+) -> Result<ToolAnswer, McpError> {
+    let context = meta_tools::CallContext {
+        cancel,
+        headers: Some(headers),
+        meta,
+    };
+    handler::call_tool(gateway, params, context).await
 }
 
 /// A message the direct path answers.
@@ -389,193 +454,9 @@ fn touch(sessions: &Arc<LocalSessionManager>, id: &str, session: &SessionCalls) 
     });
 }
 
-/// The session id, when the headers qualify for the direct path.
-fn eligible_session(headers: &HeaderMap) -> Option<&str> {
-    if headers.contains_key(HEADER_MCP_METHOD) || headers.contains_key(HEADER_MCP_NAME) {
-        return None;
-    }
-    if let Some(version) = headers.get(HEADER_MCP_PROTOCOL_VERSION) {
-        let version = version.to_str().ok()?;
-        if !SESSION_VERSIONS.contains(&version) {
-            return None;
-        }
-    }
-    if !accepts_json_and_sse(headers) || !is_json_content(headers) {
-        return None;
-    }
-    let mut ids = headers.get_all(HEADER_SESSION_ID).iter();
-    let id = ids.next()?.to_str().ok()?;
-    ids.next().is_none().then_some(id)
-}
-
-/// `Accept` lists both `application/json` and `text/event-stream`, with no quality weights or
-/// quoted parameters (those are left to rmcp's full parser).
-fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
-    let (mut json, mut sse) = (false, false);
-    for value in headers.get_all(header::ACCEPT) {
-        let Ok(value) = value.to_str() else {
-            return false;
-        };
-        if value.contains('"') {
-            return false;
-        }
-        for entry in value.split(',') {
-            let mut parts = entry.split(';');
-            let essence = parts.next().unwrap_or("").trim();
-            if parts.any(|p| p.trim_start().to_ascii_lowercase().starts_with("q=")) {
-                return false;
-            }
-            json |= essence.eq_ignore_ascii_case("application/json");
-            sse |= essence.eq_ignore_ascii_case("text/event-stream");
-        }
-    }
-    json && sse
-}
-
-fn is_json_content(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let essence = v.split(';').next().unwrap_or("");
-            essence.trim().eq_ignore_ascii_case("application/json")
-        })
-}
-
-/// The JSON-RPC answer to call `id`, serialised. An upstream's result goes out as the text it
-/// came in, where rmcp's shaping for the session's revision would not change it.
-fn encode(answer: Result<Result<ToolAnswer, McpError>, Panicked>, id: RequestId) -> Bytes {
-    if let Ok(Ok(answer)) = &answer
-        && let Some(text) = answer.legacy_text()
-        && let Some(bytes) = envelope(&id, text)
-    {
-        return bytes;
-    }
-    let message = match answer.map(|answer| answer.map(ToolAnswer::into_response)) {
-        // The gateway never asks upstreams for tasks (it declares no task capability), so a
-        // task here comes from an upstream breaking the protocol: refuse it as rmcp would.
-        Ok(Ok(CallToolResponse::Task(_))) => ServerJsonRpcMessage::error(
-            McpError::missing_required_client_capability(
-                ClientCapabilities::builder().enable_tasks().build(),
-            ),
-            Some(id),
-        ),
-        // Sessions negotiated a revision before 2026-07-28: answer in its shape, as rmcp does.
-        Ok(Ok(CallToolResponse::InputRequired(_))) => ServerJsonRpcMessage::error(
-            McpError::invalid_request(
-                "InputRequiredResult requires negotiated protocol version 2026-07-28 or newer",
-                None,
-            ),
-            Some(id),
-        ),
-        Ok(Ok(response)) => {
-            let mut result = ServerResult::from(response);
-            result.strip_result_type_for_legacy_peer();
-            result.strip_non_object_output_for_legacy_peer();
-            ServerJsonRpcMessage::response(result, id)
-        }
-        Ok(Err(error)) => ServerJsonRpcMessage::error(error, Some(id)),
-        Err(panicked) => {
-            tracing::error!(error = %panicked, "tool call failed inside the gateway");
-            ServerJsonRpcMessage::error(
-                McpError::internal_error("the tool call failed inside the gateway", None),
-                Some(id),
-            )
-        }
-    };
-    match serde_json::to_vec(&message) {
-        Ok(bytes) => Bytes::from(bytes),
-        Err(error) => {
-            tracing::error!(%error, "cannot serialise a tool call answer");
-            Bytes::from_static(
-                br#"{"jsonrpc":"2.0","error":{"code":-32603,"message":"cannot serialise the answer"}}"#,
-            )
-        }
-    }
-}
-
-/// `{"jsonrpc":"2.0","id":…,"result":…}` around a result's JSON text.
-fn envelope(id: &RequestId, result: &RawValue) -> Option<Bytes> {
-    let mut bytes = Vec::with_capacity(result.get().len() + 48);
-    bytes.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-    serde_json::to_writer(&mut bytes, id).ok()?;
-    bytes.extend_from_slice(br#","result":"#);
-    bytes.extend_from_slice(result.get().as_bytes());
-    bytes.push(b'}');
-    Some(Bytes::from(bytes))
-}
-
-/// `message` as one SSE event. An upstream's text may hold line breaks between its tokens;
-/// each line becomes a `data:` line of its own (the client joins them with `\n`, still JSON).
-fn sse_event(message: &[u8]) -> Bytes {
-    let mut event = Vec::with_capacity(message.len() + 16);
-    for line in message.split(|&b| b == b'\n') {
-        event.extend_from_slice(b"data: ");
-        event.extend(line.iter().filter(|&&b| b != b'\r'));
-        event.push(b'\n');
-    }
-    event.push(b'\n');
-    Bytes::from(event)
-}
-
-fn json_response(body: Bytes) -> Response<Body> {
-    let length = HeaderValue::from(body.len());
-    let mut response = Response::new(Full::new(body).boxed());
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    // Stated, because the server's in-flight wrapper around the body hides its size.
-    headers.insert(header::CONTENT_LENGTH, length);
-    response
-}
-
-fn accepted() -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::new()).boxed());
-    *response.status_mut() = StatusCode::ACCEPTED;
-    response
-}
-
-/// A long call's answer: an SSE stream of keep-alive comments (each also running `poke`), then
-/// the answer as one event. A client that goes away drops the stream, not the call.
-fn sse_response(
-    task: tokio::task::JoinHandle<Result<Result<ToolAnswer, McpError>, Panicked>>,
-    id: RequestId,
-    poke: Option<impl Fn() + Send + Sync + 'static>,
-) -> Response<Body> {
-    let frames = futures::stream::unfold(Some((task, id, poke)), |state| async move {
-        let (mut task, id, poke) = state?;
-        tokio::select! {
-            joined = &mut task => {
-                let joined = joined.unwrap_or_else(|error| Err(Panicked(error.to_string())));
-                let event = sse_event(&encode(joined, id));
-                Some((Ok::<_, Infallible>(Frame::data(event)), None))
-            }
-            () = tokio::time::sleep(SSE_KEEP_ALIVE) => {
-                if let Some(poke) = &poke {
-                    poke();
-                }
-                Some((Ok(Frame::data(Bytes::from_static(b":\n\n"))), Some((task, id, poke))))
-            }
-        }
-    });
-    let mut response = Response::new(BodyExt::boxed(StreamBody::new(frames)));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // nginx would otherwise hold back the keep-alive comments.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
 
     /// What rmcp's parser makes of `text`, in the direct path's terms.
     fn as_rmcp(text: &str) -> Option<(RequestId, CallToolRequestParams, RequestMetaObject)> {
@@ -608,21 +489,6 @@ mod tests {
             assert_eq!(meta.0, rmcp_meta.0, "{text}");
             assert!(params.meta.is_none());
         }
-    }
-
-    #[test]
-    fn an_answer_with_line_breaks_is_one_sse_event_of_several_data_lines() {
-        let text = b"{\"result\":\r\n  {\"content\":\n[]}}";
-        let event = sse_event(text);
-        let event = std::str::from_utf8(&event).expect("UTF-8");
-        assert!(event.ends_with("\n\n") && !event[..event.len() - 2].contains("\n\n"));
-        let data: Vec<&str> = event
-            .lines()
-            .filter_map(|line| line.strip_prefix("data: "))
-            .collect();
-        assert_eq!(data.len(), 3, "{event:?}");
-        let joined: Value = serde_json::from_str(&data.join("\n")).expect("JSON");
-        assert_eq!(joined, serde_json::json!({"result": {"content": []}}));
     }
 
     #[test]

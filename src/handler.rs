@@ -69,9 +69,10 @@ impl ServerHandler for GatewayHandler {
             headers,
             meta: &context.meta,
         };
+        // A 2026-07-28 peer gets `resultType` on every result; rmcp drops it for older ones.
         call_tool(&self.gateway, request, call)
             .await
-            .map(ToolAnswer::into_response)
+            .map(|answer| crate::answer::marked_complete(answer.into_response()))
     }
 }
 

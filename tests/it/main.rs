@@ -23,6 +23,7 @@ mod lifecycle;
 mod limits;
 mod listing;
 mod metrics;
+mod modern;
 mod peers;
 mod reload;
 mod sanitize;

@@ -200,3 +200,70 @@ impl OneConnection {
         (status, kind, String::from_utf8_lossy(&bytes).into_owned())
     }
 }
+
+/// A raw 2026-07-28 client: no session, the protocol version, client info and capabilities in
+/// every request's `_meta`, and the SEP-2243 `Mcp-Method` / `Mcp-Name` headers.
+pub struct ModernClient {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl ModernClient {
+    /// A client of the gateway at `url`.
+    pub fn new(url: &str) -> ModernClient {
+        ModernClient {
+            http: reqwest::Client::new(),
+            url: url.to_string(),
+        }
+    }
+
+    /// POSTs `body` with the headers a 2026-07-28 client sends for it (`extra` overrides them;
+    /// a value of `""` leaves the header out): (status, response headers, body text).
+    pub async fn post(
+        &self,
+        body: &Value,
+        extra: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let method = body["method"].as_str().unwrap_or_default();
+        let name = body["params"]["name"].as_str().unwrap_or_default();
+        let defaults = [
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", method),
+            ("mcp-name", name),
+        ];
+        let mut request = self.http.post(&self.url);
+        for (name, value) in defaults {
+            if !extra.iter().any(|(overridden, _)| *overridden == name) {
+                request = request.header(name, value);
+            }
+        }
+        for (name, value) in extra.iter().filter(|(_, value)| !value.is_empty()) {
+            request = request.header(*name, *value);
+        }
+        let response = request.json(body).send().await.expect("POST");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap_or_default())
+    }
+}
+
+/// A 2026-07-28 `tools/call`, with the request metadata the revision requires.
+pub fn modern_call(id: u64, name: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}
+        },
+        "name": name, "arguments": arguments}})
+}
+
+/// The content type of a response.
+pub fn content_type(headers: &reqwest::header::HeaderMap) -> &str {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}

@@ -1,0 +1,195 @@
+//! Which POSTs the direct path may take, by their headers alone: a call on a session of a
+//! revision before 2026-07-28, or a stateless 2026-07-28 `tools/call` whose SEP-2243 headers
+//! are the plain ones a client writes for a meta-tool. Anything else (weighted `Accept`,
+//! duplicated or Base64-wrapped headers, a session id beside a 2026-07-28 version, …) goes to
+//! rmcp, which answers it, refusals included.
+
+use http::{HeaderMap, header};
+use rmcp::model::ProtocolVersion;
+use rmcp::transport::common::http_header::{
+    BASE64_HEADER_PREFIX, HEADER_MCP_METHOD, HEADER_MCP_NAME, HEADER_MCP_PROTOCOL_VERSION,
+    HEADER_SESSION_ID,
+};
+
+/// Protocol revisions served with sessions (2026-07-28 has none).
+const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// How a POST the direct path may take is to be answered.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Eligible<'a> {
+    /// On the session with this id, in the shape of the revision it negotiated.
+    Session(&'a str),
+    /// A stateless 2026-07-28 `tools/call` whose `Mcp-Name` header is this.
+    Modern(&'a str),
+}
+
+/// Whether the headers qualify for the direct path, and in which era.
+pub(super) fn eligible(headers: &HeaderMap) -> Option<Eligible<'_>> {
+    if !accepts_json_and_sse(headers) || !is_json_content(headers) {
+        return None;
+    }
+    match sole(headers, HEADER_MCP_PROTOCOL_VERSION) {
+        Some(version) if version == ProtocolVersion::V_2026_07_28.as_str() => modern(headers),
+        Some(version) if SESSION_VERSIONS.contains(&version) => session(headers),
+        // Absent: the session's own revision. Unknown, repeated or not text: rmcp's to refuse.
+        None if !headers.contains_key(HEADER_MCP_PROTOCOL_VERSION) => session(headers),
+        _ => None,
+    }
+}
+
+/// A session's call: one session id, and no SEP-2243 headers (those belong to 2026-07-28).
+fn session(headers: &HeaderMap) -> Option<Eligible<'_>> {
+    if headers.contains_key(HEADER_MCP_METHOD) || headers.contains_key(HEADER_MCP_NAME) {
+        return None;
+    }
+    sole(headers, HEADER_SESSION_ID).map(Eligible::Session)
+}
+
+/// A 2026-07-28 `tools/call`: no session, one `Mcp-Method: tools/call`, one `Mcp-Name` as
+/// written (a Base64-wrapped one is rmcp's to decode; no meta-tool name needs it).
+fn modern(headers: &HeaderMap) -> Option<Eligible<'_>> {
+    if headers.contains_key(HEADER_SESSION_ID) || sole(headers, HEADER_MCP_METHOD)? != "tools/call"
+    {
+        return None;
+    }
+    let name = sole(headers, HEADER_MCP_NAME)?;
+    (!name.starts_with(BASE64_HEADER_PREFIX)).then_some(Eligible::Modern(name))
+}
+
+/// The header's value when it appears exactly once, as visible ASCII.
+fn sole<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?.to_str().ok()?;
+    values.next().is_none().then_some(value)
+}
+
+/// `Accept` lists both `application/json` and `text/event-stream`, with no quality weights or
+/// quoted parameters (those are left to rmcp's full parser).
+fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+    let (mut json, mut sse) = (false, false);
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
+        if value.contains('"') {
+            return false;
+        }
+        for entry in value.split(',') {
+            let mut parts = entry.split(';');
+            let essence = parts.next().unwrap_or("").trim();
+            if parts.any(|p| p.trim_start().to_ascii_lowercase().starts_with("q=")) {
+                return false;
+            }
+            json |= essence.eq_ignore_ascii_case("application/json");
+            sse |= essence.eq_ignore_ascii_case("text/event-stream");
+        }
+    }
+    json && sse
+}
+
+fn is_json_content(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let essence = v.split(';').next().unwrap_or("");
+            essence.trim().eq_ignore_ascii_case("application/json")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        map.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    const MODERN: [(&str, &str); 3] = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "execute_tool"),
+    ];
+
+    #[test]
+    fn a_plain_2026_call_is_taken_with_its_name() {
+        assert_eq!(
+            eligible(&headers(&MODERN)),
+            Some(Eligible::Modern("execute_tool"))
+        );
+    }
+
+    #[test]
+    fn a_session_call_is_taken_with_its_id() {
+        for version in SESSION_VERSIONS {
+            let mut map = headers(&[("mcp-session-id", "s1")]);
+            map.insert(
+                "mcp-protocol-version",
+                HeaderValue::from_str(version).expect("ascii"),
+            );
+            assert_eq!(eligible(&map), Some(Eligible::Session("s1")), "{version}");
+        }
+        assert_eq!(
+            eligible(&headers(&[("mcp-session-id", "s1")])),
+            Some(Eligible::Session("s1")),
+            "no version header: the session's own"
+        );
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_rmcp() {
+        let cases: [&[(&str, &str)]; 12] = [
+            // 2026-07-28 with a session id, or without or with a different method or name.
+            &[MODERN[0], MODERN[1], MODERN[2], ("mcp-session-id", "s1")],
+            &[MODERN[0], MODERN[2]],
+            &[MODERN[0], MODERN[1]],
+            &[MODERN[0], ("mcp-method", "tools/list"), MODERN[2]],
+            // Duplicates, even when they agree.
+            &[MODERN[0], MODERN[1], MODERN[1], MODERN[2]],
+            &[MODERN[0], MODERN[1], MODERN[2], MODERN[2]],
+            &[MODERN[0], MODERN[0], MODERN[1], MODERN[2]],
+            // A Base64-wrapped name.
+            &[
+                MODERN[0],
+                MODERN[1],
+                ("mcp-name", "=?base64?ZXhlY3V0ZV90b29s?="),
+            ],
+            // Sessions: SEP-2243 headers, two ids, none, an unknown version.
+            &[("mcp-session-id", "s1"), ("mcp-method", "tools/call")],
+            &[("mcp-session-id", "s1"), ("mcp-session-id", "s2")],
+            &[("mcp-protocol-version", "2025-06-18")],
+            &[
+                ("mcp-session-id", "s1"),
+                ("mcp-protocol-version", "2099-01-01"),
+            ],
+        ];
+        for pairs in cases {
+            assert_eq!(eligible(&headers(pairs)), None, "{pairs:?}");
+        }
+        let mut weighted = headers(&MODERN);
+        weighted.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json;q=0.9, text/event-stream"),
+        );
+        assert_eq!(eligible(&weighted), None);
+        let mut only_json = headers(&MODERN);
+        only_json.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        assert_eq!(eligible(&only_json), None);
+        let mut text = headers(&MODERN);
+        text.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert_eq!(eligible(&text), None);
+    }
+}
