@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, JsonObject,
+    ProtocolVersion,
 };
-use rmcp::service::RunningService;
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -44,6 +45,32 @@ pub async fn connect(url: &str) -> Result<Client, String> {
         .await
         .map_err(|_| format!("connect {url}: no session within {SESSION_TIMEOUT:?}"))?
         .map_err(|e| format!("connect {url}: {e}"))
+}
+
+/// Opens a sessionless 2026-07-28 client with `url` (`server/discover`, then every request
+/// carries its own protocol metadata and SEP-2243 headers), over the same pooled client.
+pub async fn connect_modern(url: &str) -> Result<Client, String> {
+    let http = crate::procs::http_client()?;
+    let config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            url.to_string(),
+        );
+    let transport = StreamableHttpClientTransport::with_client(http, config);
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let session = client_info().serve_with_lifecycle(transport, lifecycle);
+    let client = tokio::time::timeout(SESSION_TIMEOUT, session)
+        .await
+        .map_err(|_| format!("discover {url}: no answer within {SESSION_TIMEOUT:?}"))?
+        .map_err(|e| format!("discover {url}: {e}"))?;
+    let version = client.peer_info().map(|info| info.protocol_version.clone());
+    if version != Some(ProtocolVersion::V_2026_07_28) {
+        return Err(format!(
+            "discover {url}: negotiated {version:?}, not 2026-07-28"
+        ));
+    }
+    Ok(client)
 }
 
 /// Starts `command` as a stdio MCP server and opens a session with it.

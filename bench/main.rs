@@ -168,6 +168,21 @@ async fn run(options: Options) -> Result<(), String> {
         targets.push(("nginx", drive::connect(&proxy.url).await?, &direct));
         proxies.push(Some(proxy.pid()));
     }
+    // Sessionless 2026-07-28 clients, direct and through the gateway, in the same repetitions:
+    // the revision the gateway speaks to upstreams that offer it, and that clients adopt.
+    let sessions = targets.len();
+    targets.push((
+        "direct 2026-07-28",
+        drive::connect_modern(&upstream.url).await?,
+        &direct,
+    ));
+    proxies.push(None);
+    targets.push((
+        "gateway 2026-07-28",
+        drive::connect_modern(&gateway.url).await?,
+        &executed,
+    ));
+    proxies.push(Some(gateway.pid()));
     let mut latency: Vec<Vec<Stats>> = vec![Vec::new(); targets.len()];
     let mut cpu = vec![CpuUse::default(); targets.len()];
     for (_, client, call) in &targets {
@@ -192,8 +207,13 @@ async fn run(options: Options) -> Result<(), String> {
     let names: Vec<&str> = targets.iter().map(|(n, _, _)| *n).collect();
     report.latency(
         "execute_tool(echo) vs direct tools/call echo, HTTP, sequential",
-        &names,
-        &latency,
+        &names[..sessions],
+        &latency[..sessions],
+    );
+    report.latency(
+        "The same, sessionless 2026-07-28 clients",
+        &names[sessions..],
+        &latency[sessions..],
     );
     report_cpu(&mut report, &names, &cpu);
     large_result_latency(&options, &mut report, &targets[..2]).await?;
