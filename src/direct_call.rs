@@ -345,7 +345,7 @@ enum Direct {
 struct IncomingCall<'a> {
     #[serde(borrow)]
     jsonrpc: Cow<'a, str>,
-    id: RequestId,
+    id: IntegerOrString,
     #[serde(borrow)]
     method: Cow<'a, str>,
     params: Object<IncomingParams>,
@@ -361,6 +361,41 @@ struct IncomingParams {
     arguments: Option<JsonObject>,
     input_responses: Option<InputResponses>,
     request_state: Option<String>,
+}
+
+/// A request id written as an integer or a string. rmcp's `RequestId` also reads `1.0` or
+/// `1e2` as the integer, but the gateway's ingress check refuses a float-form id (400 -32600),
+/// so such a body goes that way.
+struct IntegerOrString(RequestId);
+
+impl<'de> Deserialize<'de> for IntegerOrString {
+    fn deserialize<D: serde::Deserializer<'de>>(value: D) -> Result<IntegerOrString, D::Error> {
+        value.deserialize_any(IdVisitor)
+    }
+}
+
+struct IdVisitor;
+
+impl serde::de::Visitor<'_> for IdVisitor {
+    type Value = IntegerOrString;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("an integer or a string")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, id: i64) -> Result<IntegerOrString, E> {
+        Ok(IntegerOrString(RequestId::Number(id)))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, id: u64) -> Result<IntegerOrString, E> {
+        i64::try_from(id)
+            .map(|id| IntegerOrString(RequestId::Number(id)))
+            .map_err(|_| E::custom("request id too large"))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<IntegerOrString, E> {
+        Ok(IntegerOrString(RequestId::String(id.into())))
+    }
 }
 
 /// `T` read from a JSON object only (a derived struct would also read an array).
@@ -398,11 +433,13 @@ fn read_message(body: &[u8]) -> Option<Direct> {
         params.input_responses = incoming.input_responses;
         params.request_state = incoming.request_state;
         return Some(Direct::Call {
-            id: call.id,
+            id: call.id.0,
             params,
             meta: incoming.meta.unwrap_or_default(),
         });
     }
+    // What rmcp's parser reads but the gateway's ingress check refuses is refused there.
+    crate::ingress::check_json_rpc(body).ok()?;
     match serde_json::from_slice::<ClientJsonRpcMessage>(body).ok()? {
         ClientJsonRpcMessage::Request(mut call) => {
             // rmcp moves the request's `_meta` into its extensions as it parses.
@@ -479,6 +516,8 @@ mod tests {
             r#"{"params":{"_meta":{"progressToken":"p1","traceparent":"00-ab-cd-01"},"name":"discover_tools"},"method":"tools/call","id":"s-1","jsonrpc":"2.0","extra":true}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute_tool","arguments":{},"inputResponses":{},"requestState":"st"}}"#,
             r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+            r#"{"jsonrpc":"2.0","id":-5,"method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":"a\"b\u00e9","method":"tools/call","params":{"name":"x"}}"#,
         ] {
             let Some(Direct::Call { id, params, meta }) = read_message(text.as_bytes()) else {
                 panic!("not read as a call: {text}");
@@ -502,6 +541,11 @@ mod tests {
         for text in [
             r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"x"}}"#,
             r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"x"}}"#,
+            // Float-form ids: rmcp reads them as integers, the gateway's ingress refuses them.
+            r#"{"jsonrpc":"2.0","id":1.0,"method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1e2,"method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"params":{"name":"x"},"method":"tools/call","id":2.0,"jsonrpc":"2.0","extra":1}"#,
+            r#"{"jsonrpc":"2.0","id":9223372036854775808,"method":"tools/call","params":{"name":"x"}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"name":"x"}}"#,

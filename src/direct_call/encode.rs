@@ -326,6 +326,46 @@ mod tests {
     }
 
     #[test]
+    fn input_required_passes_to_2026_clients_and_a_task_is_refused_in_both_eras() {
+        let input: rmcp::model::InputRequiredResult =
+            serde_json::from_value(json!({"resultType": "input_required", "requestState": "st"}))
+                .expect("input required");
+        let required = || {
+            Ok(Ok(ToolAnswer::from(CallToolResponse::InputRequired(
+                input.clone(),
+            ))))
+        };
+        let (status, modern) = encoded(required(), Era::Modern);
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(modern["result"]["resultType"], "input_required", "{modern}");
+        assert_eq!(modern["result"]["requestState"], "st");
+        let (status, legacy) = encoded(required(), Era::Session);
+        assert_eq!(
+            (status, legacy["error"]["code"].clone()),
+            (StatusCode::OK, json!(-32600))
+        );
+
+        let task: rmcp::model::CreateTaskResult = serde_json::from_value(json!({
+            "resultType": "task", "taskId": "t1", "status": "working",
+            "createdAt": "2026-11-26T00:00:00Z", "lastUpdatedAt": "2026-11-26T00:00:00Z"
+        }))
+        .expect("task");
+        let tasked = || Ok(Ok(ToolAnswer::from(CallToolResponse::Task(task.clone()))));
+        let (status, modern) = encoded(tasked(), Era::Modern);
+        assert_eq!(
+            (status, modern["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!(-32021)),
+            "{modern}"
+        );
+        let (status, legacy) = encoded(tasked(), Era::Session);
+        assert_eq!(
+            (status, legacy["error"]["code"].clone()),
+            (StatusCode::OK, json!(-32021)),
+            "{legacy}"
+        );
+    }
+
+    #[test]
     fn a_spliced_answer_is_what_the_typed_copy_serialises_to() {
         let text =
             r#"{"content":[{"type":"text","text":"a\nb \u00e9"}],"isError":true,"_meta":{"k":1}}"#;

@@ -77,7 +77,13 @@ fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
         for entry in value.split(',') {
             let mut parts = entry.split(';');
             let essence = parts.next().unwrap_or("").trim();
-            if parts.any(|p| p.trim_start().to_ascii_lowercase().starts_with("q=")) {
+            // A weight in any spelling (`q=0`, `Q = 0.5`): rmcp's parser reads those.
+            let weighted = parts.any(|p| {
+                p.split('=')
+                    .next()
+                    .is_some_and(|name| name.trim().eq_ignore_ascii_case("q"))
+            });
+            if weighted {
                 return false;
             }
             json |= essence.eq_ignore_ascii_case("application/json");
@@ -151,7 +157,7 @@ mod tests {
 
     #[test]
     fn anything_unusual_is_left_to_rmcp() {
-        let cases: [&[(&str, &str)]; 12] = [
+        let cases: [&[(&str, &str)]; 14] = [
             // 2026-07-28 with a session id, or without or with a different method or name.
             &[MODERN[0], MODERN[1], MODERN[2], ("mcp-session-id", "s1")],
             &[MODERN[0], MODERN[2]],
@@ -161,11 +167,18 @@ mod tests {
             &[MODERN[0], MODERN[1], MODERN[1], MODERN[2]],
             &[MODERN[0], MODERN[1], MODERN[2], MODERN[2]],
             &[MODERN[0], MODERN[0], MODERN[1], MODERN[2]],
-            // A Base64-wrapped name.
+            // A Base64-wrapped name, or one that only starts like one.
             &[
                 MODERN[0],
                 MODERN[1],
                 ("mcp-name", "=?base64?ZXhlY3V0ZV90b29s?="),
+            ],
+            &[MODERN[0], MODERN[1], ("mcp-name", "=?base64?execute_tool")],
+            // A session-era version header twice, even the same one.
+            &[
+                ("mcp-session-id", "s1"),
+                ("mcp-protocol-version", "2025-11-25"),
+                ("mcp-protocol-version", "2025-11-25"),
             ],
             // Sessions: SEP-2243 headers, two ids, none, an unknown version.
             &[("mcp-session-id", "s1"), ("mcp-method", "tools/call")],
@@ -179,12 +192,24 @@ mod tests {
         for pairs in cases {
             assert_eq!(eligible(&headers(pairs)), None, "{pairs:?}");
         }
-        let mut weighted = headers(&MODERN);
-        weighted.insert(
+        for accept in [
+            "application/json;q=0.9, text/event-stream",
+            "application/json, text/event-stream; q =0",
+            "application/json;Q=1, text/event-stream",
+        ] {
+            let mut weighted = headers(&MODERN);
+            weighted.insert(header::ACCEPT, HeaderValue::from_static(accept));
+            assert_eq!(eligible(&weighted), None, "{accept}");
+        }
+        let mut parameter = headers(&MODERN);
+        parameter.insert(
             header::ACCEPT,
-            HeaderValue::from_static("application/json;q=0.9, text/event-stream"),
+            HeaderValue::from_static("application/json;charset=utf-8, text/event-stream;qs=1"),
         );
-        assert_eq!(eligible(&weighted), None);
+        assert!(
+            eligible(&parameter).is_some(),
+            "a parameter that is not a weight"
+        );
         let mut only_json = headers(&MODERN);
         only_json.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         assert_eq!(eligible(&only_json), None);

@@ -34,12 +34,25 @@ async fn answer(
 #[tokio::test]
 async fn a_2026_call_answers_as_plain_json_like_rmcps_path_in_its_revisions_shape() {
     let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    for stateless in [false, true] {
+        answers_like_rmcp(&up, stateless).await;
+    }
+}
+
+/// The checks of the test above against a gateway with `server.stateless` as given (rmcp's path
+/// answers plain JSON there too).
+async fn answers_like_rmcp(up: &HttpUpstream, stateless: bool) {
     // Pinned to the older revision: its results carry no `resultType`.
     let toml = format!(
-        "{}protocol = \"2025-11-25\"\n",
+        "[server]\nstateless = {stateless}\n{}protocol = \"2025-11-25\"\n",
         http_table("crm", &up.url())
     );
     let gateway = TestGateway::start(&toml).await;
+    let rmcp_kind = if stateless {
+        "application/json"
+    } else {
+        "text/event-stream"
+    };
     let client = ModernClient::new(&gateway.url());
     let echo = modern_call(
         7,
@@ -57,7 +70,7 @@ async fn a_2026_call_answers_as_plain_json_like_rmcps_path_in_its_revisions_shap
     assert_eq!(direct["result"]["content"][0]["text"], "hi", "{direct}");
     assert_eq!(direct["result"]["resultType"], "complete", "{direct}");
     let (status, kind, through_rmcp) = answer(&client, &echo, &[TO_RMCP]).await;
-    assert_eq!((status, kind.as_str()), (200, "text/event-stream"));
+    assert_eq!((status, kind.as_str()), (200, rmcp_kind));
     assert_eq!(through_rmcp, direct, "rmcp's path answers the same");
 
     // Structured content, an image, a tool error and an upstream's JSON-RPC error are passed
@@ -131,10 +144,24 @@ async fn a_2026_request_that_is_not_plain_gets_rmcps_answer() {
         (400, json!(-32602)),
         "{refusal}"
     );
-    // Metadata of another revision than the header's: 400.
+    // Metadata of another revision than the header's: 400 and -32020.
     let mut other = schema.clone();
     other["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2025-11-25");
-    assert_eq!(answer(&client, &other, &[]).await.0, 400);
+    let (status, _, refusal) = answer(&client, &other, &[]).await;
+    assert_eq!(
+        (status, refusal["error"]["code"].clone()),
+        (400, json!(-32020)),
+        "{refusal}"
+    );
+    // A float-form id: the gateway's ingress refuses it (400 and -32600).
+    let mut float_id = schema.clone();
+    float_id["id"] = json!(1.0);
+    let (status, _, refusal) = answer(&client, &float_id, &[]).await;
+    assert_eq!(
+        (status, refusal["error"]["code"].clone()),
+        (400, json!(-32600)),
+        "{refusal}"
+    );
     // A Host outside the allow-list (DNS rebinding) is refused, as rmcp refuses it.
     assert_eq!(
         client.post(&schema, &[("host", "evil.example")]).await.0,
