@@ -76,6 +76,8 @@ pub struct DirectCalls {
     stop: CancellationToken,
     /// See [`touch_interval`].
     touch_every: Duration,
+    /// The server hands out no sessions (`server.stateless`).
+    stateless: bool,
     live: RwLock<HashMap<Arc<str>, Arc<SessionCalls>, FastHash>>,
 }
 
@@ -109,7 +111,8 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl DirectCalls {
-    /// Direct calls for sessions held by `sessions`, for requests whose `Host` `hosts` accepts;
+    /// Direct calls for sessions held by `sessions` (and without sessions, 2026-07-28 ones and,
+    /// when the gateway runs `server.stateless`, all), for requests whose `Host` `hosts` accepts;
     /// `stop` cancels those still running (the token that ends rmcp's streams after the drain);
     /// sessions are poked at most every `touch_every` (see [`touch_interval`]).
     pub fn new(
@@ -119,12 +122,15 @@ impl DirectCalls {
         stop: CancellationToken,
         touch_every: Duration,
     ) -> DirectCalls {
+        // Read once: a reload cannot change it (it needs a restart).
+        let stateless = gateway.registry().settings().stateless;
         DirectCalls {
             gateway,
             sessions,
             hosts,
             stop,
             touch_every,
+            stateless,
             live: RwLock::new(HashMap::default()),
         }
     }
@@ -133,7 +139,7 @@ impl DirectCalls {
     /// request goes to rmcp.
     pub async fn answer(&self, request: &Request<Bytes>) -> Option<Response<Body>> {
         let headers = request.headers();
-        let eligible = headers::eligible(headers)?;
+        let eligible = headers::eligible(headers, self.stateless)?;
         if !self.hosts.allows(request.uri(), headers) {
             return None;
         }
@@ -166,20 +172,33 @@ impl DirectCalls {
                 {
                     return None;
                 }
-                Some(self.answer_modern(id, params, meta, headers).await)
+                Some(
+                    self.answer_alone(id, params, meta, headers, Era::Modern)
+                        .await,
+                )
             }
-            (Eligible::Modern(_), Direct::Cancel(_)) => None,
+            (Eligible::Sessionless, Direct::Call { id, params, meta }) => {
+                if meta.protocol_version().is_some() {
+                    return None;
+                }
+                Some(
+                    self.answer_alone(id, params, meta, headers, Era::Session)
+                        .await,
+                )
+            }
+            (Eligible::Modern(_) | Eligible::Sessionless, Direct::Cancel(_)) => None,
         }
     }
 
-    /// A stateless 2026-07-28 call: run in place, cancelled if the client goes away before it
-    /// answers.
-    async fn answer_modern(
+    /// A call without a session, answered in `era`'s shape: run in place, cancelled if the
+    /// client goes away before it answers (rmcp's rule without sessions, and 2026-07-28's).
+    async fn answer_alone(
         &self,
         id: RequestId,
         params: CallToolRequestParams,
         meta: RequestMetaObject,
         headers: &HeaderMap,
+        era: Era,
     ) -> Response<Body> {
         let cancel = self.stop.child_token();
         let hang_up = cancel.clone().drop_guard();
@@ -187,14 +206,14 @@ impl DirectCalls {
         match tokio::time::timeout(JSON_WINDOW, &mut task).await {
             Ok(joined) => {
                 hang_up.disarm();
-                json_response(encode(joined, id, Era::Modern))
+                json_response(encode(joined, id, era))
             }
             Err(_) => {
                 let stream = Stream {
                     poke: None::<fn()>,
                     hang_up: Some(hang_up),
                 };
-                sse_response(task.detach(), id, Era::Modern, stream)
+                sse_response(task.detach(), id, era, stream)
             }
         }
     }

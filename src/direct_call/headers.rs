@@ -19,28 +19,37 @@ const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "
 pub(super) enum Eligible<'a> {
     /// On the session with this id, in the shape of the revision it negotiated.
     Session(&'a str),
+    /// A request of a revision before 2026-07-28 to a gateway that hands out no sessions
+    /// (`server.stateless`), in that revision's shape.
+    Sessionless,
     /// A stateless 2026-07-28 `tools/call` whose `Mcp-Name` header is this.
     Modern(&'a str),
 }
 
-/// Whether the headers qualify for the direct path, and in which era.
-pub(super) fn eligible(headers: &HeaderMap) -> Option<Eligible<'_>> {
+/// Whether the headers qualify for the direct path, and in which era; `stateless` says that
+/// the server hands out no sessions.
+pub(super) fn eligible(headers: &HeaderMap, stateless: bool) -> Option<Eligible<'_>> {
     if !accepts_json_and_sse(headers) || !is_json_content(headers) {
         return None;
     }
     match sole(headers, HEADER_MCP_PROTOCOL_VERSION) {
         Some(version) if version == ProtocolVersion::V_2026_07_28.as_str() => modern(headers),
-        Some(version) if SESSION_VERSIONS.contains(&version) => session(headers),
-        // Absent: the session's own revision. Unknown, repeated or not text: rmcp's to refuse.
-        None if !headers.contains_key(HEADER_MCP_PROTOCOL_VERSION) => session(headers),
+        Some(version) if SESSION_VERSIONS.contains(&version) => legacy(headers, stateless),
+        // Absent: the session's own revision (rmcp's default without sessions). Unknown,
+        // repeated or not text: rmcp's to refuse.
+        None if !headers.contains_key(HEADER_MCP_PROTOCOL_VERSION) => legacy(headers, stateless),
         _ => None,
     }
 }
 
-/// A session's call: one session id, and no SEP-2243 headers (those belong to 2026-07-28).
-fn session(headers: &HeaderMap) -> Option<Eligible<'_>> {
+/// A call of a revision before 2026-07-28: no SEP-2243 headers (those belong to 2026-07-28),
+/// and one session id, or none when the server hands out none.
+fn legacy(headers: &HeaderMap, stateless: bool) -> Option<Eligible<'_>> {
     if headers.contains_key(HEADER_MCP_METHOD) || headers.contains_key(HEADER_MCP_NAME) {
         return None;
+    }
+    if stateless {
+        return (!headers.contains_key(HEADER_SESSION_ID)).then_some(Eligible::Sessionless);
     }
     sole(headers, HEADER_SESSION_ID).map(Eligible::Session)
 }
@@ -124,6 +133,11 @@ mod tests {
         map
     }
 
+    /// Eligibility on a server with sessions.
+    fn eligible_(headers: &HeaderMap) -> Option<Eligible<'_>> {
+        eligible(headers, false)
+    }
+
     const MODERN: [(&str, &str); 3] = [
         ("mcp-protocol-version", "2026-07-28"),
         ("mcp-method", "tools/call"),
@@ -133,7 +147,7 @@ mod tests {
     #[test]
     fn a_plain_2026_call_is_taken_with_its_name() {
         assert_eq!(
-            eligible(&headers(&MODERN)),
+            eligible_(&headers(&MODERN)),
             Some(Eligible::Modern("execute_tool"))
         );
     }
@@ -146,13 +160,33 @@ mod tests {
                 "mcp-protocol-version",
                 HeaderValue::from_str(version).expect("ascii"),
             );
-            assert_eq!(eligible(&map), Some(Eligible::Session("s1")), "{version}");
+            assert_eq!(eligible_(&map), Some(Eligible::Session("s1")), "{version}");
         }
         assert_eq!(
-            eligible(&headers(&[("mcp-session-id", "s1")])),
+            eligible_(&headers(&[("mcp-session-id", "s1")])),
             Some(Eligible::Session("s1")),
             "no version header: the session's own"
         );
+    }
+
+    #[test]
+    fn without_sessions_a_legacy_call_is_taken_without_an_id() {
+        let plain = headers(&[("mcp-protocol-version", "2025-11-25")]);
+        assert_eq!(eligible(&plain, true), Some(Eligible::Sessionless));
+        assert_eq!(eligible(&headers(&[]), true), Some(Eligible::Sessionless));
+        assert_eq!(eligible(&plain, false), None, "with sessions it needs one");
+        assert_eq!(
+            eligible(&headers(&MODERN), true),
+            Some(Eligible::Modern("execute_tool"))
+        );
+        for pairs in [
+            &[("mcp-session-id", "s1")][..],
+            &[("mcp-method", "tools/call")],
+            &[("mcp-name", "execute_tool")],
+            &[("mcp-protocol-version", "2099-01-01")],
+        ] {
+            assert_eq!(eligible(&headers(pairs), true), None, "{pairs:?}");
+        }
     }
 
     #[test]
@@ -190,7 +224,7 @@ mod tests {
             ],
         ];
         for pairs in cases {
-            assert_eq!(eligible(&headers(pairs)), None, "{pairs:?}");
+            assert_eq!(eligible_(&headers(pairs)), None, "{pairs:?}");
         }
         for accept in [
             "application/json;q=0.9, text/event-stream",
@@ -199,7 +233,7 @@ mod tests {
         ] {
             let mut weighted = headers(&MODERN);
             weighted.insert(header::ACCEPT, HeaderValue::from_static(accept));
-            assert_eq!(eligible(&weighted), None, "{accept}");
+            assert_eq!(eligible_(&weighted), None, "{accept}");
         }
         let mut parameter = headers(&MODERN);
         parameter.insert(
@@ -207,14 +241,14 @@ mod tests {
             HeaderValue::from_static("application/json;charset=utf-8, text/event-stream;qs=1"),
         );
         assert!(
-            eligible(&parameter).is_some(),
+            eligible_(&parameter).is_some(),
             "a parameter that is not a weight"
         );
         let mut only_json = headers(&MODERN);
         only_json.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        assert_eq!(eligible(&only_json), None);
+        assert_eq!(eligible_(&only_json), None);
         let mut text = headers(&MODERN);
         text.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        assert_eq!(eligible(&text), None);
+        assert_eq!(eligible_(&text), None);
     }
 }

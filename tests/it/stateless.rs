@@ -1,5 +1,6 @@
 //! `server.stateless = true`: 2025-11-25 clients get no session, so any replica answers any
-//! request — here two gateways share one client's sequence, over raw HTTP and with rmcp's client.
+//! request — here two gateways share one client's sequence, over raw HTTP and with rmcp's client;
+//! calls are answered on the direct path as rmcp's path answers them, and a hang-up cancels.
 
 use serde_json::{Value, json};
 
@@ -104,6 +105,102 @@ async fn stateless_replicas_answer_any_request_of_a_2025_11_25_client() {
     assert_eq!(text_of(&result), "again");
     a.stop().await;
     b.stop().await;
+}
+
+/// POSTs `body` without a session, `extra` headers added: (status, response headers, answer).
+async fn post_raw(
+    url: &str,
+    body: &Value,
+    extra: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25");
+    if !extra.iter().any(|(name, _)| *name == "accept") {
+        request = request.header("accept", "application/json, text/event-stream");
+    }
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let response = request.json(body).send().await.expect("POST");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn without_sessions_a_call_is_answered_directly_as_rmcp_answers_it_and_a_hang_up_cancels_it()
+{
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let stats = up.server.stats.clone();
+    let toml = format!(
+        "[server]\nstateless = true\n{}",
+        http_table("crm", &up.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    // A weighted Accept sends the call to rmcp's path, which answers plain JSON here too but
+    // streams it (no stated length); the direct path states the length.
+    let to_rmcp = [("accept", "application/json;q=0.9, text/event-stream")];
+    for (id, tool, arguments) in [
+        (1, "echo", json!({"message": "hi"})),
+        (2, "weather_structured", json!({"city": "Oslo"})),
+        (3, "always_fails", json!({})),
+        (4, "rpc_error", json!({})),
+    ] {
+        let call = rpc_call(
+            id,
+            "execute_tool",
+            json!({"tool_name": tool, "arguments": arguments}),
+        );
+        let (status, headers, direct) = post_raw(&gateway.url(), &call, &[]).await;
+        assert_eq!(status, 200, "{direct}");
+        assert!(
+            headers.contains_key("content-length"),
+            "not the direct path: {tool}"
+        );
+        assert_eq!(direct["id"], id);
+        assert!(direct["result"].get("resultType").is_none(), "{direct}");
+        let (status, headers, through_rmcp) = post_raw(&gateway.url(), &call, &to_rmcp).await;
+        assert_eq!(status, 200);
+        assert!(
+            !headers.contains_key("content-length"),
+            "not rmcp's path: {tool}"
+        );
+        assert_eq!(through_rmcp, direct, "{tool}");
+    }
+    // An error for a call that names no meta-tool, as rmcp answers it.
+    let wrong = rpc_call(5, "echo", json!({}));
+    let (_, _, direct) = post_raw(&gateway.url(), &wrong, &[]).await;
+    assert_eq!(direct["error"]["code"], -32602, "{direct}");
+    assert_eq!(post_raw(&gateway.url(), &wrong, &to_rmcp).await.2, direct);
+
+    // Without a session a hang-up is the only way to cancel, as on rmcp's path.
+    let slow = rpc_call(
+        6,
+        "execute_tool",
+        json!({"tool_name": "slow", "arguments": {"ms": 20_000}}),
+    );
+    let hung_up = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        post_raw(&gateway.url(), &slow, &[]),
+    )
+    .await;
+    assert!(hung_up.is_err(), "the slow call answered early");
+    assert!(
+        eventually(5, || stats
+            .cancelled
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 1)
+        .await,
+        "the upstream never saw the cancellation"
+    );
+    gateway.stop().await;
 }
 
 #[test]
