@@ -191,7 +191,8 @@ impl DirectCalls {
     }
 
     /// A call without a session, answered in `era`'s shape: run in place, cancelled if the
-    /// client goes away before it answers (rmcp's rule without sessions, and 2026-07-28's).
+    /// client goes away before it answers (rmcp's rule without sessions, and 2026-07-28's). Under
+    /// `server.stateless` always one JSON body, as rmcp answers there.
     async fn answer_alone(
         &self,
         id: RequestId,
@@ -203,6 +204,13 @@ impl DirectCalls {
         let cancel = self.stop.child_token();
         let hang_up = cancel.clone().drop_guard();
         let mut task = run(self.gateway.clone(), params, meta, headers, cancel);
+        if self.stateless {
+            // Without sessions rmcp answers one plain JSON body however long the call takes
+            // (`server.stateless` promises plain JSON): no switch to a stream.
+            let joined = (&mut task).await;
+            hang_up.disarm();
+            return json_response(encode(joined, id, era));
+        }
         match tokio::time::timeout(JSON_WINDOW, &mut task).await {
             Ok(joined) => {
                 hang_up.disarm();

@@ -171,8 +171,19 @@ mod tests {
 
     #[test]
     fn without_sessions_a_legacy_call_is_taken_without_an_id() {
+        for version in SESSION_VERSIONS {
+            let mut map = headers(&[]);
+            map.insert(
+                "mcp-protocol-version",
+                HeaderValue::from_str(version).expect("ascii"),
+            );
+            assert_eq!(
+                eligible(&map, true),
+                Some(Eligible::Sessionless),
+                "{version}"
+            );
+        }
         let plain = headers(&[("mcp-protocol-version", "2025-11-25")]);
-        assert_eq!(eligible(&plain, true), Some(Eligible::Sessionless));
         assert_eq!(eligible(&headers(&[]), true), Some(Eligible::Sessionless));
         assert_eq!(eligible(&plain, false), None, "with sessions it needs one");
         assert_eq!(
@@ -184,6 +195,10 @@ mod tests {
             &[("mcp-method", "tools/call")],
             &[("mcp-name", "execute_tool")],
             &[("mcp-protocol-version", "2099-01-01")],
+            &[
+                ("mcp-protocol-version", "2025-11-25"),
+                ("mcp-protocol-version", "2025-11-25"),
+            ],
         ] {
             assert_eq!(eligible(&headers(pairs), true), None, "{pairs:?}");
         }

@@ -107,7 +107,8 @@ async fn stateless_replicas_answer_any_request_of_a_2025_11_25_client() {
     b.stop().await;
 }
 
-/// POSTs `body` without a session, `extra` headers added: (status, response headers, answer).
+/// POSTs `body` without a session, `extra` headers overriding the defaults (an empty value
+/// leaves the header out): (status, response headers, answer).
 async fn post_raw(
     url: &str,
     body: &Value,
@@ -115,12 +116,17 @@ async fn post_raw(
 ) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut request = reqwest::Client::new()
         .post(url)
-        .header("content-type", "application/json")
-        .header("mcp-protocol-version", "2025-11-25");
-    if !extra.iter().any(|(name, _)| *name == "accept") {
-        request = request.header("accept", "application/json, text/event-stream");
+        .header("content-type", "application/json");
+    let defaults = [
+        ("accept", "application/json, text/event-stream"),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    for (name, value) in defaults {
+        if !extra.iter().any(|(overridden, _)| *overridden == name) {
+            request = request.header(name, value);
+        }
     }
-    for (name, value) in extra {
+    for (name, value) in extra.iter().filter(|(_, value)| !value.is_empty()) {
         request = request.header(*name, *value);
     }
     let response = request.json(body).send().await.expect("POST");
@@ -176,9 +182,55 @@ async fn without_sessions_a_call_is_answered_directly_as_rmcp_answers_it_and_a_h
     }
     // An error for a call that names no meta-tool, as rmcp answers it.
     let wrong = rpc_call(5, "echo", json!({}));
-    let (_, _, direct) = post_raw(&gateway.url(), &wrong, &[]).await;
+    let (_, headers, direct) = post_raw(&gateway.url(), &wrong, &[]).await;
+    assert!(
+        headers.contains_key("content-length"),
+        "not the direct path"
+    );
     assert_eq!(direct["error"]["code"], -32602, "{direct}");
     assert_eq!(post_raw(&gateway.url(), &wrong, &to_rmcp).await.2, direct);
+
+    // Every revision before 2026-07-28, and none named (rmcp's default, 2025-03-26), gets the
+    // same legacy shape; per-request protocol metadata is rmcp's to answer.
+    let echo = rpc_call(
+        7,
+        "execute_tool",
+        json!({"tool_name": "echo", "arguments": {"message": "hi"}}),
+    );
+    let (_, _, expected) = post_raw(&gateway.url(), &echo, &to_rmcp).await;
+    for version in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", ""] {
+        let (status, headers, answer) =
+            post_raw(&gateway.url(), &echo, &[("mcp-protocol-version", version)]).await;
+        assert_eq!(status, 200, "{version}: {answer}");
+        assert!(
+            headers.contains_key("content-length"),
+            "{version}: not direct"
+        );
+        assert_eq!(answer, expected, "{version}");
+    }
+    let mut with_meta = echo.clone();
+    with_meta["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2025-11-25"});
+    let (_, headers, _) = post_raw(&gateway.url(), &with_meta, &[]).await;
+    assert!(
+        !headers.contains_key("content-length"),
+        "metadata went direct"
+    );
+
+    // A call longer than the sessions' JSON window still answers as one JSON body, as rmcp
+    // answers without sessions.
+    let ms = mcp_gateway::direct_call::JSON_WINDOW.as_millis() as u64 + 500;
+    let long = rpc_call(
+        8,
+        "execute_tool",
+        json!({"tool_name": "slow", "arguments": {"ms": ms}}),
+    );
+    let (status, headers, answer) = post_raw(&gateway.url(), &long, &[]).await;
+    let kind = headers.get("content-type").and_then(|v| v.to_str().ok());
+    assert_eq!((status, kind), (200, Some("application/json")), "{answer}");
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        format!("slept {ms} ms")
+    );
 
     // Without a session a hang-up is the only way to cancel, as on rmcp's path.
     let slow = rpc_call(
