@@ -168,6 +168,19 @@ async fn run(options: Options) -> Result<(), String> {
         targets.push(("nginx", drive::connect(&proxy.url).await?, &direct));
         proxies.push(Some(proxy.pid()));
     }
+    // The gateway with its upstream pinned to the direct client's revision (a 2025-11-25
+    // session): the hop alone, without the newer revision's extra work at the upstream.
+    let pinned_upstream = format!(
+        "[upstreams.bench]\nurl = {}\nprotocol = \"2025-11-25\"\n",
+        procs::toml_string(&upstream.url)
+    );
+    let pinned = procs::gateway_with(&pinned_upstream, GATEWAY_SERVER_KEYS).await?;
+    targets.push((
+        "gateway, upstream on 2025-11-25",
+        drive::connect(&pinned.url).await?,
+        &executed,
+    ));
+    proxies.push(Some(pinned.pid()));
     // Sessionless 2026-07-28 clients, direct and through the gateway, in the same repetitions:
     // the revision the gateway speaks to upstreams that offer it, and that clients adopt.
     let sessions = targets.len();
@@ -220,6 +233,8 @@ async fn run(options: Options) -> Result<(), String> {
     for (_, client, _) in targets {
         drive::close(client).await;
     }
+
+    drop(pinned);
 
     stdio_latency(&options, &mut report).await?;
 
