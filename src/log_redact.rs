@@ -3,6 +3,7 @@
 //! the configuration replaced by the placeholder before it reaches stderr. The set only grows:
 //! secrets of a config replaced by a reload may still appear in a retiring upstream's errors.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -36,13 +37,13 @@ pub fn protect(config: &Config) {
     SECRETS.store(Arc::new(secrets));
 }
 
-/// `text` with every protected secret replaced.
-pub fn scrub(text: &str) -> String {
+/// `text` with every protected secret replaced; borrowed when it holds none.
+pub fn scrub(text: &str) -> Cow<'_, str> {
     let secrets = SECRETS.load();
-    let mut out = text.to_string();
+    let mut out = Cow::Borrowed(text);
     for secret in secrets.iter() {
         if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), REDACTED);
+            out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
         }
     }
     out

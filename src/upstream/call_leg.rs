@@ -29,13 +29,11 @@ use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, CancelledNotification, CancelledNotificationParam,
-    ClientJsonRpcMessage, ClientNotification, ErrorData, JsonObject, ProgressToken,
-    ProtocolVersion, RequestId, RequestMetaObject, ServerJsonRpcMessage, ServerNotification,
-    ServerRequest, ServerResult,
+    ClientJsonRpcMessage, ClientNotification, ErrorData, JsonObject, ProtocolVersion, RequestId,
+    RequestMetaObject, ServerJsonRpcMessage, ServerNotification, ServerRequest, ServerResult,
 };
 use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleClient, Service};
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::client::UpstreamClient;
@@ -98,7 +96,7 @@ pub(crate) struct CallLeg {
     /// The `_meta` entries rmcp's peer stamps on every request of a 2026-07-28 session
     /// (protocol version, client info, capabilities), serialised once for the version first
     /// negotiated.
-    modern_stamp: OnceLock<(ProtocolVersion, JsonObject)>,
+    modern_stamp: OnceLock<(ProtocolVersion, Stamp)>,
     /// Set once the upstream answered hyper's client with a 307 or 308 redirect: from then on
     /// reqwest posts, following redirects as rmcp's transport does.
     redirected: AtomicBool,
@@ -118,13 +116,79 @@ pub(super) struct Prepared {
     cancel_by_message: bool,
 }
 
-/// A `tools/call` request as JSON-RPC, serialised without moving its parameters.
-#[derive(Serialize)]
-struct Outgoing<'a> {
-    jsonrpc: &'static str,
-    id: &'a RequestId,
-    method: &'static str,
-    params: &'a CallToolRequestParams,
+/// `_meta` entries serialised once: their keys, and their text as the inside of a JSON object
+/// (`"k":v,"k":v`, empty when there are none).
+struct Stamp {
+    keys: Vec<String>,
+    text: String,
+}
+
+impl Stamp {
+    fn new(entries: &JsonObject) -> Option<Stamp> {
+        let object = serde_json::to_string(entries).ok()?;
+        let text = object.strip_prefix('{')?.strip_suffix('}')?.to_string();
+        Some(Stamp {
+            keys: entries.keys().cloned().collect(),
+            text,
+        })
+    }
+
+    /// No entries.
+    fn empty() -> Stamp {
+        Stamp {
+            keys: Vec::new(),
+            text: String::new(),
+        }
+    }
+}
+
+/// The JSON-RPC text of a `tools/call` with id `id`: `params` with, in its `_meta`, `stamp`'s
+/// entries (which win over the same keys in `params`) and the id as progress token, as rmcp's
+/// peer stamps them. The stamp goes in as text, so its values are neither copied nor
+/// serialised again on every call.
+fn request_body(
+    id: &RequestId,
+    params: &mut CallToolRequestParams,
+    stamp: &Stamp,
+) -> Option<Vec<u8>> {
+    const PROGRESS: &str = "progressToken";
+    let meta = params.meta.take();
+    let rest = serde_json::to_vec(&*params);
+    params.meta = meta;
+    let rest = rest.ok()?;
+    let id = serde_json::to_string(id).ok()?;
+    let mut body = Vec::with_capacity(rest.len() + stamp.text.len() + 2 * id.len() + 96);
+    body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    body.extend_from_slice(id.as_bytes());
+    body.extend_from_slice(br#","method":"tools/call","params":{"_meta":{"#);
+    body.extend_from_slice(stamp.text.as_bytes());
+    let mut first = stamp.text.is_empty();
+    let own = params.meta.as_ref().map(|meta| &meta.0.0);
+    for (key, value) in own.into_iter().flatten() {
+        if key == PROGRESS || stamp.keys.iter().any(|stamped| stamped == key) {
+            continue;
+        }
+        if !std::mem::take(&mut first) {
+            body.push(b',');
+        }
+        serde_json::to_writer(&mut body, key).ok()?;
+        body.push(b':');
+        serde_json::to_writer(&mut body, value).ok()?;
+    }
+    if !first {
+        body.push(b',');
+    }
+    body.extend_from_slice(br#""progressToken":"#);
+    body.extend_from_slice(id.as_bytes());
+    body.push(b'}');
+    // `rest` is the other parameters' object: `{}` or `{"name":…}`.
+    let inner = rest.get(1..rest.len().checked_sub(1)?)?;
+    if !inner.is_empty() {
+        body.push(b',');
+        body.extend_from_slice(inner);
+    }
+    body.extend_from_slice(b"}}");
+    Some(body)
 }
 
 impl CallLeg {
@@ -160,8 +224,8 @@ impl CallLeg {
     /// The call as this leg would post it, or `None` when rmcp must post it: no negotiated
     /// session seen yet, a tool `annotated` for `Mcp-Param-*` headers, or a name no header can
     /// carry bare. `forwarded` are the caller's headers (and the trace context) for this call.
-    /// `params` gets the `_meta` rmcp's peer would stamp (rmcp stamps its own over it if it
-    /// posts the call after all).
+    /// The body carries the `_meta` rmcp's peer would stamp; `params` itself is left as it was
+    /// (rmcp stamps its own if it posts the call after all).
     pub(super) fn prepare(
         &self,
         peer: &Peer<RoleClient>,
@@ -187,27 +251,20 @@ impl CallLeg {
         let id = RequestId::String(id.into());
         // What rmcp's peer stamps on every request: a progress token and, on sessions without
         // `initialize`, the protocol version, client info and capabilities.
-        let meta = params.meta.get_or_insert_with(Default::default);
-        if modern {
-            let (stamped, stamp) = self
-                .modern_stamp
-                .get_or_init(|| (version.clone(), self.stamp_for(version.clone())));
-            if *stamped == version {
-                for (key, value) in stamp {
-                    meta.0.0.insert(key.clone(), value.clone());
-                }
+        let body = if modern {
+            let (stamped, stamp) = self.modern_stamp.get_or_init(|| {
+                let stamp = Stamp::new(&self.stamp_for(version.clone()));
+                (version.clone(), stamp.unwrap_or_else(Stamp::empty))
+            });
+            if *stamped == version && !stamp.keys.is_empty() {
+                request_body(&id, params, stamp)?
             } else {
-                meta.0.0.extend(self.stamp_for(version));
+                request_body(&id, params, &Stamp::new(&self.stamp_for(version))?)?
             }
-        }
-        meta.set_progress_token(ProgressToken(id.clone()));
-        let outgoing = Outgoing {
-            jsonrpc: "2.0",
-            id: &id,
-            method: "tools/call",
-            params,
+        } else {
+            request_body(&id, params, &Stamp::empty())?
         };
-        let body = Bytes::from(serde_json::to_vec(&outgoing).ok()?);
+        let body = Bytes::from(body);
         // rmcp cancels by dropping the stream on sessionless 2026-07-28 sessions only.
         let cancel_by_message = !modern || session.target().session_id.is_some();
         Some(Prepared {
@@ -717,6 +774,56 @@ mod tests {
             ),
             "a malformed result is not taken for a tool result"
         );
+    }
+
+    #[test]
+    fn the_body_is_the_request_with_the_stamp_and_progress_token_in_its_meta() {
+        use serde_json::{Value, json};
+        let as_object = |value: Value| match value {
+            Value::Object(object) => object,
+            _ => JsonObject::new(),
+        };
+        let stamp_entries = as_object(json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "mcp-gateway", "version": "1 \"q\""},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }));
+        let modern = Stamp::new(&stamp_entries);
+        let legacy = Stamp::empty();
+        let mut bare = CallToolRequestParams::new("echo");
+        let mut full = CallToolRequestParams::new("météo").with_arguments(as_object(
+            json!({"message": "über \"x\"", "n": [1, 2.5, null]}),
+        ));
+        full.request_state = Some("state".into());
+        let mut traced = full.clone();
+        traced.meta = Some(RequestMetaObject::from(as_object(json!({
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "io.modelcontextprotocol/protocolVersion": "2025-01-01",
+            "progressToken": 7,
+        }))));
+        for stamp in [modern.as_ref(), Some(&legacy)].into_iter().flatten() {
+            for params in [&mut bare, &mut full, &mut traced] {
+                let id = RequestId::String("gw-9".into());
+                let before = params.clone();
+                let body = request_body(&id, params, stamp);
+                assert_eq!(*params, before, "the parameters are left as they were");
+                // The typed way: the stamp's entries over the request's own, then the token.
+                let mut expected = before.clone();
+                let meta = expected.meta.get_or_insert_with(Default::default);
+                let entries = if stamp.keys.is_empty() {
+                    JsonObject::new()
+                } else {
+                    stamp_entries.clone()
+                };
+                meta.0.0.extend(entries);
+                meta.0.0.insert("progressToken".into(), json!("gw-9"));
+                let expected = json!({
+                    "jsonrpc": "2.0", "id": "gw-9", "method": "tools/call", "params": expected,
+                });
+                let body = body.and_then(|body| serde_json::from_slice::<Value>(&body).ok());
+                assert_eq!(body, Some(expected));
+            }
+        }
     }
 
     #[test]
