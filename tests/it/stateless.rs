@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::support::raw_session::post_with_defaults;
 use crate::support::*;
 
 /// POSTs a JSON-RPC message without a session: (status, session id header, JSON-RPC answer).
@@ -114,25 +115,13 @@ async fn post_raw(
     body: &Value,
     extra: &[(&str, &str)],
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json");
     let defaults = [
+        ("content-type", "application/json"),
         ("accept", "application/json, text/event-stream"),
         ("mcp-protocol-version", "2025-11-25"),
     ];
-    for (name, value) in defaults {
-        if !extra.iter().any(|(overridden, _)| *overridden == name) {
-            request = request.header(name, value);
-        }
-    }
-    for (name, value) in extra.iter().filter(|(_, value)| !value.is_empty()) {
-        request = request.header(*name, *value);
-    }
-    let response = request.json(body).send().await.expect("POST");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap_or_default();
+    let (status, headers, text) =
+        post_with_defaults(&reqwest::Client::new(), url, body, &defaults, extra).await;
     (
         status,
         headers,

@@ -80,19 +80,7 @@ impl RawSession {
             ("mcp-protocol-version", "2025-06-18"),
             ("accept", "application/json, text/event-stream"),
         ];
-        let mut request = self.http.post(&self.url);
-        for (name, value) in defaults {
-            if !extra.iter().any(|(overridden, _)| *overridden == name) {
-                request = request.header(name, value);
-            }
-        }
-        for (name, value) in extra {
-            request = request.header(*name, *value);
-        }
-        let response = request.json(body).send().await.expect("POST");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        (status, headers, response.text().await.unwrap_or_default())
+        post_with_defaults(&self.http, &self.url, body, &defaults, extra).await
     }
 
     /// A client connection of its own to the gateway, for this session's POSTs: one TCP
@@ -233,20 +221,32 @@ impl ModernClient {
             ("mcp-method", method),
             ("mcp-name", name),
         ];
-        let mut request = self.http.post(&self.url);
-        for (name, value) in defaults {
-            if !extra.iter().any(|(overridden, _)| *overridden == name) {
-                request = request.header(name, value);
-            }
-        }
-        for (name, value) in extra.iter().filter(|(_, value)| !value.is_empty()) {
+        post_with_defaults(&self.http, &self.url, body, &defaults, extra).await
+    }
+}
+
+/// POSTs `body` to `url` with the `defaults` headers that `extra` does not name, then `extra`'s
+/// (an empty value leaves the header out): (status, response headers, body text).
+pub async fn post_with_defaults(
+    http: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    defaults: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut request = http.post(url);
+    for (name, value) in defaults {
+        if !extra.iter().any(|(overridden, _)| overridden == name) {
             request = request.header(*name, *value);
         }
-        let response = request.json(body).send().await.expect("POST");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        (status, headers, response.text().await.unwrap_or_default())
     }
+    for (name, value) in extra.iter().filter(|(_, value)| !value.is_empty()) {
+        request = request.header(*name, *value);
+    }
+    let response = request.json(body).send().await.expect("POST");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap_or_default())
 }
 
 /// A 2026-07-28 `tools/call`, with the request metadata the revision requires.
