@@ -373,7 +373,7 @@ async fn json_logs_have_one_line_per_request_with_domain_tool_outcome_and_durati
         json!({"tool_name": "echo", "arguments": {"message": "hi"}}),
     )
     .await;
-    call(&client, "execute_tool", json!({"tool_name": "nope_nope"})).await;
+    call(&client, "execute_tool", json!({"tool_name": ODD_NAME})).await;
     let lines = process.lines_matching("\"request\"", 5);
     let requests: Vec<serde_json::Value> = lines
         .iter()
@@ -388,6 +388,48 @@ async fn json_logs_have_one_line_per_request_with_domain_tool_outcome_and_durati
     assert!(requests[0]["duration_ms"].as_f64().is_some_and(|d| d > 0.0));
     assert_eq!(requests[1]["outcome"], "tool_not_found");
     assert_eq!(requests[1]["domain"], "");
+    assert_eq!(requests[1]["tool"], ODD_NAME, "a string, as it came");
+}
+
+/// A tool name a log line must escape: quotes, a line break, a control character.
+const ODD_NAME: &str = "nope \"quoted\"\nnext\u{1b}[31m";
+
+#[tokio::test]
+async fn text_logs_have_one_line_per_request_with_its_fields_quoted_and_escaped() {
+    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let (_dir, config) = config_file(&http_table("crm", &up.url()));
+    let process = GatewayProcess::start(&config, None);
+    let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
+    assert!(
+        until(10, || async {
+            !domain_tools(&client, "crm").await.is_empty()
+        })
+        .await
+    );
+    call(
+        &client,
+        "execute_tool",
+        json!({"tool_name": "echo", "arguments": {"message": "hi"}}),
+    )
+    .await;
+    call(&client, "execute_tool", json!({"tool_name": ODD_NAME})).await;
+    let lines = process.lines_matching("mcp_gateway::request", 5);
+    // Each field as `str`'s `Debug` writes it: quoted, and escaped where it must be.
+    let ok = r#" INFO mcp_gateway::request: request meta_tool="execute_tool" domain="crm" tool="echo" outcome="ok" duration_ms="#;
+    let odd = format!(
+        r#" INFO mcp_gateway::request: request meta_tool="execute_tool" domain="" tool={ODD_NAME:?} outcome="tool_not_found" duration_ms="#
+    );
+    assert!(
+        odd.contains(r#"tool="nope \"quoted\"\nnext\u{1b}[31m""#),
+        "{odd}"
+    );
+    for wanted in [ok, odd.as_str()] {
+        assert_eq!(
+            lines.iter().filter(|line| line.contains(wanted)).count(),
+            1,
+            "{wanted}\n{lines:#?}"
+        );
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
