@@ -801,7 +801,10 @@ mod tests {
             "io.modelcontextprotocol/protocolVersion": "2025-01-01",
             "progressToken": 7,
         }))));
-        for stamp in [modern.as_ref(), Some(&legacy)].into_iter().flatten() {
+        let Some(modern) = modern else {
+            panic!("the stamp serialises");
+        };
+        for stamp in [&modern, &legacy] {
             for params in [&mut bare, &mut full, &mut traced] {
                 let id = RequestId::String("gw-9".into());
                 let before = params.clone();
@@ -820,6 +823,17 @@ mod tests {
                 let expected = json!({
                     "jsonrpc": "2.0", "id": "gw-9", "method": "tools/call", "params": expected,
                 });
+                let text = body
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                // A repeated key would parse, the last one winning: each is written once.
+                for key in [
+                    "\"progressToken\"",
+                    "\"io.modelcontextprotocol/protocolVersion\"",
+                ] {
+                    assert!(text.matches(key).count() <= 1, "{key} twice: {text}");
+                }
                 let body = body.and_then(|body| serde_json::from_slice::<Value>(&body).ok());
                 assert_eq!(body, Some(expected));
             }
