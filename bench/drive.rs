@@ -2,6 +2,7 @@
 //! code for every target. Sequential latency and fixed-duration throughput; every result is
 //! checked, so an error never counts as a fast call.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -14,6 +15,8 @@ use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
+
+use crate::lean::LeanClient;
 
 /// A client session.
 pub type Client = RunningService<RoleClient, ClientConfig>;
@@ -127,6 +130,16 @@ impl Call {
         self
     }
 
+    /// The tool called.
+    pub fn tool(&self) -> &str {
+        &self.tool
+    }
+
+    /// The call's arguments.
+    pub fn arguments(&self) -> &JsonObject {
+        &self.arguments
+    }
+
     /// Makes the call once; an error result or a wrong answer is an error.
     pub async fn run(&self, client: &Client) -> Result<(), String> {
         let params =
@@ -135,15 +148,39 @@ impl Call {
             .await
             .map_err(|_| format!("{} took longer than {CALL_TIMEOUT:?}", self.tool))?
             .map_err(|e| format!("{}: {e}", self.tool))?;
-        if result.is_error == Some(true) {
-            return Err(format!("{} failed: {:?}", self.tool, result.content));
-        }
-        if let Some(expect) = &self.expect {
-            let text: String = result
+        let text = || {
+            result
                 .content
                 .iter()
-                .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-                .collect();
+                .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
+                .collect()
+        };
+        self.judge(result.is_error == Some(true), text)
+    }
+
+    /// Checks a tool result as JSON (the lean client's answers) as [`Call::run`] checks rmcp's.
+    pub fn check(&self, result: &Value) -> Result<(), String> {
+        let text = || {
+            result
+                .get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|c| c.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|c| c.get("text").and_then(Value::as_str))
+                .collect()
+        };
+        self.judge(result.get("isError") == Some(&Value::Bool(true)), text)
+    }
+
+    /// An error result fails, and so does a text without the expected part (read only if
+    /// something is expected).
+    fn judge(&self, is_error: bool, text: impl Fn() -> String) -> Result<(), String> {
+        if is_error {
+            return Err(format!("{} failed: {}", self.tool, text()));
+        }
+        if let Some(expect) = &self.expect {
+            let text = text();
             if !text.contains(expect.as_str()) {
                 return Err(format!("{}: expected {expect:?} in {text:?}", self.tool));
             }
@@ -152,12 +189,50 @@ impl Call {
     }
 }
 
+/// A client session the load is driven through: rmcp's client, or the lean one.
+pub trait Caller: Sized + Send + Sync + 'static {
+    /// Opens a 2025-11-25 session with `url`.
+    fn open(url: &str) -> impl Future<Output = Result<Self, String>> + Send;
+    /// Makes `call` once, checking the answer.
+    fn call(&self, call: &Call) -> impl Future<Output = Result<(), String>> + Send;
+    /// Ends the session (bounded).
+    fn close(self) -> impl Future<Output = ()> + Send;
+}
+
+impl Caller for Client {
+    fn open(url: &str) -> impl Future<Output = Result<Self, String>> + Send {
+        connect(url)
+    }
+
+    fn call(&self, call: &Call) -> impl Future<Output = Result<(), String>> + Send {
+        call.run(self)
+    }
+
+    fn close(self) -> impl Future<Output = ()> + Send {
+        close(self)
+    }
+}
+
+impl Caller for LeanClient {
+    fn open(url: &str) -> impl Future<Output = Result<Self, String>> + Send {
+        LeanClient::connect(url)
+    }
+
+    fn call(&self, call: &Call) -> impl Future<Output = Result<(), String>> + Send {
+        self.run(call)
+    }
+
+    async fn close(self) {
+        self.end().await
+    }
+}
+
 /// Latencies (ms) of `n` sequential calls over one session.
-pub async fn sequential(client: &Client, call: &Call, n: usize) -> Result<Vec<f64>, String> {
+pub async fn sequential(client: &impl Caller, call: &Call, n: usize) -> Result<Vec<f64>, String> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
-        call.run(client).await?;
+        client.call(call).await?;
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(samples)
@@ -177,8 +252,8 @@ pub async fn sequential_mix(client: &Client, calls: &[Call], n: usize) -> Result
 /// Calls per second completed inside a `duration` window with `clients` sessions, each
 /// calling back to back (every session is open before the window starts; calls still running
 /// at its end are not counted). Fails on the first wrong answer.
-pub async fn throughput(
-    clients: &[Arc<Client>],
+pub async fn throughput<C: Caller>(
+    clients: &[Arc<C>],
     call: &Call,
     duration: Duration,
 ) -> Result<f64, String> {
@@ -190,7 +265,7 @@ pub async fn throughput(
         let (client, call, done) = (client.clone(), call.clone(), done.clone());
         workers.spawn(async move {
             while Instant::now() < deadline {
-                call.run(&client).await?;
+                client.call(&call).await?;
                 if Instant::now() <= deadline {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
@@ -205,25 +280,29 @@ pub async fn throughput(
 }
 
 /// `count` sessions with `url`, opened one after another.
-pub async fn sessions(url: &str, count: usize) -> Result<Vec<Arc<Client>>, String> {
+pub async fn sessions<C: Caller>(url: &str, count: usize) -> Result<Vec<Arc<C>>, String> {
     let mut clients = Vec::with_capacity(count);
     for _ in 0..count {
-        clients.push(Arc::new(connect(url).await?));
+        clients.push(Arc::new(C::open(url).await?));
     }
     Ok(clients)
 }
 
 /// Closes every session at once (bounded), so servers are not left holding them.
-pub async fn close_all(clients: Vec<Arc<Client>>) {
+pub async fn close_all<C: Caller>(clients: Vec<Arc<C>>) {
     let closing = clients
         .into_iter()
         .filter_map(|client| Arc::try_unwrap(client).ok())
-        .map(close);
+        .map(C::close);
     let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(closing)).await;
 }
 
 /// Makes `total` calls spread over `clients` sessions as fast as they go; returns calls/s.
-pub async fn fixed_count(clients: &[Arc<Client>], call: &Call, total: u64) -> Result<f64, String> {
+pub async fn fixed_count<C: Caller>(
+    clients: &[Arc<C>],
+    call: &Call,
+    total: u64,
+) -> Result<f64, String> {
     let issued = Arc::new(AtomicU64::new(0));
     let mut workers = tokio::task::JoinSet::new();
     let started = Instant::now();
@@ -231,7 +310,7 @@ pub async fn fixed_count(clients: &[Arc<Client>], call: &Call, total: u64) -> Re
         let (client, call, issued) = (client.clone(), call.clone(), issued.clone());
         workers.spawn(async move {
             while issued.fetch_add(1, Ordering::Relaxed) < total {
-                call.run(&client).await?;
+                client.call(&call).await?;
             }
             Ok::<(), String>(())
         });

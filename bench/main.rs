@@ -11,6 +11,7 @@
 mod catalog;
 mod cores;
 mod drive;
+mod lean;
 mod procs;
 mod report;
 mod sizes;
@@ -24,6 +25,7 @@ use clap::Parser;
 use serde_json::json;
 
 use drive::Call;
+use lean::LeanClient;
 use report::{Report, Stats};
 
 /// `[server]` keys of every measured gateway: the per-upstream call cap above the highest
@@ -78,6 +80,10 @@ pub struct Options {
     /// Runtime threads of the gateway process (`TOKIO_WORKER_THREADS`); default: one per core.
     #[arg(long)]
     gateway_threads: Option<usize>,
+    /// Runtime threads of the HTTP test upstream (1: one thread, as a Node.js or asyncio server
+    /// serves); default: one per core.
+    #[arg(long)]
+    upstream_threads: Option<usize>,
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench.json")]
     json: PathBuf,
@@ -104,6 +110,9 @@ fn main() -> std::process::ExitCode {
     }
     if let Some(threads) = options.gateway_threads {
         procs::set_gateway_threads(threads);
+    }
+    if let Some(threads) = options.upstream_threads {
+        procs::set_upstream_threads(threads);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -196,27 +205,7 @@ async fn run(options: Options) -> Result<(), String> {
         &executed,
     ));
     proxies.push(Some(gateway.pid()));
-    let mut latency: Vec<Vec<Stats>> = vec![Vec::new(); targets.len()];
-    let mut cpu = vec![CpuUse::default(); targets.len()];
-    for (_, client, call) in &targets {
-        drive::sequential(client, call, options.calls.min(200)).await?; // warm-up
-    }
-    for rep in 0..options.reps {
-        // Each repetition starts with a different target: no target always goes first.
-        for offset in 0..targets.len() {
-            let i = (rep + offset) % targets.len();
-            let (name, client, call) = &targets[i];
-            // fastmcp-gateway takes ~50 ms a call: fewer calls, same shape.
-            let n = if *name == "fastmcp-gateway" {
-                options.calls.min(200)
-            } else {
-                options.calls
-            };
-            let before = CpuUse::read(upstream.pid(), proxies[i]);
-            latency[i].push(Stats::of(drive::sequential(client, call, n).await?));
-            cpu[i].add(&before, &CpuUse::read(upstream.pid(), proxies[i]), n);
-        }
-    }
+    let (latency, cpu) = sequential_rows(&options, &targets, upstream.pid(), &proxies).await?;
     let names: Vec<&str> = targets.iter().map(|(n, _, _)| *n).collect();
     report.latency(
         "execute_tool(echo) vs direct tools/call echo, HTTP, sequential",
@@ -228,11 +217,69 @@ async fn run(options: Options) -> Result<(), String> {
         &names[sessions..],
         &latency[sessions..],
     );
-    report_cpu(&mut report, &names, &cpu);
+    report_cpu(
+        &mut report,
+        "CPU per call of the sequential rows (µs, user + system from /proc, 10 ms ticks)",
+        &names,
+        &cpu,
+    );
     large_result_latency(&options, &mut report, &targets[..2]).await?;
     for (_, client, _) in targets {
         drive::close(client).await;
     }
+
+    // The same hops driven by the lean client, whose own CPU per call is a fraction of rmcp's
+    // client's, on a thread of its own (as `wrk -t1`): on two shared cores, less of what the
+    // client spends is taken from the proxy.
+    let mut lean_targets = vec![
+        ("direct", upstream.url.clone(), direct.clone(), None),
+        (
+            "gateway",
+            gateway.url.clone(),
+            executed.clone(),
+            Some(gateway.pid()),
+        ),
+    ];
+    if let Some(proxy) = &nginx {
+        lean_targets.push((
+            "nginx",
+            proxy.url.clone(),
+            direct.clone(),
+            Some(proxy.pid()),
+        ));
+    }
+    lean_targets.push((
+        "gateway, upstream on 2025-11-25",
+        pinned.url.clone(),
+        executed.clone(),
+        Some(pinned.pid()),
+    ));
+    let (upstream_pid, lean_options) = (upstream.pid(), options.clone());
+    let names: Vec<&str> = lean_targets.iter().map(|(n, _, _, _)| *n).collect();
+    let (latency, cpu) = on_own_thread(move || async move {
+        let mut targets = Vec::new();
+        for (name, url, call, _) in &lean_targets {
+            targets.push((*name, LeanClient::connect(url).await?, call));
+        }
+        let proxies: Vec<Option<u32>> = lean_targets.iter().map(|t| t.3).collect();
+        let measured = sequential_rows(&lean_options, &targets, upstream_pid, &proxies).await;
+        for (_, client, _) in targets {
+            client.end().await;
+        }
+        measured
+    })
+    .await?;
+    report.latency(
+        "The same with the lean client (raw HTTP/1 calls in a real session, on a thread of its own, as wrk drives a proxy)",
+        &names,
+        &latency,
+    );
+    report_cpu(
+        &mut report,
+        "CPU per call of the lean client's sequential rows (µs)",
+        &names,
+        &cpu,
+    );
 
     drop(pinned);
 
@@ -245,12 +292,21 @@ async fn run(options: Options) -> Result<(), String> {
         fastmcp: fastmcp.as_ref(),
         nginx: nginx.as_ref(),
     };
-    let (rows, rss_under_load) = throughput_rows(&options, &load, &direct, &executed).await?;
+    let (rows, rss_under_load) =
+        throughput_rows::<drive::Client>(&options, &load, &direct, &executed).await?;
     report.throughput(
         "Throughput (calls/s, median of repetitions; every answer checked)",
         "throughput",
         &rows,
     );
+    let (rows, lean_rss) =
+        throughput_rows::<LeanClient>(&options, &load, &direct, &executed).await?;
+    report.throughput(
+        "Throughput with the lean client (calls/s, every answer checked)",
+        "throughput_lean",
+        &rows,
+    );
+    let rss_under_load = rss_under_load.max(lean_rss);
     report.memory_row(
         &format!("gateway RSS, {tools} tools: idle after populate / peak while under load (MiB)"),
         json!({
@@ -313,7 +369,7 @@ impl CpuUse {
 
 /// The CPU-per-call table: steadier than latency on a noisy machine, since waiting for a core
 /// does not count.
-fn report_cpu(report: &mut Report, names: &[&str], cpu: &[CpuUse]) {
+fn report_cpu(report: &mut Report, title: &str, names: &[&str], cpu: &[CpuUse]) {
     let rows: Vec<Vec<String>> = names
         .iter()
         .zip(cpu)
@@ -334,12 +390,58 @@ fn report_cpu(report: &mut Report, names: &[&str], cpu: &[CpuUse]) {
                    "proxy_us": use_.per_call(use_.proxy), "calls": use_.calls})
         })
         .collect();
-    report.table(
-        "CPU per call of the sequential rows (µs, user + system from /proc, 10 ms ticks)",
-        &["target", "upstream", "proxy"],
-        &rows,
-        json!(value),
-    );
+    report.table(title, &["target", "upstream", "proxy"], &rows, json!(value));
+}
+
+/// Runs `work` to completion on a new thread with a current-thread runtime of its own (what it
+/// connects and spawns stays there), without blocking the caller's runtime.
+async fn on_own_thread<F, Fut, T>(work: F) -> Result<T, String>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, String>>,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("runtime: {e}"))?
+            .block_on(work())
+    })
+    .await
+    .map_err(|e| format!("the lean client's thread: {e}"))?
+}
+
+/// Sequential latency of each target (after a warm-up; each repetition starts with a different
+/// target, so none always goes first) and the CPU its calls cost the upstream and its proxy.
+async fn sequential_rows<C: drive::Caller>(
+    options: &Options,
+    targets: &[(&str, C, &Call)],
+    upstream_pid: u32,
+    proxies: &[Option<u32>],
+) -> Result<(Vec<Vec<Stats>>, Vec<CpuUse>), String> {
+    let mut latency: Vec<Vec<Stats>> = vec![Vec::new(); targets.len()];
+    let mut cpu = vec![CpuUse::default(); targets.len()];
+    for (_, client, call) in targets {
+        drive::sequential(client, call, options.calls.min(200)).await?; // warm-up
+    }
+    for rep in 0..options.reps {
+        for offset in 0..targets.len() {
+            let i = (rep + offset) % targets.len();
+            let (name, client, call) = &targets[i];
+            // fastmcp-gateway takes ~50 ms a call: fewer calls, same shape.
+            let n = if *name == "fastmcp-gateway" {
+                options.calls.min(200)
+            } else {
+                options.calls
+            };
+            let proxy = proxies.get(i).copied().flatten();
+            let before = CpuUse::read(upstream_pid, proxy);
+            latency[i].push(Stats::of(drive::sequential(client, call, n).await?));
+            cpu[i].add(&before, &CpuUse::read(upstream_pid, proxy), n);
+        }
+    }
+    Ok((latency, cpu))
 }
 
 /// Sequential latency of a call whose arguments and result are about [`LARGE_RESULT_BYTES`] of
@@ -403,12 +505,12 @@ async fn stdio_latency(options: &Options, report: &mut Report) -> Result<(), Str
     let clients = [&direct_client, &gateway_client];
     let mut latency: Vec<Vec<Stats>> = vec![Vec::new(), Vec::new()];
     for (client, call) in clients.iter().zip(&calls) {
-        drive::sequential(client, call, options.calls.min(200)).await?;
+        drive::sequential(*client, call, options.calls.min(200)).await?;
     }
     for _ in 0..options.reps {
         for (i, (client, call)) in clients.iter().zip(&calls).enumerate() {
             latency[i].push(Stats::of(
-                drive::sequential(client, call, options.calls).await?,
+                drive::sequential(*client, call, options.calls).await?,
             ));
         }
     }
@@ -432,7 +534,7 @@ struct LoadTargets<'a> {
 
 /// Calls per second at each concurrency level, targets interleaved repetition by repetition
 /// (medians), and the gateway's highest RSS while it was the one under load.
-async fn throughput_rows(
+async fn throughput_rows<C: drive::Caller>(
     options: &Options,
     load: &LoadTargets<'_>,
     direct: &Call,
@@ -456,7 +558,7 @@ async fn throughput_rows(
         }
         let mut clients = Vec::new();
         for (name, url, call) in &urls {
-            clients.push((*name, drive::sessions(url, concurrency).await?, *call));
+            clients.push((*name, drive::sessions::<C>(url, concurrency).await?, *call));
         }
         let duration = Duration::from_millis(options.duration_ms);
         // fastmcp-gateway's calls take seconds at high concurrency: a window long enough for
@@ -527,7 +629,7 @@ async fn isolated_throughput(
         fastmcp: None,
         nginx: nginx.as_ref(),
     };
-    let (rows, _) = throughput_rows(options, &load, direct, executed).await?;
+    let (rows, _) = throughput_rows::<drive::Client>(options, &load, direct, executed).await?;
     let cores = isolation.cores;
     report.throughput(
         &format!(
@@ -535,6 +637,15 @@ async fn isolated_throughput(
             cores.proxy, cores.client
         ),
         "throughput_isolated",
+        &rows,
+    );
+    let (rows, _) = throughput_rows::<LeanClient>(options, &load, direct, executed).await?;
+    report.throughput(
+        &format!(
+            "The same with the lean client (proxy on CPU {}, lean client and upstream on CPU {})",
+            cores.proxy, cores.client
+        ),
+        "throughput_isolated_lean",
         &rows,
     );
     Ok(())

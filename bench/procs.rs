@@ -151,6 +151,14 @@ pub fn set_gateway_threads(threads: usize) {
     let _ = GATEWAY_THREADS.set(threads);
 }
 
+/// Runtime threads of the HTTP test upstreams (`--upstream-threads`), once set.
+static UPSTREAM_THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Runs every HTTP test upstream of this bench with `threads` runtime threads.
+pub fn set_upstream_threads(threads: usize) {
+    let _ = UPSTREAM_THREADS.set(threads);
+}
+
 /// The test upstream over streamable HTTP with its standard tools and `synthetic` more.
 pub async fn upstream(synthetic: usize) -> Result<Served, String> {
     upstream_with(synthetic, &[]).await
@@ -158,7 +166,11 @@ pub async fn upstream(synthetic: usize) -> Result<Served, String> {
 
 /// [`upstream`] with extra flags (`--churn`: every definition changes with each listing).
 pub async fn upstream_with(synthetic: usize, flags: &[&str]) -> Result<Served, String> {
-    let mut child = clean_command(&sibling("mcp-gateway-test-upstream")?)
+    let mut command = clean_command(&sibling("mcp-gateway-test-upstream")?);
+    if let Some(threads) = UPSTREAM_THREADS.get() {
+        command.args(["--threads", &threads.to_string()]);
+    }
+    let mut child = command
         .args(["--http", "127.0.0.1:0", "--name", "bench", "--synthetic"])
         .arg(synthetic.to_string())
         .args(flags)

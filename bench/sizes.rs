@@ -276,7 +276,7 @@ async fn soak(options: &Options, size: usize, report: &mut Report) -> Result<(),
     let upstream = procs::upstream(size).await?;
     let gateway = procs::gateway(&upstream.url, crate::GATEWAY_SERVER_KEYS).await?;
     let call = Call::executed("echo", json!({"message": "hello"})).expecting("hello");
-    let sessions = drive::sessions(&gateway.url, 16).await?;
+    let sessions = drive::sessions::<drive::Client>(&gateway.url, 16).await?;
     // Warm every path first, so one-time allocations are not counted as growth.
     drive::fixed_count(&sessions, &call, (options.soak as u64 / 10).max(100)).await?;
     let before = gateway.rss_kib();

@@ -1,8 +1,9 @@
 //! A small MCP server used by the tests and benchmarks (the same code the tests run in-process):
-//! `mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool] [--churn] [--http ADDR]`
-//! serves over stdio, or with `--http` over streamable HTTP on ADDR (printing
+//! `mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool] [--churn] [--http ADDR]
+//! [--threads N]` serves over stdio, or with `--http` over streamable HTTP on ADDR (printing
 //! `listening http://ADDR/mcp` on stdout) until stdin closes. `--churn` changes every tool's
-//! description with each listing.
+//! description with each listing. `--threads` sets the HTTP server's runtime threads (default:
+//! one per core; 1 serves on one thread, as a Node.js or asyncio server does).
 
 #[path = "../../tests/it/support/upstream.rs"]
 mod upstream;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 
 use rmcp::ServiceExt;
 
-const USAGE: &str = "usage: mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool] [--churn] [--http ADDR]";
+const USAGE: &str = "usage: mcp-gateway-test-upstream [--name NAME] [--synthetic N] [--headers-tool] [--churn] [--http ADDR] [--threads N]";
 
 /// The command line.
 struct Options {
@@ -20,6 +21,8 @@ struct Options {
     headers_tool: bool,
     churn: bool,
     http: Option<String>,
+    /// Runtime threads over HTTP; `None`: one per core.
+    threads: Option<usize>,
 }
 
 fn options() -> Option<Options> {
@@ -29,6 +32,7 @@ fn options() -> Option<Options> {
         headers_tool: false,
         churn: false,
         http: None,
+        threads: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -44,6 +48,9 @@ fn options() -> Option<Options> {
             ("--name", Some(value)) => options.name = value,
             ("--synthetic", Some(value)) => options.synthetic = value.parse().ok()?,
             ("--http", Some(value)) => options.http = Some(value),
+            ("--threads", Some(value)) => {
+                options.threads = Some(value.parse().ok().filter(|n| *n > 0)?)
+            }
             _ => return None,
         }
     }
@@ -56,11 +63,16 @@ fn main() -> ExitCode {
         return ExitCode::from(64);
     };
     let runtime = match options.http {
-        // HTTP: as many workers as a real server would use; stdio: one stream, one thread.
-        Some(_) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_current_thread()
+        // HTTP: one worker per core unless told; one thread is a current-thread runtime, as a
+        // single-threaded server (Node.js, asyncio) serves. stdio: one stream, one thread.
+        Some(_) if options.threads != Some(1) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = options.threads {
+                builder.worker_threads(threads);
+            }
+            builder.enable_all().build()
+        }
+        _ => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
     };

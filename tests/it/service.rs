@@ -354,27 +354,7 @@ env = {{ SECRET_KEY = "PLANTED-ENV-7" }}
 
 #[tokio::test]
 async fn json_logs_have_one_line_per_request_with_domain_tool_outcome_and_duration() {
-    let up = HttpUpstream::start(TestUpstream::new("crm")).await;
-    let (_dir, config) = config_file(&format!(
-        "[telemetry]\nlog_format = \"json\"\n{}",
-        http_table("crm", &up.url())
-    ));
-    let process = GatewayProcess::start(&config, None);
-    let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
-    assert!(
-        until(10, || async {
-            !domain_tools(&client, "crm").await.is_empty()
-        })
-        .await
-    );
-    call(
-        &client,
-        "execute_tool",
-        json!({"tool_name": "echo", "arguments": {"message": "hi"}}),
-    )
-    .await;
-    call(&client, "execute_tool", json!({"tool_name": ODD_NAME})).await;
-    let lines = process.lines_matching("\"request\"", 5);
+    let lines = two_logged_calls("[telemetry]\nlog_format = \"json\"\n", "\"request\"").await;
     let requests: Vec<serde_json::Value> = lines
         .iter()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -394,10 +374,11 @@ async fn json_logs_have_one_line_per_request_with_domain_tool_outcome_and_durati
 /// A tool name a log line must escape: quotes, a line break, a control character.
 const ODD_NAME: &str = "nope \"quoted\"\nnext\u{1b}[31m";
 
-#[tokio::test]
-async fn text_logs_have_one_line_per_request_with_its_fields_quoted_and_escaped() {
+/// A gateway process (config `telemetry` prepended to one upstream's table) that routes one
+/// `echo` call and fails one call to [`ODD_NAME`]; the lines of its log holding `marker`.
+async fn two_logged_calls(telemetry: &str, marker: &str) -> Vec<String> {
     let up = HttpUpstream::start(TestUpstream::new("crm")).await;
-    let (_dir, config) = config_file(&http_table("crm", &up.url()));
+    let (_dir, config) = config_file(&format!("{telemetry}{}", http_table("crm", &up.url())));
     let process = GatewayProcess::start(&config, None);
     let client = connect(&process.url, rmcp::service::ClientLifecycleMode::Initialize).await;
     assert!(
@@ -413,7 +394,12 @@ async fn text_logs_have_one_line_per_request_with_its_fields_quoted_and_escaped(
     )
     .await;
     call(&client, "execute_tool", json!({"tool_name": ODD_NAME})).await;
-    let lines = process.lines_matching("mcp_gateway::request", 5);
+    process.lines_matching(marker, 5)
+}
+
+#[tokio::test]
+async fn text_logs_have_one_line_per_request_with_its_fields_quoted_and_escaped() {
+    let lines = two_logged_calls("", "mcp_gateway::request").await;
     // Each field as `str`'s `Debug` writes it: quoted, and escaped where it must be.
     let ok = r#" INFO mcp_gateway::request: request meta_tool="execute_tool" domain="crm" tool="echo" outcome="ok" duration_ms="#;
     let odd = format!(
