@@ -4,12 +4,20 @@
 //! duplicated or Base64-wrapped headers, a session id beside a 2026-07-28 version, …) goes to
 //! rmcp, which answers it, refusals included.
 
-use http::{HeaderMap, header};
+use http::{HeaderMap, HeaderName, header};
 use rmcp::model::ProtocolVersion;
-use rmcp::transport::common::http_header::{
-    BASE64_HEADER_PREFIX, HEADER_MCP_METHOD, HEADER_MCP_NAME, HEADER_MCP_PROTOCOL_VERSION,
-    HEADER_SESSION_ID,
-};
+use rmcp::transport::common::http_header::BASE64_HEADER_PREFIX;
+
+// The MCP headers read here (rmcp's names, lower-cased), as `HeaderName`s: a lookup by `&str`
+// parses and lower-cases the name on every request.
+/// `Mcp-Protocol-Version`.
+static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+/// `Mcp-Session-Id`.
+static SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+/// `Mcp-Method` (SEP-2243).
+static METHOD: HeaderName = HeaderName::from_static("mcp-method");
+/// `Mcp-Name` (SEP-2243).
+static NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 /// Protocol revisions served with sessions (2026-07-28 has none).
 const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
@@ -32,12 +40,12 @@ pub(super) fn eligible(headers: &HeaderMap, stateless: bool) -> Option<Eligible<
     if !accepts_json_and_sse(headers) || !is_json_content(headers) {
         return None;
     }
-    match sole(headers, HEADER_MCP_PROTOCOL_VERSION) {
+    match sole(headers, &PROTOCOL_VERSION) {
         Some(version) if version == ProtocolVersion::V_2026_07_28.as_str() => modern(headers),
         Some(version) if SESSION_VERSIONS.contains(&version) => legacy(headers, stateless),
         // Absent: the session's own revision (rmcp's default without sessions). Unknown,
         // repeated or not text: rmcp's to refuse.
-        None if !headers.contains_key(HEADER_MCP_PROTOCOL_VERSION) => legacy(headers, stateless),
+        None if !headers.contains_key(&PROTOCOL_VERSION) => legacy(headers, stateless),
         _ => None,
     }
 }
@@ -45,28 +53,27 @@ pub(super) fn eligible(headers: &HeaderMap, stateless: bool) -> Option<Eligible<
 /// A call of a revision before 2026-07-28: no SEP-2243 headers (those belong to 2026-07-28),
 /// and one session id, or none when the server hands out none.
 fn legacy(headers: &HeaderMap, stateless: bool) -> Option<Eligible<'_>> {
-    if headers.contains_key(HEADER_MCP_METHOD) || headers.contains_key(HEADER_MCP_NAME) {
+    if headers.contains_key(&METHOD) || headers.contains_key(&NAME) {
         return None;
     }
     if stateless {
-        return (!headers.contains_key(HEADER_SESSION_ID)).then_some(Eligible::Sessionless);
+        return (!headers.contains_key(&SESSION_ID)).then_some(Eligible::Sessionless);
     }
-    sole(headers, HEADER_SESSION_ID).map(Eligible::Session)
+    sole(headers, &SESSION_ID).map(Eligible::Session)
 }
 
 /// A 2026-07-28 `tools/call`: no session, one `Mcp-Method: tools/call`, one `Mcp-Name` as
 /// written (a Base64-wrapped one is rmcp's to decode; no meta-tool name needs it).
 fn modern(headers: &HeaderMap) -> Option<Eligible<'_>> {
-    if headers.contains_key(HEADER_SESSION_ID) || sole(headers, HEADER_MCP_METHOD)? != "tools/call"
-    {
+    if headers.contains_key(&SESSION_ID) || sole(headers, &METHOD)? != "tools/call" {
         return None;
     }
-    let name = sole(headers, HEADER_MCP_NAME)?;
+    let name = sole(headers, &NAME)?;
     (!name.starts_with(BASE64_HEADER_PREFIX)).then_some(Eligible::Modern(name))
 }
 
 /// The header's value when it appears exactly once, as visible ASCII.
-fn sole<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn sole<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     let mut values = headers.get_all(name).iter();
     let value = values.next()?.to_str().ok()?;
     values.next().is_none().then_some(value)
@@ -131,6 +138,22 @@ mod tests {
             map.append(*name, HeaderValue::from_static(value));
         }
         map
+    }
+
+    #[test]
+    fn the_header_names_are_rmcps() {
+        use rmcp::transport::common::http_header as rmcp_names;
+        for (ours, theirs) in [
+            (
+                &super::PROTOCOL_VERSION,
+                rmcp_names::HEADER_MCP_PROTOCOL_VERSION,
+            ),
+            (&super::SESSION_ID, rmcp_names::HEADER_SESSION_ID),
+            (&super::METHOD, rmcp_names::HEADER_MCP_METHOD),
+            (&super::NAME, rmcp_names::HEADER_MCP_NAME),
+        ] {
+            assert_eq!(http::HeaderName::try_from(theirs).ok().as_ref(), Some(ours));
+        }
     }
 
     /// Eligibility on a server with sessions.

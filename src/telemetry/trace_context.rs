@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use http::HeaderName;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -17,6 +18,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub const TRACEPARENT: &str = "traceparent";
 /// The `tracestate` header and `_meta` key.
 pub const TRACESTATE: &str = "tracestate";
+
+/// [`TRACEPARENT`] as a header name (a lookup by `&str` parses the name each time).
+static TRACEPARENT_HEADER: HeaderName = HeaderName::from_static(TRACEPARENT);
+/// [`TRACESTATE`] as a header name.
+static TRACESTATE_HEADER: HeaderName = HeaderName::from_static(TRACESTATE);
 
 /// Longest `traceparent` considered (version 00 is 55 characters; later versions may add).
 const MAX_TRACEPARENT_LEN: usize = 256;
@@ -131,8 +137,8 @@ pub fn incoming(meta: &JsonObject, headers: Option<&http::HeaderMap>) -> Option<
         }
     }
     let headers = headers?;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    TraceHeaders::parse(header(TRACEPARENT)?, header(TRACESTATE))
+    let header = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    TraceHeaders::parse(header(&TRACEPARENT_HEADER)?, header(&TRACESTATE_HEADER))
 }
 
 #[cfg(test)]
