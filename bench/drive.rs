@@ -1,6 +1,7 @@
-//! The load client: real rmcp client sessions over streamable HTTP (or a stdio child), the same
-//! code for every target. Sequential latency and fixed-duration throughput; every result is
-//! checked, so an error never counts as a fast call.
+//! The load drivers: sequential latency and fixed-duration throughput over any [`Caller`] —
+//! rmcp's client sessions over streamable HTTP (or a stdio child), or the lean client
+//! (`lean.rs`) — the same code for every target. Every result is checked, so an error never
+//! counts as a fast call.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode};
 use hyper_util::client::legacy::Client;
@@ -33,8 +34,11 @@ pub struct LeanClient {
 impl LeanClient {
     /// Opens a session with `url` (initialize, then the initialized notification).
     pub async fn connect(url: &str) -> Result<LeanClient, String> {
+        // As reqwest (rmcp's client) sets its sockets.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
         let mut client = LeanClient {
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: Client::builder(TokioExecutor::new()).build(connector),
             url: url.parse().map_err(|e| format!("{url}: {e}"))?,
             session: String::new(),
             next_id: AtomicU64::new(1),
@@ -51,15 +55,24 @@ impl LeanClient {
         if status != StatusCode::OK {
             return Err(format!("initialize {url}: HTTP {status}"));
         }
-        message(&body).map_err(|e| format!("initialize {url}: {e}"))?;
+        let answer =
+            answer_to(messages(body).await?, 0).map_err(|e| format!("initialize {url}: {e}"))?;
+        let version = answer.pointer("/result/protocolVersion");
         client.session = headers
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| format!("initialize {url}: no Mcp-Session-Id"))?
             .to_string();
+        if version.and_then(Value::as_str) != Some(PROTOCOL) {
+            client.end().await;
+            return Err(format!(
+                "initialize {url}: negotiated {version:?}, not {PROTOCOL}: {answer}"
+            ));
+        }
         let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         let (status, _, _) = client.post(&initialized).await?;
         if status != StatusCode::ACCEPTED {
+            client.end().await;
             return Err(format!("initialized {url}: HTTP {status}"));
         }
         Ok(client)
@@ -76,13 +89,8 @@ impl LeanClient {
         if status != StatusCode::OK {
             return Err(format!("{}: HTTP {status}", call.tool()));
         }
-        let answer = message(&body).map_err(|e| format!("{}: {e}", call.tool()))?;
-        if answer.get("id").and_then(Value::as_u64) != Some(id) {
-            return Err(format!(
-                "{}: the answer is not to request {id}",
-                call.tool()
-            ));
-        }
+        let answer =
+            answer_to(messages(body).await?, id).map_err(|e| format!("{}: {e}", call.tool()))?;
         let Some(result) = answer.get("result") else {
             return Err(format!("{}: {answer}", call.tool()));
         };
@@ -129,31 +137,68 @@ impl LeanClient {
     }
 }
 
-/// The JSON-RPC message of an answer's body: the body itself (JSON), or the event of an SSE
-/// stream that carries one (priming events carry none).
-fn message(body: &[u8]) -> Result<Value, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "the answer is not UTF-8".to_string())?;
-    if text.trim_start().starts_with('{') {
-        return serde_json::from_str(text).map_err(|e| format!("bad JSON answer: {e}"));
+/// The JSON-RPC messages of an answer's body: the body itself (JSON), or the data of each SSE
+/// event that carries one (priming events carry none), read by the gateway's SSE parser.
+async fn messages(body: Bytes) -> Result<Vec<Value>, String> {
+    if body.trim_ascii_start().starts_with(b"{") {
+        return serde_json::from_slice(&body)
+            .map(|message| vec![message])
+            .map_err(|e| format!("bad JSON answer: {e}"));
     }
-    text.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(str::trim)
-        .find(|data| data.starts_with('{'))
-        .ok_or_else(|| format!("no JSON-RPC message in {text:?}"))
-        .and_then(|data| serde_json::from_str(data).map_err(|e| format!("bad SSE data: {e}")))
+    let mut events = sse_stream::SseStream::new(Full::new(body));
+    let mut found = Vec::new();
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| format!("bad SSE stream: {e}"))?;
+        if let Some(data) = event.data.filter(|data| !data.trim().is_empty()) {
+            found.push(serde_json::from_str(&data).map_err(|e| format!("bad SSE data: {e}"))?);
+        }
+    }
+    Ok(found)
+}
+
+/// The answer to request `id` among `messages` (notifications and requests may come first).
+fn answer_to(messages: Vec<Value>, id: u64) -> Result<Value, String> {
+    let count = messages.len();
+    messages
+        .into_iter()
+        .find(|message| message.get("id").and_then(Value::as_u64) == Some(id))
+        .ok_or_else(|| format!("no answer to request {id} among {count} messages"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::message;
+    use bytes::Bytes;
 
-    #[test]
-    fn the_message_is_read_from_json_and_from_the_sse_event_that_carries_it() {
+    use super::{answer_to, messages};
+
+    async fn answer(body: &'static [u8], id: u64) -> Result<serde_json::Value, String> {
+        answer_to(messages(Bytes::from_static(body)).await?, id)
+    }
+
+    #[tokio::test]
+    async fn the_answer_is_read_from_json_and_from_the_sse_event_that_carries_it() {
         let json = br#"{"jsonrpc":"2.0","id":3,"result":{}}"#;
-        assert_eq!(message(json).map(|m| m["id"].clone()), Ok(3.into()));
+        assert_eq!(answer(json, 3).await.map(|m| m["id"].clone()), Ok(3.into()));
+        assert!(
+            answer(json, 4).await.is_err(),
+            "an answer to another request"
+        );
         let sse = b"data: \nid: 0/1\nretry: 3000\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}\nid: 1/1\n\n";
-        assert_eq!(message(sse).map(|m| m["id"].clone()), Ok(4.into()));
-        assert!(message(b"data: \n\n").is_err());
+        assert_eq!(answer(sse, 4).await.map(|m| m["id"].clone()), Ok(4.into()));
+        assert!(
+            answer(b"data: \n\n", 4).await.is_err(),
+            "a priming event only"
+        );
+    }
+
+    #[tokio::test]
+    async fn sse_data_over_several_lines_crlf_and_a_notification_first_are_read() {
+        let sse = b"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\r\n\r\n\
+data: {\"jsonrpc\":\"2.0\",\r\ndata: \"id\":5,\r\ndata: \"result\":{\"content\":[]}}\r\n\r\n";
+        let found = answer(sse, 5).await;
+        assert_eq!(
+            found.map(|m| m["result"].clone()),
+            Ok(serde_json::json!({"content": []}))
+        );
     }
 }

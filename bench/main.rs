@@ -79,11 +79,11 @@ pub struct Options {
     fastmcp_max_concurrency: usize,
     /// Runtime threads of the gateway process (`TOKIO_WORKER_THREADS`); default: one per core.
     #[arg(long)]
-    gateway_threads: Option<usize>,
+    gateway_threads: Option<std::num::NonZeroUsize>,
     /// Runtime threads of the HTTP test upstream (1: one thread, as a Node.js or asyncio server
     /// serves); default: one per core.
     #[arg(long)]
-    upstream_threads: Option<usize>,
+    upstream_threads: Option<std::num::NonZeroUsize>,
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench.json")]
     json: PathBuf,
@@ -109,10 +109,10 @@ fn main() -> std::process::ExitCode {
         options = options.smoke();
     }
     if let Some(threads) = options.gateway_threads {
-        procs::set_gateway_threads(threads);
+        procs::set_gateway_threads(threads.get());
     }
     if let Some(threads) = options.upstream_threads {
-        procs::set_upstream_threads(threads);
+        procs::set_upstream_threads(threads.get());
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -228,58 +228,26 @@ async fn run(options: Options) -> Result<(), String> {
         drive::close(client).await;
     }
 
-    // The same hops driven by the lean client, whose own CPU per call is a fraction of rmcp's
-    // client's, on a thread of its own (as `wrk -t1`): on two shared cores, less of what the
-    // client spends is taken from the proxy.
+    // The same hops driven by the lean client.
     let mut lean_targets = vec![
-        ("direct", upstream.url.clone(), direct.clone(), None),
-        (
-            "gateway",
-            gateway.url.clone(),
-            executed.clone(),
-            Some(gateway.pid()),
-        ),
+        LeanTarget::new("direct", &upstream.url, &direct, None),
+        LeanTarget::new("gateway", &gateway.url, &executed, Some(gateway.pid())),
     ];
     if let Some(proxy) = &nginx {
-        lean_targets.push((
+        lean_targets.push(LeanTarget::new(
             "nginx",
-            proxy.url.clone(),
-            direct.clone(),
+            &proxy.url,
+            &direct,
             Some(proxy.pid()),
         ));
     }
-    lean_targets.push((
+    lean_targets.push(LeanTarget::new(
         "gateway, upstream on 2025-11-25",
-        pinned.url.clone(),
-        executed.clone(),
+        &pinned.url,
+        &executed,
         Some(pinned.pid()),
     ));
-    let (upstream_pid, lean_options) = (upstream.pid(), options.clone());
-    let names: Vec<&str> = lean_targets.iter().map(|(n, _, _, _)| *n).collect();
-    let (latency, cpu) = on_own_thread(move || async move {
-        let mut targets = Vec::new();
-        for (name, url, call, _) in &lean_targets {
-            targets.push((*name, LeanClient::connect(url).await?, call));
-        }
-        let proxies: Vec<Option<u32>> = lean_targets.iter().map(|t| t.3).collect();
-        let measured = sequential_rows(&lean_options, &targets, upstream_pid, &proxies).await;
-        for (_, client, _) in targets {
-            client.end().await;
-        }
-        measured
-    })
-    .await?;
-    report.latency(
-        "The same with the lean client (raw HTTP/1 calls in a real session, on a thread of its own, as wrk drives a proxy)",
-        &names,
-        &latency,
-    );
-    report_cpu(
-        &mut report,
-        "CPU per call of the lean client's sequential rows (µs)",
-        &names,
-        &cpu,
-    );
+    lean_sequential_rows(&options, &mut report, lean_targets, upstream.pid()).await?;
 
     drop(pinned);
 
@@ -393,6 +361,73 @@ fn report_cpu(report: &mut Report, title: &str, names: &[&str], cpu: &[CpuUse]) 
     report.table(title, &["target", "upstream", "proxy"], &rows, json!(value));
 }
 
+/// A target of the lean client's sequential rows: its name, URL, call and proxy process.
+struct LeanTarget {
+    name: &'static str,
+    url: String,
+    call: Call,
+    proxy: Option<u32>,
+}
+
+impl LeanTarget {
+    fn new(name: &'static str, url: &str, call: &Call, proxy: Option<u32>) -> LeanTarget {
+        LeanTarget {
+            name,
+            url: url.to_string(),
+            call: call.clone(),
+            proxy,
+        }
+    }
+}
+
+/// The sequential rows driven by the lean client, whose own CPU per call is a fraction of rmcp's
+/// client's, on a thread of its own (as `wrk -t1`): on two shared cores, less of what the
+/// client spends is taken from the proxy.
+async fn lean_sequential_rows(
+    options: &Options,
+    report: &mut Report,
+    targets: Vec<LeanTarget>,
+    upstream_pid: u32,
+) -> Result<(), String> {
+    let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
+    let options = options.clone();
+    let (latency, cpu) = on_own_thread(move || async move {
+        let mut clients = Vec::new();
+        let mut opened = Ok(());
+        for target in &targets {
+            match LeanClient::connect(&target.url).await {
+                Ok(client) => clients.push((target.name, client, &target.call)),
+                Err(error) => {
+                    opened = Err(error);
+                    break;
+                }
+            }
+        }
+        let proxies: Vec<Option<u32>> = targets.iter().map(|t| t.proxy).collect();
+        let measured = match opened {
+            Ok(()) => sequential_rows(&options, &clients, upstream_pid, &proxies).await,
+            Err(error) => Err(error),
+        };
+        for (_, client, _) in clients {
+            client.end().await;
+        }
+        measured
+    })
+    .await?;
+    report.latency(
+        "The same with the lean client (raw HTTP/1 calls in a real session, on a thread of its own, as wrk drives a proxy)",
+        &names,
+        &latency,
+    );
+    report_cpu(
+        report,
+        "CPU per call of the lean client's sequential rows (µs)",
+        &names,
+        &cpu,
+    );
+    Ok(())
+}
+
 /// Runs `work` to completion on a new thread with a current-thread runtime of its own (what it
 /// connects and spawns stays there), without blocking the caller's runtime.
 async fn on_own_thread<F, Fut, T>(work: F) -> Result<T, String>
@@ -420,6 +455,7 @@ async fn sequential_rows<C: drive::Caller>(
     upstream_pid: u32,
     proxies: &[Option<u32>],
 ) -> Result<(Vec<Vec<Stats>>, Vec<CpuUse>), String> {
+    debug_assert_eq!(targets.len(), proxies.len(), "a proxy entry per target");
     let mut latency: Vec<Vec<Stats>> = vec![Vec::new(); targets.len()];
     let mut cpu = vec![CpuUse::default(); targets.len()];
     for (_, client, call) in targets {

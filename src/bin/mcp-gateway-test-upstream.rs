@@ -58,7 +58,8 @@ fn options() -> Option<Options> {
 }
 
 fn main() -> ExitCode {
-    let Some(options) = options() else {
+    // `--threads` sizes the HTTP server's runtime: meaningless without `--http`.
+    let Some(options) = options().filter(|o| o.threads.is_none() || o.http.is_some()) else {
         eprintln!("{USAGE}");
         return ExitCode::from(64);
     };
