@@ -247,7 +247,17 @@ async fn run(options: Options) -> Result<(), String> {
         &executed,
         Some(pinned.pid()),
     ));
-    lean_sequential_rows(&options, &mut report, lean_targets, upstream.pid()).await?;
+    lean_sequential_rows(
+        &options,
+        &mut report,
+        lean_targets,
+        upstream.pid(),
+        [
+            "The same with the lean client (raw HTTP/1 calls in a real session, on a thread of its own, as wrk drives a proxy)",
+            "CPU per call of the lean client's sequential rows (µs)",
+        ],
+    )
+    .await?;
 
     drop(pinned);
 
@@ -298,7 +308,7 @@ async fn run(options: Options) -> Result<(), String> {
     drop(gateway);
     drop(upstream);
 
-    isolated_throughput(&options, &mut report, &direct, &executed).await?;
+    isolated_rows(&options, &mut report, &direct, &executed).await?;
     sizes::run(&options, &mut report).await?;
     report.finish(&options.json)
 }
@@ -388,6 +398,7 @@ async fn lean_sequential_rows(
     report: &mut Report,
     targets: Vec<LeanTarget>,
     upstream_pid: u32,
+    [latency_title, cpu_title]: [&str; 2],
 ) -> Result<(), String> {
     let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
     let options = options.clone();
@@ -414,17 +425,8 @@ async fn lean_sequential_rows(
         measured
     })
     .await?;
-    report.latency(
-        "The same with the lean client (raw HTTP/1 calls in a real session, on a thread of its own, as wrk drives a proxy)",
-        &names,
-        &latency,
-    );
-    report_cpu(
-        report,
-        "CPU per call of the lean client's sequential rows (µs)",
-        &names,
-        &cpu,
-    );
+    report.latency(latency_title, &names, &latency);
+    report_cpu(report, cpu_title, &names, &cpu);
     Ok(())
 }
 
@@ -638,9 +640,11 @@ async fn throughput_rows<C: drive::Caller>(
 /// The throughput rows again with each proxy alone on a CPU and the load client and the
 /// upstream on the other (fresh processes, started pinned, so each runtime sizes itself to its
 /// one CPU): the hop on a core of its own, as a gateway is deployed. Throughput then shows
-/// whether the proxy keeps up with the upstream, not how much of the upstream's CPU it takes.
+/// whether the proxy keeps up with the upstream, not how much of the upstream's CPU it takes;
+/// sequential latency what the hop adds when nothing else competes for the proxy's core (the
+/// proxy's caches stay its own; each hop now crosses between the two CPUs).
 /// fastmcp-gateway is left out (its figures are a hundred times lower either way).
-async fn isolated_throughput(
+async fn isolated_rows(
     options: &Options,
     report: &mut Report,
     direct: &Call,
@@ -665,8 +669,34 @@ async fn isolated_throughput(
         fastmcp: None,
         nginx: nginx.as_ref(),
     };
-    let (rows, _) = throughput_rows::<drive::Client>(options, &load, direct, executed).await?;
     let cores = isolation.cores;
+    let mut lean_targets = vec![
+        LeanTarget::new("direct", &upstream.url, direct, None),
+        LeanTarget::new("gateway", &gateway.url, executed, Some(gateway.pid())),
+    ];
+    if let Some(proxy) = &nginx {
+        lean_targets.push(LeanTarget::new(
+            "nginx",
+            &proxy.url,
+            direct,
+            Some(proxy.pid()),
+        ));
+    }
+    lean_sequential_rows(
+        options,
+        report,
+        lean_targets,
+        upstream.pid(),
+        [
+            &format!(
+                "Sequential latency, each proxy alone on CPU {} (lean client and upstream on CPU {})",
+                cores.proxy, cores.client
+            ),
+            "CPU per call of those rows (µs)",
+        ],
+    )
+    .await?;
+    let (rows, _) = throughput_rows::<drive::Client>(options, &load, direct, executed).await?;
     report.throughput(
         &format!(
             "Throughput, each proxy alone on CPU {} (load client and upstream on CPU {})",
