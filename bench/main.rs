@@ -653,7 +653,7 @@ async fn isolated_rows(
     let isolation = match cores::Isolation::start() {
         Ok(isolation) => isolation,
         Err(reason) => {
-            report.note(format!("isolated throughput rows skipped: {reason}"));
+            report.note(format!("isolated rows skipped: {reason}"));
             return Ok(());
         }
     };

@@ -2,19 +2,21 @@
 # How long each proxy holds a call on its path, from its own system calls: the gateway (and nginx,
 # when installed) in front of the test upstream, each driven with `wrk -t1 -c1` (sequential
 # calls on one keep-alive connection) while `perf` records the proxy's socket calls. Per call
-# the proxy reads the client's request and writes it on to the upstream (the inbound leg), then
-# reads the upstream's answer and writes it back (the outbound leg); the time between each read
-# and the write it leads to is the proxy's own work on the call's path. Work done after the
-# answer is written (the gateway's log line) is not on it. Wake-ups and the loopback hops are
-# not in these figures, which makes them far steadier than end-to-end latency on a noisy
-# machine.
+# the proxy reads the client's request and sends it on to the upstream (the inbound leg: first
+# read of the request to the write upstream), then reads the upstream's answer and sends it back
+# (the outbound leg: first read of the answer to the last write back, however many pieces).
+# Only wrk's connection and the proxy's upstream connections count (bench/onpath.py pairs
+# them). That is the proxy's own work on the call's path; wake-ups and the loopback hops are
+# not in it, which makes it far steadier than end-to-end latency on a noisy machine, and work
+# done after the answer is written (the gateway's log line) is not on the path.
 #
 # Usage: bench/onpath.sh [--shared] [SECONDS]   (default 5 seconds a proxy)
-#   By default every proxy runs alone on the second CPU, wrk and the upstream on the first, so
+#   By default every proxy runs alone on one CPU, wrk, the upstream and perf on another, so
 #   nothing else runs on the proxy's core; --shared lets the scheduler place everything, as the
 #   bench's first sequential rows do (each proxy then also pays for caches the others evicted).
-# Needs: the dist build (bench/run.sh builds it), wrk, perf (with tracepoints: run as root), curl,
-# python3, taskset; nginx is used when found. Prints p50/p25/p75 µs per leg and wrk's latency.
+# Needs: the dist build (bench/run.sh builds it; BIN=dir picks another), wrk, perf (with
+# tracepoints: run as root), curl, python3, taskset; nginx is used when found. Fails when an
+# answer is not the echo. Prints each leg's p50 (p25, p75) and the two legs' sum per call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=""
@@ -32,15 +34,18 @@ done
 [ -x "$bin/mcp-gateway" ] || { echo "onpath: build first: cargo build --profile dist --bins" >&2; exit 1; }
 nginx_bin=$(command -v nginx || true)
 [ -z "$nginx_bin" ] && [ -x /usr/sbin/nginx ] && nginx_bin=/usr/sbin/nginx
-client_cpus="taskset -c 0"
-proxy_cpus="taskset -c 1"
-if [ -z "$shared" ] && [ "$(nproc)" -lt 2 ]; then
-    echo "onpath: one CPU only: shared layout" >&2
-    shared=1
-fi
-if [ -n "$shared" ]; then
-    client_cpus=""
-    proxy_cpus=""
+client_cpus=""
+proxy_cpus=""
+layout="shared CPUs"
+if [ -z "$shared" ]; then
+    # The first two CPUs this process may use: wrk and the upstream on one, the proxy on the other.
+    if read -r client_cpu proxy_cpu < <(python3 bench/onpath.py cpus 2>/dev/null); then
+        client_cpus="taskset -c $client_cpu"
+        proxy_cpus="taskset -c $proxy_cpu"
+        layout="each proxy alone on CPU $proxy_cpu, wrk and upstream on CPU $client_cpu"
+    else
+        echo "onpath: one CPU only: shared layout" >&2
+    fi
 fi
 
 work=$(mktemp -d)
@@ -72,6 +77,7 @@ wait_for "$work/upstream.out" '^listening '
 upstream_url=$(sed -n 's/^listening //p' "$work/upstream.out")
 upstream_hostport=${upstream_url#http://}
 upstream_hostport=${upstream_hostport%%/*}
+upstream_port=${upstream_hostport##*:}
 
 mkdir "$work/config" "$work/log"
 printf '[server]\nport = 0\nmax_concurrency = 1024\n[upstreams.bench]\nurl = "%s"\n' \
@@ -92,7 +98,7 @@ pids+=("$gateway_pid")
 wait_for "$work/log/gateway.log" 'addr='
 gateway_addr=$(grep -o 'addr=[^ ]*' "$work/log/gateway.log" | head -1 | cut -d= -f2)
 for _ in $(seq 300); do
-    curl -sf "http://$gateway_addr/readyz" >/dev/null && break
+    curl -sf --max-time 2 "http://$gateway_addr/readyz" >/dev/null && break
     sleep 0.1
 done
 
@@ -118,7 +124,7 @@ EOF
     nginx_pid=$!
     pids+=("$nginx_pid")
     for _ in $(seq 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$nginx_port/" && break
+        curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$nginx_port/" && break
         sleep 0.1
     done
     targets+=("nginx http://127.0.0.1:$nginx_port/mcp $nginx_pid direct $nginx_port")
@@ -127,12 +133,12 @@ fi
 # Opens an MCP session at URL; prints its id.
 open_session() {
     local id
-    id=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
+    id=$(curl -s --max-time 10 -D - -o /dev/null -H 'Content-Type: application/json' \
         -H 'Accept: application/json, text/event-stream' \
         -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"onpath","version":"1"}}}' \
         "$1" | tr -d '\r' | sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: //p')
     [ -n "$id" ] || { echo "onpath: no session from $1" >&2; exit 1; }
-    curl -s -o /dev/null -H 'Content-Type: application/json' \
+    curl -s --max-time 10 -o /dev/null -H 'Content-Type: application/json' \
         -H 'Accept: application/json, text/event-stream' -H "Mcp-Session-Id: $id" \
         -H 'MCP-Protocol-Version: 2025-11-25' \
         -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$1"
@@ -158,96 +164,57 @@ wrong = 0
 response = function(status, headers, body)
   if status ~= 200 or not string.find(body, '"hello"', 1, true) then wrong = wrong + 1 end
 end
+-- Each wrk thread has a Lua state of its own; done() runs in the main one and sums theirs.
+threads = {}
+setup = function(thread) table.insert(threads, thread) end
 done = function(summary, latency, requests)
-  io.write(string.format("wrong answers: %d\n", wrong))
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("wrong") end
+  io.write(string.format("wrong answers: %d\n", total))
 end
 EOF
 }
 
-echo "# on-path time per call ($(date -u +%FT%TZ); $(nproc) CPUs; $([ -n "$shared" ] && echo "shared CPUs" || echo "each proxy alone on CPU 1, wrk and upstream on CPU 0"))"
+echo "# on-path time per call ($(date -u +%FT%TZ); $(nproc) CPUs; $layout)"
 for target in "${targets[@]}"; do
     read -r name url pid call port <<<"$target"
     session=$(open_session "$url")
     write_wrk_script "$work/$name.lua" "$session" "$call"
     $client_cpus wrk -t1 -c1 -d1s -s "$work/$name.lua" "$url" >/dev/null # warm-up
-    perf record -q -o "$work/$name.data" -p "$pid" \
+    # perf on the client's CPU: draining its buffers must not take the proxy's.
+    $client_cpus perf record -q -o "$work/$name.data" -p "$pid" \
         -e syscalls:sys_enter_recvfrom,syscalls:sys_exit_recvfrom,syscalls:sys_enter_read,syscalls:sys_exit_read \
         -e syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_sendto \
         2>"$work/$name.perf.err" &
     perf_pid=$!
+    pids+=("$perf_pid")
     sleep 0.5
+    if ! kill -0 "$perf_pid" 2>/dev/null; then
+        echo "onpath: perf could not trace $name:" >&2
+        cat "$work/$name.perf.err" >&2
+        exit 1
+    fi
     $client_cpus wrk -t1 -c1 -d"${seconds}s" --latency -s "$work/$name.lua" "$url" >"$work/$name.wrk" &
     wrk_pid=$!
+    pids+=("$wrk_pid")
     sleep 0.5
-    # The proxy's end of wrk's connection: its socket on the port it listens on.
-    client_fd=$(python3 -c '
-import os, sys
-pid, port = sys.argv[1], int(sys.argv[2])
-inodes = set()
-for name in ("/proc/%s/net/tcp" % pid, "/proc/%s/net/tcp6" % pid):
-    with open(name) as table:
-        for row in list(table)[1:]:
-            fields = row.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-                inodes.add(fields[9])
-for fd in os.listdir("/proc/%s/fd" % pid):
-    try:
-        link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
-    except OSError:
-        continue
-    if link.startswith("socket:[") and link[8:-1] in inodes:
-        print(fd)
-        break
-' "$pid" "$port")
+    # The proxy's ends of wrk's connection and of its upstream connections, while they are open.
+    read -r client_fd upstream_fds < <(python3 bench/onpath.py sockets "$pid" "$port" "$upstream_port")
     wait "$wrk_pid"
-    out=$(cat "$work/$name.wrk")
-    [ -n "$client_fd" ] || { echo "onpath: wrk's connection to $name not found" >&2; exit 1; }
     kill -INT "$perf_pid"
     wait "$perf_pid" || true
+    out=$(cat "$work/$name.wrk")
     calls=$(awk '/requests in/ {print $1}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    wrong=$(awk '/wrong answers/ {print $3}' <<<"$out")
+    wrong=$(awk '/^wrong answers:/ {print $3}' <<<"$out")
     echo
     echo "## $name: $calls calls, wrk p50 $p50, p99 $p99, wrong answers ${wrong:-?}"
-    if [ "${wrong:-?}" != 0 ] || [ "${calls:-0}" = 0 ]; then
+    if [ "${wrong:-?}" != 0 ] || [ "${calls:-0}" = 0 ] || grep -q "Non-2xx" <<<"$out"; then
         echo "onpath: $name did not answer every call with the echo" >&2
         exit 1
     fi
-    perf script -i "$work/$name.data" -F tid,time,event,trace 2>/dev/null | python3 -c '
-import re, statistics, sys
-reading = {}   # thread -> fd of the read in progress
-last_read = {} # thread -> (fd, time) of its last read that brought data
-legs = {}      # (from fd, to fd) -> [µs]
-line = re.compile(r"\s*(\d+)\s+([\d.]+):\s+syscalls:(sys_\w+):\s*(.*)")
-for text in sys.stdin:
-    m = line.match(text)
-    if not m:
-        continue
-    tid, at, event, rest = m.group(1), float(m.group(2)), m.group(3), m.group(4)
-    fd = re.search(r"fd: (0x[0-9a-f]+)", rest)
-    if event in ("sys_enter_recvfrom", "sys_enter_read"):
-        reading[tid] = int(fd.group(1), 16)
-    elif event in ("sys_exit_recvfrom", "sys_exit_read"):
-        got = int(rest.split()[0], 16)
-        if 0 < got < 2**63 and reading.get(tid, 0) > 2:
-            last_read[tid] = (reading[tid], at)
-    elif fd and int(fd.group(1), 16) > 2 and tid in last_read:
-        source, since = last_read.pop(tid)
-        target = int(fd.group(1), 16)
-        if source != target:
-            legs.setdefault((source, target), []).append((at - since) * 1e6)
-client = int(sys.argv[1])
-total = 0
-for leg, direction in (("inbound leg (request read -> written upstream)", 0),
-                       ("outbound leg (answer read -> written back)", 1)):
-    times = sorted(t for pair, ts in legs.items() if pair[direction] == client for t in ts)
-    if not times:
-        sys.exit("no %s traced" % leg)
-    n = len(times)
-    total += statistics.median(times)
-    print("%s: %d writes, p50 %.0f µs (p25 %.0f, p75 %.0f)"
-          % (leg, n, statistics.median(times), times[n // 4], times[3 * n // 4]))
-print("on the path, both legs: %.0f µs a call (sum of the medians)" % total)
-' "$client_fd"
+    perf script -i "$work/$name.data" -F tid,time,event,trace 2>"$work/$name.script.err" |
+        python3 bench/onpath.py legs "$client_fd" "$upstream_fds"
+    grep -i "lost" "$work/$name.script.err" >&2 || true
 done

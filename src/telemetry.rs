@@ -147,11 +147,27 @@ pub struct LogClock;
 
 impl FormatTime for LogClock {
     fn format_time(&self, writer: &mut Writer<'_>) -> std::fmt::Result {
-        write_time(writer, std::time::SystemTime::now())
+        let now = std::time::SystemTime::now();
+        if humantime_writes(now) {
+            write_time(writer, now)
+        } else {
+            // A clock set before 1970 or past 9999: tracing-subscriber's writes those too.
+            tracing_subscriber::fmt::time::SystemTime.format_time(writer)
+        }
     }
 }
 
-/// Writes `at` as [`LogClock`] does.
+/// 10000-01-01T00:00:00Z in seconds since the Unix epoch: where humantime stops.
+const YEAR_10000: u64 = 253_402_300_800;
+
+/// Whether humantime can write `at`: it panics before the Unix epoch and refuses from the year
+/// 10000 on.
+fn humantime_writes(at: std::time::SystemTime) -> bool {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .is_ok_and(|since| since.as_secs() < YEAR_10000)
+}
+
+/// Writes `at` as [`LogClock`] does; only for instants [`humantime_writes`].
 fn write_time(writer: &mut impl std::fmt::Write, at: std::time::SystemTime) -> std::fmt::Result {
     writer.write_fmt(format_args!("{}", humantime::format_rfc3339_micros(at)))
 }
@@ -192,14 +208,19 @@ mod tests {
                 .expect("formats");
             text
         };
-        // The two read the clock in turn: retry across a microsecond's edge, a bounded number
-        // of times.
+        // The two read the clock in turn: the same up to the second and in layout (retried a
+        // bounded number of times, across a second's edge).
         let same = (0..100).any(|_| {
             let ours = format(&super::LogClock);
             let theirs = format(&tracing_subscriber::fmt::time::SystemTime);
-            ours.get(..19) == theirs.get(..19)
-                && ours.len() == theirs.len()
-                && ours.len() == "2026-11-27T05:03:42.123456Z".len()
+            let layout = |text: &str| {
+                text.chars()
+                    .map(|c| if c.is_ascii_digit() { '0' } else { c })
+                    .collect::<String>()
+            };
+            ours.get(..20) == theirs.get(..20)
+                && layout(&ours) == layout(&theirs)
+                && layout(&ours) == "0000-00-00T00:00:00.000000Z"
         });
         assert!(
             same,
@@ -216,10 +237,23 @@ mod tests {
             let at = std::time::UNIX_EPOCH
                 + std::time::Duration::from_secs(seconds)
                 + std::time::Duration::from_micros(micros);
+            // Nanoseconds are cut off, not rounded, as the default clock does.
+            let at = at + std::time::Duration::from_nanos(999);
             let mut written = String::new();
+            assert!(super::humantime_writes(at));
             super::write_time(&mut written, at).expect("formats");
             assert_eq!(written, text);
         }
+        // The edges of humantime's range: the clock falls back to tracing-subscriber's outside.
+        let epoch = std::time::UNIX_EPOCH;
+        let second = std::time::Duration::from_secs(1);
+        let last = epoch + std::time::Duration::from_secs(super::YEAR_10000) - second;
+        assert!(super::humantime_writes(epoch) && super::humantime_writes(last));
+        let mut written = String::new();
+        super::write_time(&mut written, last).expect("formats");
+        assert_eq!(written, "9999-12-31T23:59:59.000000Z");
+        assert!(!super::humantime_writes(last + second));
+        assert!(!super::humantime_writes(epoch - second));
     }
 
     #[test]

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""The helpers of bench/onpath.sh.
+
+  onpath.py cpus                          the first two CPUs this process may use
+  onpath.py sockets PID LISTEN UPSTREAM   PID's end of the connection accepted on port LISTEN,
+                                          then its connections to port UPSTREAM (comma-separated)
+  onpath.py legs CLIENT UPSTREAMS         per-call times from `perf script -F tid,time,event,trace`
+                                          on stdin (the proxy's socket calls)
+
+A call, on the proxy's thread that serves it: the reads that bring the client's request, the
+write that sends it upstream (the inbound leg: first request read to that write), the reads
+that bring the upstream's answer and the writes that send it back (the outbound leg). An
+answer may come in pieces (an SSE event, then the end of the stream) that a proxy forwards one
+by one: the outbound leg is the sum, over the writes back, of the time from the first answer
+read since the previous write back to that write, so the wait for the upstream's next piece
+is not counted. Reads and writes on any other descriptor (the log, wake-up eventfds, other
+connections) are not part of a call.
+"""
+
+import os
+import re
+import statistics
+import sys
+import time
+
+EVENT = re.compile(r"\s*(\d+)\s+([\d.]+):\s+syscalls:(sys_\w+):\s*(.*)")
+FD = re.compile(r"fd: (0x[0-9a-f]+)")
+READS = ("recvfrom", "read")
+WRITES = ("writev", "write", "sendto")
+ESTABLISHED = "01"
+
+
+def cpus():
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        sys.exit("one CPU only")
+    print(allowed[0], allowed[1])
+
+
+def sockets(pid, listen, upstream):
+    """The client connection's descriptor and the upstream connections' ones, looked for a few
+    times over two seconds (a connection may be between calls, or not yet open)."""
+    for _ in range(20):
+        found = find_sockets(pid, listen, upstream)
+        if found[0] is not None and found[1]:
+            print(found[0], ",".join(found[1]))
+            return
+        time.sleep(0.1)
+    sys.exit("the client's or the upstream's connection was not found: %s" % (found,))
+
+
+def find_sockets(pid, listen, upstream):
+    client_inodes, upstream_inodes = set(), set()
+    for table in ("tcp", "tcp6"):
+        path = "/proc/%s/net/%s" % (pid, table)
+        if not os.path.exists(path):  # IPv6 switched off
+            continue
+        with open(path) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                local = int(fields[1].rsplit(":", 1)[1], 16)
+                remote = int(fields[2].rsplit(":", 1)[1], 16)
+                if fields[3] != ESTABLISHED:
+                    continue
+                if local == listen:
+                    client_inodes.add(fields[9])
+                elif remote == upstream:
+                    upstream_inodes.add(fields[9])
+    client, upstreams = None, []
+    for fd in sorted(os.listdir("/proc/%s/fd" % pid), key=int):
+        try:
+            link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        inode = link[len("socket:["):-1] if link.startswith("socket:[") else None
+        if inode in client_inodes and client is None:
+            client = fd
+        elif inode in upstream_inodes:
+            upstreams.append(fd)
+    return client, upstreams
+
+
+class Call:
+    """One call's times on one thread, in seconds."""
+
+    def __init__(self, start):
+        self.request_read = start
+        self.sent_upstream = None
+        # The first answer read not yet followed by a write back.
+        self.answer_read = None
+        self.outbound = 0.0
+        self.written_back = False
+
+    def complete(self):
+        return self.sent_upstream is not None and self.written_back
+
+    def inbound(self):
+        return self.sent_upstream - self.request_read
+
+
+def legs(client, upstreams):
+    current = {}  # thread -> the call it serves
+    reading = {}  # thread -> descriptor of the read in progress
+    done = []
+    lost = 0
+    for text in sys.stdin:
+        match = EVENT.match(text)
+        if not match:
+            continue
+        tid, at, event, rest = match.group(1), float(match.group(2)), match.group(3), match.group(4)
+        kind, _, call_name = event.partition("_")[2].partition("_")
+        fd_match = FD.search(rest)
+        if kind == "enter" and call_name in READS:
+            reading[tid] = int(fd_match.group(1), 16)
+            continue
+        if kind == "exit" and call_name in READS:
+            fd = reading.pop(tid, None)
+            got = int(rest.split()[0], 16)
+            if fd is None or not 0 < got < 2**63:  # nothing read, or an error (EAGAIN)
+                continue
+            call = current.get(tid)
+            if fd == client:
+                if call is not None and call.sent_upstream is not None:
+                    # The next request: the call before it is over.
+                    if call.complete():
+                        done.append(call)
+                    else:
+                        lost += 1
+                    call = None
+                if call is None:
+                    current[tid] = Call(at)
+            elif fd in upstreams and call is not None and call.sent_upstream is not None:
+                if call.answer_read is None:
+                    call.answer_read = at
+            continue
+        if kind == "enter" and call_name in WRITES and fd_match:
+            fd = int(fd_match.group(1), 16)
+            call = current.get(tid)
+            if call is None:
+                continue
+            if fd in upstreams and call.sent_upstream is None:
+                call.sent_upstream = at
+            elif fd == client and call.answer_read is not None:
+                call.outbound += at - call.answer_read
+                call.answer_read = None
+                call.written_back = True
+    for call in current.values():
+        if call.complete():
+            done.append(call)
+    if not done:
+        sys.exit("no whole call traced (perf needs tracepoints: run as root)")
+    inbound = sorted(c.inbound() * 1e6 for c in done)
+    outbound = sorted(c.outbound * 1e6 for c in done)
+    both = sorted((c.inbound() + c.outbound) * 1e6 for c in done)
+    n = len(done)
+    for name, times in (
+        ("inbound leg (request read -> sent upstream)", inbound),
+        ("outbound leg (answer read -> sent back, each piece)", outbound),
+    ):
+        print("%s: p50 %.0f µs (p25 %.0f, p75 %.0f)"
+              % (name, statistics.median(times), times[n // 4], times[3 * n // 4]))
+    print("on the path, both legs: %.0f µs a call (p50; p25 %.0f, p75 %.0f) over %d calls, %d incomplete"
+          % (statistics.median(both), both[n // 4], both[3 * n // 4], n, lost))
+
+
+def main(args):
+    if args[:1] == ["cpus"]:
+        cpus()
+    elif args[:1] == ["sockets"] and len(args) == 4:
+        sockets(args[1], int(args[2]), int(args[3]))
+    elif args[:1] == ["legs"] and len(args) == 3:
+        legs(int(args[1]), {int(fd) for fd in args[2].split(",")})
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
