@@ -10,11 +10,12 @@
 A call, on the proxy's thread that serves it: the reads that bring the client's request, the
 write that sends it upstream (the inbound leg: first request read to that write), the reads
 that bring the upstream's answer and the writes that send it back (the outbound leg). An
-answer may come in pieces (an SSE event, then the end of the stream) that a proxy forwards one
-by one: the outbound leg is the sum, over the writes back, of the time from the first answer
-read since the previous write back to that write, so the wait for the upstream's next piece
-is not counted. Reads and writes on any other descriptor (the log, wake-up eventfds, other
-connections) are not part of a call.
+answer may come in pieces (a priming SSE event, the answer's event, the end of the stream),
+and a proxy may wait for the piece it needs or forward each one: the outbound leg is the sum,
+over the writes back, of the time from the last answer read before that write (or, with none
+since the previous write back, from that write) to that write, so waiting for the upstream's
+next piece is not counted. Reads and writes on any other descriptor (the log, wake-up
+eventfds, other connections) are not part of a call.
 """
 
 import os
@@ -81,25 +82,40 @@ def find_sockets(pid, listen, upstream):
 
 
 class Call:
-    """One call's times on one thread, in seconds."""
+    """One call's times, in seconds. wrk -c1 makes one call at a time, whichever of the
+    proxy's threads serves its parts."""
 
     def __init__(self, start):
         self.request_read = start
         self.sent_upstream = None
-        # The first answer read not yet followed by a write back.
+        self.answered = False  # an answer read from upstream
+        # The last answer read not yet followed by a write back.
         self.answer_read = None
+        self.last_write_back = None
         self.outbound = 0.0
-        self.written_back = False
 
     def complete(self):
-        return self.sent_upstream is not None and self.written_back
+        return self.sent_upstream is not None and self.answered and self.last_write_back is not None
+
+    def over(self):
+        """Whether a request read now starts the next call."""
+        return self.sent_upstream is not None or self.last_write_back is not None
 
     def inbound(self):
         return self.sent_upstream - self.request_read
 
+    def write_back(self, at):
+        """A write to the client: from the answer read it follows, or from the previous write
+        back (headers and body, or the end of a chunked body, written one after the other)."""
+        since = self.answer_read if self.answer_read is not None else self.last_write_back
+        if since is not None:
+            self.outbound += at - since
+        self.answer_read = None
+        self.last_write_back = at
+
 
 def legs(client, upstreams):
-    current = {}  # thread -> the call it serves
+    call = None
     reading = {}  # thread -> descriptor of the read in progress
     done = []
     lost = 0
@@ -118,35 +134,27 @@ def legs(client, upstreams):
             got = int(rest.split()[0], 16)
             if fd is None or not 0 < got < 2**63:  # nothing read, or an error (EAGAIN)
                 continue
-            call = current.get(tid)
             if fd == client:
-                if call is not None and call.sent_upstream is not None:
-                    # The next request: the call before it is over.
+                if call is not None and call.over():
                     if call.complete():
                         done.append(call)
                     else:
                         lost += 1
                     call = None
                 if call is None:
-                    current[tid] = Call(at)
+                    call = Call(at)
             elif fd in upstreams and call is not None and call.sent_upstream is not None:
-                if call.answer_read is None:
-                    call.answer_read = at
+                call.answered = True
+                call.answer_read = at
             continue
-        if kind == "enter" and call_name in WRITES and fd_match:
+        if kind == "enter" and call_name in WRITES and fd_match and call is not None:
             fd = int(fd_match.group(1), 16)
-            call = current.get(tid)
-            if call is None:
-                continue
             if fd in upstreams and call.sent_upstream is None:
                 call.sent_upstream = at
-            elif fd == client and call.answer_read is not None:
-                call.outbound += at - call.answer_read
-                call.answer_read = None
-                call.written_back = True
-    for call in current.values():
-        if call.complete():
-            done.append(call)
+            elif fd == client:
+                call.write_back(at)
+    if call is not None and call.complete():
+        done.append(call)
     if not done:
         sys.exit("no whole call traced (perf needs tracepoints: run as root)")
     inbound = sorted(c.inbound() * 1e6 for c in done)

@@ -4,7 +4,7 @@
 # calls on one keep-alive connection) while `perf` records the proxy's socket calls. Per call
 # the proxy reads the client's request and sends it on to the upstream (the inbound leg: first
 # read of the request to the write upstream), then reads the upstream's answer and sends it back
-# (the outbound leg: first read of the answer to the last write back, however many pieces).
+# (the outbound leg: from the read each write back follows to that write, summed over them).
 # Only wrk's connection and the proxy's upstream connections count (bench/onpath.py pairs
 # them). That is the proxy's own work on the call's path; wake-ups and the loopback hops are
 # not in it, which makes it far steadier than end-to-end latency on a noisy machine, and work
@@ -214,7 +214,15 @@ for target in "${targets[@]}"; do
         echo "onpath: $name did not answer every call with the echo" >&2
         exit 1
     fi
-    perf script -i "$work/$name.data" -F tid,time,event,trace 2>"$work/$name.script.err" |
-        python3 bench/onpath.py legs "$client_fd" "$upstream_fds"
+    if ! perf script -i "$work/$name.data" -F tid,time,event,trace 2>"$work/$name.script.err" |
+        python3 bench/onpath.py legs "$client_fd" "$upstream_fds" >"$work/$name.legs"; then
+        cat "$work/$name.script.err" >&2
+        exit 1
+    fi
+    cat "$work/$name.legs"
     grep -i "lost" "$work/$name.script.err" >&2 || true
+    traced=$(sed -n 's/.* over \([0-9]*\) calls.*/\1/p' "$work/$name.legs")
+    if [ "$((${traced:-0} * 10))" -lt "$((calls * 9))" ]; then
+        echo "onpath: only ${traced:-0} of $name's $calls calls were traced whole" >&2
+    fi
 done
