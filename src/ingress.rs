@@ -127,11 +127,15 @@ impl HostAllowList {
         let Some(authority) = authority else {
             return false;
         };
-        let (host, port) = (normalized_host(authority.host()), authority.port_u16());
+        // The entries are lowercased already: compared in place, without a lowercased copy.
+        let (host, port) = (
+            authority.host().trim_matches(['[', ']']),
+            authority.port_u16(),
+        );
         allowed.is_empty()
-            || allowed
-                .iter()
-                .any(|(name, want)| *name == host && want.is_none_or(|want| Some(want) == port))
+            || allowed.iter().any(|(name, want)| {
+                name.eq_ignore_ascii_case(host) && want.is_none_or(|want| Some(want) == port)
+            })
     }
 }
 
@@ -293,5 +297,59 @@ fn is_message(message: &Value) -> bool {
             object.contains_key("id")
                 && (object.contains_key("result") || object.contains_key("error"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, EnvLookup};
+
+    fn allow_list(toml: &str) -> HostAllowList {
+        let mut file = tempfile::NamedTempFile::new().expect("config file");
+        std::io::Write::write_all(&mut file, toml.as_bytes()).expect("write");
+        let config = Config::load_with(Some(file.path()), &EnvLookup::default()).expect("config");
+        HostAllowList::new(&config.server)
+    }
+
+    fn allows(list: &HostAllowList, host: Option<&str>) -> bool {
+        let mut headers = http::HeaderMap::new();
+        if let Some(host) = host {
+            headers.insert(header::HOST, HeaderValue::from_str(host).expect("header"));
+        }
+        list.allows(&http::Uri::from_static("/mcp"), &headers)
+    }
+
+    #[test]
+    fn hosts_match_without_case_brackets_or_an_unnamed_port() {
+        let list = allow_list(
+            "[server]\nallowed_hosts = [\"MCP.Example.com\", \"[::1]\", \"api.example.com:8443\"]\n",
+        );
+        for host in [
+            "mcp.example.com",
+            "MCP.EXAMPLE.COM:9000",
+            "[::1]:8080",
+            "[::1]",
+        ] {
+            assert!(allows(&list, Some(host)), "{host}");
+        }
+        for host in [
+            "api.example.com",
+            "api.example.com:443",
+            "mcp.example.org",
+            "localhost",
+            "bad host",
+        ] {
+            assert!(!allows(&list, Some(host)), "{host}");
+        }
+        assert!(allows(&list, Some("API.example.com:8443")));
+        assert!(!allows(&list, None), "no Host and no authority");
+        // The defaults for a loopback bind: the loopback names, any port.
+        let loopback = allow_list("");
+        assert!(allows(&loopback, Some("LocalHost:3000")));
+        assert!(allows(&loopback, Some("127.0.0.1")));
+        assert!(!allows(&loopback, Some("evil.example")));
+        let wildcard = allow_list("[server]\nhost = \"0.0.0.0\"\n");
+        assert!(allows(&wildcard, Some("anything.example")));
     }
 }

@@ -700,7 +700,8 @@ fn classify(text: &str, id: &RequestId) -> Message {
 /// task, input required) take rmcp's way, so they come out as rmcp would read them.
 fn tool_result(result: &RawValue) -> Result<super::Reply, serde_json::Error> {
     let text = result.get();
-    if !text.contains("\"task\"")
+    // memmem's SIMD search: `str::contains` is a byte-by-byte scan of a result of any size.
+    if memchr::memmem::find(text.as_bytes(), b"\"task\"").is_none()
         && let Ok(parsed) = serde_json::from_str::<CallToolResult>(text)
     {
         return Ok((
