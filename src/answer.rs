@@ -13,22 +13,63 @@ use serde_json::value::RawValue;
 pub struct ToolAnswer {
     /// The typed response: what rmcp's server path sends, and what metrics and logs read.
     response: CallToolResponse,
-    /// The upstream's JSON text of `response` as a peer of a revision before 2026-07-28 gets
-    /// it (no `resultType`), when it may be sent instead (see [`passable`]).
-    text: Option<Box<RawValue>>,
+    /// The upstream's JSON text of `response`, when it may be sent instead (see [`passable`]).
+    text: Option<ResultText>,
+}
+
+/// A 2026-07-28 upstream's result as rmcp's server writes it: `resultType` first.
+const COMPLETE_FIRST: &str = r#"{"resultType":"complete","#;
+
+/// An upstream result's JSON object text, and where its members start after the opening brace
+/// once a leading `"resultType":"complete"` member (a 2026-07-28 upstream's, which peers of
+/// older revisions do not get) is left out: the result without it is `{` and the members.
+#[derive(Debug)]
+pub struct ResultText {
+    text: Box<RawValue>,
+    /// Byte offset of the members in `text`: 1, or the end of a leading `resultType` member.
+    members: usize,
+}
+
+impl ResultText {
+    /// `text` whole, when it is an object.
+    fn object(text: Box<RawValue>) -> Option<ResultText> {
+        text.get()
+            .starts_with('{')
+            .then_some(ResultText { text, members: 1 })
+    }
+
+    /// The members after the opening brace as written, up to and with the closing brace; the
+    /// result without `resultType` is `{` followed by them.
+    pub fn members(&self) -> &str {
+        self.text.get().get(self.members..).unwrap_or("}")
+    }
+
+    /// The size of the result as a peer of a revision before 2026-07-28 gets it.
+    pub fn legacy_len(&self) -> usize {
+        1 + self.members().len()
+    }
 }
 
 impl ToolAnswer {
     /// An upstream's result and the JSON text it was parsed from; the text is kept only when
-    /// [`passable`], without the `resultType` a 2026-07-28 upstream writes (rmcp drops it for
-    /// older peers).
+    /// [`passable`], and without the `resultType` a 2026-07-28 upstream writes (rmcp drops it
+    /// for older peers): as written after it when it comes first and only once, as rmcp's
+    /// server writes it, else re-written without it.
     pub fn with_text(result: CallToolResult, text: Box<RawValue>) -> ToolAnswer {
         let text = match &result.result_type {
             _ if !passable(text.get()) => None,
             // What rmcp drops for older peers (its parser takes no other value here anyway).
-            Some(kind) if kind.is_complete() => without_result_type(text.get()),
+            Some(kind) if kind.is_complete() => match text.get().strip_prefix(COMPLETE_FIRST) {
+                Some(rest) if memchr::memmem::find(rest.as_bytes(), b"resultType").is_none() => {
+                    Some(ResultText {
+                        text,
+                        members: COMPLETE_FIRST.len(),
+                    })
+                }
+                _ => without_result_type(text.get()).and_then(ResultText::object),
+            },
             Some(_) => None,
-            None => Some(text),
+            None => ResultText::object(text),
         };
         ToolAnswer {
             response: CallToolResponse::Complete(result),
@@ -50,8 +91,8 @@ impl ToolAnswer {
     /// when rmcp's shaping for such peers would change nothing else: a complete result with
     /// content and no structured content other than an object. (Empty content may have been
     /// absent on the wire, where rmcp's typed copy says `"content": []`; such answers are sent
-    /// from the typed copy.)
-    pub fn legacy_text(&self) -> Option<&RawValue> {
+    /// from the typed copy.) A 2026-07-28 peer gets it with `"resultType":"complete"` first.
+    pub fn legacy_text(&self) -> Option<&ResultText> {
         let CallToolResponse::Complete(result) = &self.response else {
             return None;
         };
@@ -60,14 +101,14 @@ impl ToolAnswer {
                 .structured_content
                 .as_ref()
                 .is_none_or(serde_json::Value::is_object);
-        plain.then_some(self.text.as_deref()).flatten()
+        plain.then_some(self.text.as_ref()).flatten()
     }
 
     /// The size of the answer as the direct path sends it: the upstream's text when that goes
     /// out, else the typed result serialised.
     pub fn result_bytes(&self) -> usize {
         match self.legacy_text() {
-            Some(text) => text.get().len(),
+            Some(text) => text.legacy_len(),
             None => crate::upstream::result_bytes(&self.response),
         }
     }
@@ -181,10 +222,17 @@ mod tests {
         ToolAnswer::with_text(result, raw)
     }
 
+    /// The result as a peer of a revision before 2026-07-28 gets it, when sent as written.
+    fn legacy(answer: &ToolAnswer) -> Option<String> {
+        answer
+            .legacy_text()
+            .map(|text| format!("{{{}", text.members()))
+    }
+
     #[test]
     fn text_is_sent_on_only_where_rmcps_legacy_shaping_changes_nothing() {
         let plain = r#"{"content":[{"type":"text","text":"\u00e9 \ue000"}],"x-vendor":1}"#;
-        assert_eq!(answer(plain).legacy_text().map(RawValue::get), Some(plain));
+        assert_eq!(legacy(&answer(plain)).as_deref(), Some(plain));
         assert_eq!(answer(plain).result_bytes(), plain.len());
         let object = r#"{"content":[{"type":"text","text":"{}"}],"structuredContent":{}}"#;
         assert!(answer(object).legacy_text().is_some());
@@ -208,12 +256,26 @@ mod tests {
         }
         // A 2026-07-28 upstream's `resultType` goes, every other member stays as written.
         let modern = r#"{"resultType":"complete", "content":[{"type":"text","text":"caf\u00e9"}],"x-a":{"resultType":1},"\u0078":2}"#;
+        let rewritten =
+            r#"{"content":[{"type":"text","text":"caf\u00e9"}],"x-a":{"resultType":1},"x":2}"#;
+        assert_eq!(legacy(&answer(modern)).as_deref(), Some(rewritten));
+        assert_eq!(answer(modern).result_bytes(), rewritten.len());
+        // First and alone, as rmcp's server writes it: the rest goes on untouched.
+        let first = r#"{"resultType":"complete","content":[{"type":"text","text":"caf\u00e9"}],"\u0078":2}"#;
+        let rest = r#"{"content":[{"type":"text","text":"caf\u00e9"}],"\u0078":2}"#;
+        assert_eq!(legacy(&answer(first)).as_deref(), Some(rest));
+        assert_eq!(answer(first).result_bytes(), rest.len());
+        // `resultType` again further on (nested here): re-written, the member at the top gone.
+        let again = r#"{"resultType":"complete","content":[{"type":"text","text":"x"}],"x-a":{"resultType":1}}"#;
         assert_eq!(
-            answer(modern).legacy_text().map(RawValue::get),
-            Some(
-                r#"{"content":[{"type":"text","text":"caf\u00e9"}],"x-a":{"resultType":1},"x":2}"#
-            )
+            legacy(&answer(again)).as_deref(),
+            Some(r#"{"content":[{"type":"text","text":"x"}],"x-a":{"resultType":1}}"#)
         );
+        for text in [first, again, modern] {
+            let legacy = legacy(&answer(text)).unwrap_or_default();
+            let value: serde_json::Value = serde_json::from_str(&legacy).expect("valid JSON");
+            assert!(value.get("resultType").is_none(), "{legacy}");
+        }
         let typed: ToolAnswer = CallToolResult::success(vec![ContentBlock::text("x")]).into();
         assert!(typed.legacy_text().is_none());
     }

@@ -13,10 +13,10 @@ use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CallToolResponse, ClientCapabilities, ErrorCode, RequestId, ServerJsonRpcMessage, ServerResult,
 };
-use serde_json::value::RawValue;
+
 use tokio_util::sync::DropGuard;
 
-use crate::answer::ToolAnswer;
+use crate::answer::{ResultText, ToolAnswer};
 use crate::detach_on_drop::Panicked;
 
 /// Interval of SSE keep-alive comments on a long call's stream.
@@ -121,16 +121,18 @@ fn modern_error_status(code: ErrorCode) -> StatusCode {
 
 /// `{"jsonrpc":"2.0","id":…,"result":…}` around a result's JSON text (an object without
 /// `resultType`); a 2026-07-28 answer gets `"resultType":"complete"` as its first member.
-fn envelope(id: &RequestId, result: &RawValue, era: Era) -> Option<Bytes> {
-    let text = result.get();
-    let mut bytes = Vec::with_capacity(text.len() + 80);
+fn envelope(id: &RequestId, result: &ResultText, era: Era) -> Option<Bytes> {
+    let members = result.members();
+    let mut bytes = Vec::with_capacity(members.len() + 104);
     bytes.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     serde_json::to_writer(&mut bytes, id).ok()?;
     bytes.extend_from_slice(br#","result":"#);
     match era {
-        Era::Session => bytes.extend_from_slice(text.as_bytes()),
+        Era::Session => {
+            bytes.push(b'{');
+            bytes.extend_from_slice(members.as_bytes());
+        }
         Era::Modern => {
-            let members = text.strip_prefix('{')?;
             // A result with content always has members; the check keeps the splice valid JSON.
             if members.trim_start().starts_with('}') {
                 return None;
@@ -233,7 +235,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn answer_of(text: &str) -> ToolAnswer {
-        let raw: Box<RawValue> = serde_json::from_str(text).expect("raw");
+        let raw: Box<serde_json::value::RawValue> = serde_json::from_str(text).expect("raw");
         let result: CallToolResult = serde_json::from_str(text).expect("result");
         ToolAnswer::with_text(result, raw)
     }

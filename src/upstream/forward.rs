@@ -151,6 +151,7 @@ impl StreamableHttpClient for ForwardingClient {
             let post = super::listing::Post {
                 target: Target {
                     url: &url,
+                    host: None,
                     basic: basic.as_ref(),
                     session_id: session_id.as_deref(),
                     auth_header: auth_header.as_deref(),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 
 /// The session header of streamable HTTP.
@@ -22,6 +22,9 @@ const MAX_RETRY_AFTER_BYTES: usize = 128;
 pub(super) struct Target<'a> {
     /// The endpoint (parsed once, when the session was recorded), without credentials.
     pub url: &'a http::Uri,
+    /// Its `Host` header ([`host_header`], made once per session); `None` leaves it to the
+    /// HTTP client, which writes the same one on every request.
+    pub host: Option<&'a HeaderValue>,
     /// `Authorization: Basic` for the user and password the configured URL carried.
     pub basic: Option<&'a HeaderValue>,
     /// The session, if the upstream assigned one.
@@ -90,8 +93,29 @@ impl Target<'_> {
                 .map_err(|_| "the session id cannot be sent in a header".to_string())?;
             headers.append(SESSION_HEADER, session);
         }
+        // Where the client would add it: only when no configured or forwarded header names it.
+        if let Some(host) = self.host
+            && !headers.contains_key(HOST)
+        {
+            headers.insert(HOST, host.clone());
+        }
         Ok(())
     }
+}
+
+/// The `Host` header hyper-util's client (reqwest's too) writes for `url`: the host, and the
+/// port unless it is the scheme's default. Made once per session, it spares each request the
+/// client's formatting of it.
+pub(super) fn host_header(url: &http::Uri) -> Option<HeaderValue> {
+    let host = url.host()?;
+    let secure = matches!(url.scheme_str(), Some("https" | "wss"));
+    let value = match url.port() {
+        Some(port) if !matches!((port.as_u16(), secure), (443, true) | (80, false)) => {
+            format!("{host}:{}", port.as_str())
+        }
+        _ => host.to_string(),
+    };
+    HeaderValue::from_str(&value).ok()
 }
 
 /// `method` on `url` with `headers` and `body`.
@@ -292,6 +316,58 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_header_is_the_one_the_client_would_write() {
+        let host = |url: &str| {
+            let uri: http::Uri = url.parse().expect("uri");
+            host_header(&uri).map(|value| value.to_str().unwrap_or("?").to_string())
+        };
+        assert_eq!(
+            host("http://127.0.0.1:8080/mcp").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(
+            host("http://crm.internal/mcp").as_deref(),
+            Some("crm.internal")
+        );
+        assert_eq!(
+            host("http://crm.internal:80/mcp").as_deref(),
+            Some("crm.internal")
+        );
+        assert_eq!(
+            host("http://crm.internal:443/").as_deref(),
+            Some("crm.internal:443")
+        );
+        assert_eq!(
+            host("https://crm.internal:443/").as_deref(),
+            Some("crm.internal")
+        );
+        assert_eq!(
+            host("https://crm.internal:80/").as_deref(),
+            Some("crm.internal:80")
+        );
+        assert_eq!(host("http://[::1]:9000/mcp").as_deref(), Some("[::1]:9000"));
+        assert_eq!(host("/mcp"), None);
+        // A configured Host header is the only one sent.
+        let uri: http::Uri = "http://10.0.0.7:9000/mcp".parse().expect("uri");
+        let ours = host_header(&uri);
+        let configured: HashMap<HeaderName, HeaderValue> =
+            [(HOST, HeaderValue::from_static("crm.example.com"))].into();
+        let target = Target {
+            url: &uri,
+            host: ours.as_ref(),
+            basic: None,
+            session_id: None,
+            auth_header: None,
+            headers: &configured,
+        };
+        let post = target
+            .post(Bytes::from_static(b"{}"), &HeaderMap::new())
+            .expect("post");
+        let hosts: Vec<_> = post.headers().get_all(HOST).iter().collect();
+        assert_eq!(hosts, [HeaderValue::from_static("crm.example.com")]);
+    }
 
     #[test]
     fn only_untyped_and_message_events_carry_json_rpc() {

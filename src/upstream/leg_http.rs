@@ -178,7 +178,7 @@ mod tests {
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
 
-    use super::super::http_post::{Target, read_bounded};
+    use super::super::http_post::{Target, host_header, read_bounded};
     use super::*;
 
     #[test]
@@ -262,8 +262,10 @@ mod tests {
         .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
         .collect();
         let basic = HeaderValue::from_static("Basic YTpi");
+        let host = host_header(&uri);
         let target = Target {
             url: &uri,
+            host: host.as_ref(),
             basic: Some(&basic),
             session_id: Some("s-1"),
             auth_header: Some("t0ken"),
@@ -343,6 +345,7 @@ mod tests {
         let configured = HashMap::new();
         let target = Target {
             url: &url,
+            host: None,
             basic: None,
             session_id: None,
             auth_header: None,

@@ -23,6 +23,8 @@ const PARAM_PREFIX: &str = "mcp-param-";
 pub(super) struct SessionHeaders {
     /// The endpoint, without the credentials it may carry (those are `basic`).
     url: http::Uri,
+    /// The `Host` header of `url`.
+    host: Option<HeaderValue>,
     basic: Option<HeaderValue>,
     session_id: Option<Arc<str>>,
     auth_header: Option<String>,
@@ -35,6 +37,7 @@ impl SessionHeaders {
     pub(super) fn target(&self) -> Target<'_> {
         Target {
             url: &self.url,
+            host: self.host.as_ref(),
             basic: self.basic.as_ref(),
             session_id: self.session_id.as_deref(),
             auth_header: self.auth_header.as_deref(),
@@ -93,6 +96,7 @@ impl SessionCell {
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         self.0.store(Some(Arc::new(SessionHeaders {
+            host: super::http_post::host_header(&url),
             url,
             basic,
             session_id: session_id.cloned(),
