@@ -5,7 +5,8 @@
   onpath.py sockets PID LISTEN UPSTREAM   PID's end of the connection accepted on port LISTEN,
                                           then its connections to port UPSTREAM (comma-separated)
   onpath.py legs CLIENT UPSTREAMS         per-call times from `perf script -F tid,time,event,trace`
-                                          on stdin (the proxy's socket calls)
+                                          on stdin (the proxy's socket calls and its threads'
+                                          switches off the CPU)
 
 A call, on the proxy's thread that serves it: the reads that bring the client's request, the
 write that sends it upstream (the inbound leg: first request read to that write), the reads
@@ -16,6 +17,12 @@ over the writes back, of the time from the last answer read before that write (o
 since the previous write back, from that write) to that write, so waiting for the upstream's
 next piece is not counted. Reads and writes on any other descriptor (the log, wake-up
 eventfds, other connections) are not part of a call.
+
+After the answer: how long the thread that wrote it back stays busy (from its last write back
+until it goes to sleep), and in how many calls the client's next request was read before it
+did. Work a proxy does after answering (the gateway's log line, reading the end of the
+upstream's body) is off the call's path only if it ends before the next request comes; a
+request that arrives during it waits.
 """
 
 import os
@@ -25,6 +32,8 @@ import sys
 import time
 
 EVENT = re.compile(r"\s*(\d+)\s+([\d.]+):\s+syscalls:(sys_\w+):\s*(.*)")
+# A thread switched off its CPU because it waits (state S or D), not because it was preempted.
+SLEEP = re.compile(r"\s*(\d+)\s+([\d.]+):\s+sched:sched_switch:.*\bprev_state=[SD]\b")
 FD = re.compile(r"fd: (0x[0-9a-f]+)")
 READS = ("recvfrom", "read")
 WRITES = ("writev", "write", "sendto")
@@ -92,6 +101,8 @@ class Call:
         # The last answer read not yet followed by a write back.
         self.answer_read = None
         self.last_write_back = None
+        self.back_thread = None  # the thread of the last write back
+        self.asleep = None  # when that thread then went to sleep
         self.outbound = 0.0
 
     def complete(self):
@@ -112,6 +123,13 @@ class Call:
             self.outbound += at - since
         self.answer_read = None
         self.last_write_back = at
+        self.asleep = None
+
+    def sleep(self, tid, at):
+        """A thread of the proxy went to sleep: the first time the one that wrote the answer
+        back does so after its last write back ends the work that follows the answer."""
+        if self.asleep is None and tid == self.back_thread and self.last_write_back is not None:
+            self.asleep = at
 
 
 def legs(client, upstreams):
@@ -122,6 +140,9 @@ def legs(client, upstreams):
     for text in sys.stdin:
         match = EVENT.match(text)
         if not match:
+            sleep = SLEEP.match(text)
+            if sleep and call is not None:
+                call.sleep(sleep.group(1), float(sleep.group(2)))
             continue
         tid, at, event, rest = match.group(1), float(match.group(2)), match.group(3), match.group(4)
         kind, _, call_name = event.partition("_")[2].partition("_")
@@ -153,6 +174,7 @@ def legs(client, upstreams):
                 call.sent_upstream = at
             elif fd == client:
                 call.write_back(at)
+                call.back_thread = tid
     if call is not None and call.complete():
         done.append(call)
     if not done:
@@ -169,6 +191,17 @@ def legs(client, upstreams):
               % (name, statistics.median(times), times[n // 4], times[3 * n // 4]))
     print("on the path, both legs: %.0f µs a call (p50; p25 %.0f, p75 %.0f) over %d calls, %d incomplete"
           % (statistics.median(both), both[n // 4], both[3 * n // 4], n, lost))
+    # The last call has no next request: it tells nothing about waiting.
+    followed = done[:-1]
+    after = sorted((c.asleep - c.last_write_back) * 1e6 for c in followed if c.asleep is not None)
+    busy = sum(1 for c in followed if c.asleep is None)
+    if after:
+        print("after the answer: busy %.0f µs until asleep (p50; p25 %.0f, p75 %.0f); the next request "
+              "came first in %d of %d calls (%.0f %%)"
+              % (statistics.median(after), after[len(after) // 4], after[3 * len(after) // 4],
+                 busy, len(followed), 100.0 * busy / len(followed)))
+    elif followed:
+        print("after the answer: the next request came first in all %d calls" % len(followed))
 
 
 def main(args):

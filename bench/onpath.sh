@@ -7,8 +7,10 @@
 # (the outbound leg: from the read each write back follows to that write, summed over them).
 # Only wrk's connection and the proxy's upstream connections count (bench/onpath.py pairs
 # them). That is the proxy's own work on the call's path; wake-ups and the loopback hops are
-# not in it, which makes it far steadier than end-to-end latency on a noisy machine, and work
-# done after the answer is written (the gateway's log line) is not on the path.
+# not in it, which makes it far steadier than end-to-end latency on a noisy machine. Work done
+# after the answer is written (the gateway's log line) is not on the path, unless the client's
+# next request comes before it ends: the script also prints how long the proxy stays busy after
+# each answer, and how often the next request came first (and waited).
 #
 # Usage: bench/onpath.sh [--shared] [SECONDS]   (default 5 seconds a proxy)
 #   By default every proxy runs alone on one CPU, wrk, the upstream and perf on another, so
@@ -185,6 +187,7 @@ for target in "${targets[@]}"; do
     $client_cpus perf record -q -o "$work/$name.data" -p "$pid" \
         -e syscalls:sys_enter_recvfrom,syscalls:sys_exit_recvfrom,syscalls:sys_enter_read,syscalls:sys_exit_read \
         -e syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_sendto \
+        -e sched:sched_switch \
         2>"$work/$name.perf.err" &
     perf_pid=$!
     pids+=("$perf_pid")
