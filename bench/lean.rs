@@ -1,8 +1,10 @@
 //! A lean load client: a real MCP session (initialize, `Mcp-Session-Id`, the initialized
 //! notification) whose calls are plain HTTP/1 POSTs of a prepared `tools/call` over a pooled
-//! hyper client, as `wrk` drives a proxy. Every answer is still parsed and checked. On two
-//! shared cores rmcp's client spends more CPU per call than the gateway does, and what it
-//! spends is taken from the process being measured; this client spends a fraction of it.
+//! hyper client, as `wrk` drives a proxy; or a sessionless 2026-07-28 client (`server/discover`,
+//! then every request with its `_meta` and the SEP-2243 headers). Every answer is still parsed
+//! and checked. On two shared cores rmcp's client spends more CPU per call than the gateway
+//! does, and what it spends is taken from the process being measured; this client spends a
+//! fraction of it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,6 +22,8 @@ use crate::drive::Call;
 
 /// The protocol revision the lean client's sessions speak (the rmcp client's, too).
 const PROTOCOL: &str = "2025-11-25";
+/// The sessionless revision.
+const MODERN: &str = "2026-07-28";
 /// Longest a call (or the session's opening) may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -27,7 +31,12 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct LeanClient {
     http: Client<HttpConnector, Full<Bytes>>,
     url: hyper::Uri,
+    /// The session's id; empty without one (2026-07-28).
     session: String,
+    /// The revision every request names.
+    protocol: &'static str,
+    /// What every 2026-07-28 request carries in `params._meta`; `None` on a session.
+    stamp: Option<Value>,
     next_id: AtomicU64,
 }
 
@@ -35,14 +44,7 @@ impl LeanClient {
     /// Opens a session with `url` (initialize, then the initialized notification).
     pub async fn connect(url: &str) -> Result<LeanClient, String> {
         // As reqwest (rmcp's client) sets its sockets.
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let mut client = LeanClient {
-            http: Client::builder(TokioExecutor::new()).build(connector),
-            url: url.parse().map_err(|e| format!("{url}: {e}"))?,
-            session: String::new(),
-            next_id: AtomicU64::new(1),
-        };
+        let mut client = LeanClient::new(url, PROTOCOL, None)?;
         let initialize = json!({
             "jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {
@@ -51,7 +53,7 @@ impl LeanClient {
                 "clientInfo": {"name": "mcp-gateway-bench-lean", "version": env!("CARGO_PKG_VERSION")}
             }
         });
-        let (status, headers, body) = client.post(&initialize).await?;
+        let (status, headers, body) = client.post(&initialize, None).await?;
         if status != StatusCode::OK {
             return Err(format!("initialize {url}: HTTP {status}"));
         }
@@ -70,7 +72,7 @@ impl LeanClient {
             ));
         }
         let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let (status, _, _) = client.post(&initialized).await?;
+        let (status, _, _) = client.post(&initialized, None).await?;
         if status != StatusCode::ACCEPTED {
             client.end().await;
             return Err(format!("initialized {url}: HTTP {status}"));
@@ -78,14 +80,64 @@ impl LeanClient {
         Ok(client)
     }
 
+    /// A sessionless 2026-07-28 client of `url`: `server/discover` must list that revision.
+    pub async fn connect_modern(url: &str) -> Result<LeanClient, String> {
+        let stamp = json!({
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientInfo":
+                {"name": "mcp-gateway-bench-lean", "version": env!("CARGO_PKG_VERSION")},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        });
+        let client = LeanClient::new(url, MODERN, Some(stamp.clone()))?;
+        let discover = json!({
+            "jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {"_meta": stamp}
+        });
+        let (status, _, body) = client
+            .post(&discover, Some(("server/discover", None)))
+            .await?;
+        if status != StatusCode::OK {
+            return Err(format!("discover {url}: HTTP {status}"));
+        }
+        let answer =
+            answer_to(messages(body).await?, 0).map_err(|e| format!("discover {url}: {e}"))?;
+        let supported = answer
+            .pointer("/result/supportedVersions")
+            .and_then(Value::as_array)
+            .is_some_and(|versions| versions.iter().any(|v| v.as_str() == Some(MODERN)));
+        if !supported {
+            return Err(format!("discover {url}: {MODERN} not offered: {answer}"));
+        }
+        Ok(client)
+    }
+
+    fn new(url: &str, protocol: &'static str, stamp: Option<Value>) -> Result<LeanClient, String> {
+        // As reqwest (rmcp's client) sets its sockets.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Ok(LeanClient {
+            http: Client::builder(TokioExecutor::new()).build(connector),
+            url: url.parse().map_err(|e| format!("{url}: {e}"))?,
+            session: String::new(),
+            protocol,
+            stamp,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
     /// Makes `call` once; a transport error, an error result or a wrong answer is an error.
     pub async fn run(&self, call: &Call) -> Result<(), String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let request = json!({
-            "jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": call.tool(), "arguments": call.arguments()}
-        });
-        let (status, _, body) = self.post(&request).await?;
+        let mut params = json!({"name": call.tool(), "arguments": call.arguments()});
+        if let Some(stamp) = &self.stamp {
+            params["_meta"] = stamp.clone();
+        }
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+        // SEP-2243: a 2026-07-28 request names its method (and tool) in headers too.
+        let headers = self
+            .stamp
+            .is_some()
+            .then_some(("tools/call", Some(call.tool())));
+        let (status, _, body) = self.post(&request, headers).await?;
         if status != StatusCode::OK {
             return Err(format!("{}: HTTP {status}", call.tool()));
         }
@@ -97,11 +149,15 @@ impl LeanClient {
         call.check(result)
     }
 
-    /// Ends the session (`DELETE`), bounded; the answer does not matter.
+    /// Ends the session (`DELETE`), bounded; the answer does not matter. Without a session,
+    /// nothing to end.
     pub async fn end(&self) {
+        if self.session.is_empty() {
+            return;
+        }
         let Ok(request) = Request::delete(self.url.clone())
             .header("mcp-session-id", &self.session)
-            .header("mcp-protocol-version", PROTOCOL)
+            .header("mcp-protocol-version", self.protocol)
             .body(Full::new(Bytes::new()))
         else {
             return;
@@ -109,14 +165,25 @@ impl LeanClient {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.http.request(request)).await;
     }
 
-    /// POSTs one JSON-RPC message; the status, headers and whole body, bounded in time.
-    async fn post(&self, message: &Value) -> Result<(StatusCode, http::HeaderMap, Bytes), String> {
+    /// POSTs one JSON-RPC message (with `Mcp-Method` and, when named, `Mcp-Name`: `mcp`); the
+    /// status, headers and whole body, bounded in time.
+    async fn post(
+        &self,
+        message: &Value,
+        mcp: Option<(&str, Option<&str>)>,
+    ) -> Result<(StatusCode, http::HeaderMap, Bytes), String> {
         let mut request = Request::post(self.url.clone())
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", PROTOCOL);
+            .header("mcp-protocol-version", self.protocol);
         if !self.session.is_empty() {
             request = request.header("mcp-session-id", &self.session);
+        }
+        if let Some((method, name)) = mcp {
+            request = request.header("mcp-method", method);
+            if let Some(name) = name {
+                request = request.header("mcp-name", name);
+            }
         }
         let request = request
             .body(Full::new(Bytes::from(message.to_string())))

@@ -177,13 +177,7 @@ async fn run(options: Options) -> Result<(), String> {
         targets.push(("nginx", drive::connect(&proxy.url).await?, &direct));
         proxies.push(Some(proxy.pid()));
     }
-    // The gateway with its upstream pinned to the direct client's revision (a 2025-11-25
-    // session): the hop alone, without the newer revision's extra work at the upstream.
-    let pinned_upstream = format!(
-        "[upstreams.bench]\nurl = {}\nprotocol = \"2025-11-25\"\n",
-        procs::toml_string(&upstream.url)
-    );
-    let pinned = procs::gateway_with(&pinned_upstream, GATEWAY_SERVER_KEYS).await?;
+    let pinned = pinned_gateway(&upstream.url).await?;
     targets.push((
         "gateway, upstream on 2025-11-25",
         drive::connect(&pinned.url).await?,
@@ -247,6 +241,12 @@ async fn run(options: Options) -> Result<(), String> {
         &executed,
         Some(pinned.pid()),
     ));
+    lean_targets.extend(LeanTarget::modern_pair(
+        &upstream.url,
+        &gateway,
+        &direct,
+        &executed,
+    ));
     lean_sequential_rows(
         &options,
         &mut report,
@@ -254,6 +254,7 @@ async fn run(options: Options) -> Result<(), String> {
         upstream.pid(),
         [
             "The same with the lean client (raw HTTP/1 calls in a real session, on a thread of its own, as wrk drives a proxy)",
+            "The same, sessionless 2026-07-28 lean clients",
             "CPU per call of the lean client's sequential rows (µs)",
         ],
     )
@@ -371,12 +372,25 @@ fn report_cpu(report: &mut Report, title: &str, names: &[&str], cpu: &[CpuUse]) 
     report.table(title, &["target", "upstream", "proxy"], &rows, json!(value));
 }
 
-/// A target of the lean client's sequential rows: its name, URL, call and proxy process.
+/// The gateway in front of `upstream_url` with its upstream pinned to the direct client's
+/// revision (a 2025-11-25 session): the hop alone, without the newer revision's extra work at
+/// the upstream (the gateway speaks 2026-07-28 to an upstream that offers it).
+async fn pinned_gateway(upstream_url: &str) -> Result<procs::Served, String> {
+    let pinned_upstream = format!(
+        "[upstreams.bench]\nurl = {}\nprotocol = \"2025-11-25\"\n",
+        procs::toml_string(upstream_url)
+    );
+    procs::gateway_with(&pinned_upstream, GATEWAY_SERVER_KEYS).await
+}
+
+/// A target of the lean client's sequential rows: its name, URL, call and proxy process, and
+/// whether its client is a sessionless 2026-07-28 one.
 struct LeanTarget {
     name: &'static str,
     url: String,
     call: Call,
     proxy: Option<u32>,
+    modern: bool,
 }
 
 impl LeanTarget {
@@ -386,7 +400,33 @@ impl LeanTarget {
             url: url.to_string(),
             call: call.clone(),
             proxy,
+            modern: false,
         }
+    }
+
+    /// Sessionless 2026-07-28 clients straight at the upstream and through `gateway`: both
+    /// sides of the comparison pay the newer revision's cost at the upstream.
+    fn modern_pair(
+        upstream_url: &str,
+        gateway: &procs::Served,
+        direct: &Call,
+        executed: &Call,
+    ) -> [LeanTarget; 2] {
+        [
+            LeanTarget {
+                modern: true,
+                ..LeanTarget::new("direct 2026-07-28", upstream_url, direct, None)
+            },
+            LeanTarget {
+                modern: true,
+                ..LeanTarget::new(
+                    "gateway 2026-07-28",
+                    &gateway.url,
+                    executed,
+                    Some(gateway.pid()),
+                )
+            },
+        ]
     }
 }
 
@@ -398,15 +438,25 @@ async fn lean_sequential_rows(
     report: &mut Report,
     targets: Vec<LeanTarget>,
     upstream_pid: u32,
-    [latency_title, cpu_title]: [&str; 2],
+    [latency_title, modern_title, cpu_title]: [&str; 3],
 ) -> Result<(), String> {
     let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
+    // The session rows come first, then the sessionless ones, each in a table of its own.
+    let sessions = targets.iter().take_while(|t| !t.modern).count();
+    if targets[sessions..].iter().any(|t| !t.modern) {
+        return Err("the lean rows: sessionless targets go last".into());
+    }
     let options = options.clone();
     let (latency, cpu) = on_own_thread(move || async move {
         let mut clients = Vec::new();
         let mut opened = Ok(());
         for target in &targets {
-            match LeanClient::connect(&target.url).await {
+            let client = if target.modern {
+                LeanClient::connect_modern(&target.url).await
+            } else {
+                LeanClient::connect(&target.url).await
+            };
+            match client {
                 Ok(client) => clients.push((target.name, client, &target.call)),
                 Err(error) => {
                     opened = Err(error);
@@ -425,7 +475,10 @@ async fn lean_sequential_rows(
         measured
     })
     .await?;
-    report.latency(latency_title, &names, &latency);
+    report.latency(latency_title, &names[..sessions], &latency[..sessions]);
+    if sessions < names.len() {
+        report.latency(modern_title, &names[sessions..], &latency[sessions..]);
+    }
     report_cpu(report, cpu_title, &names, &cpu);
     Ok(())
 }
@@ -659,6 +712,7 @@ async fn isolated_rows(
     };
     let upstream = procs::upstream(options.upstream_tools).await?;
     let gateway = procs::gateway(&upstream.url, GATEWAY_SERVER_KEYS).await?;
+    let pinned = pinned_gateway(&upstream.url).await?;
     let nginx = match &options.nginx {
         Some(bin) => Some(procs::nginx(bin, &upstream.url).await?),
         None => None,
@@ -682,6 +736,18 @@ async fn isolated_rows(
             Some(proxy.pid()),
         ));
     }
+    lean_targets.push(LeanTarget::new(
+        "gateway, upstream on 2025-11-25",
+        &pinned.url,
+        executed,
+        Some(pinned.pid()),
+    ));
+    lean_targets.extend(LeanTarget::modern_pair(
+        &upstream.url,
+        &gateway,
+        direct,
+        executed,
+    ));
     lean_sequential_rows(
         options,
         report,
@@ -692,10 +758,12 @@ async fn isolated_rows(
                 "Sequential latency, each proxy alone on CPU {} (lean client and upstream on CPU {})",
                 cores.proxy, cores.client
             ),
+            "The same, sessionless 2026-07-28 lean clients, each proxy alone",
             "CPU per call of those rows (µs)",
         ],
     )
     .await?;
+    drop(pinned);
     let (rows, _) = throughput_rows::<drive::Client>(options, &load, direct, executed).await?;
     report.throughput(
         &format!(
