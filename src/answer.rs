@@ -3,6 +3,9 @@
 //! path sends the upstream's bytes on instead of serialising the typed copy again.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use rmcp::model::{CallToolResponse, CallToolResult, ResultType};
 use serde::ser::SerializeMap;
@@ -19,6 +22,11 @@ pub struct ToolAnswer {
 
 /// A 2026-07-28 upstream's result as rmcp's server writes it: `resultType` first.
 const COMPLETE_FIRST: &str = r#"{"resultType":"complete","#;
+
+/// The searches run over every result's text, each built once.
+static RESULT_TYPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"resultType"));
+static NULL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"null"));
+static ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\\u"));
 
 /// An upstream result's JSON object text, and where its members start after the opening brace
 /// once a leading `"resultType":"complete"` member (a 2026-07-28 upstream's, which peers of
@@ -41,7 +49,9 @@ impl ResultText {
     /// The members after the opening brace as written, up to and with the closing brace; the
     /// result without `resultType` is `{` followed by them.
     pub fn members(&self) -> &str {
-        self.text.get().get(self.members..).unwrap_or("}")
+        let members = self.text.get().get(self.members..);
+        debug_assert!(members.is_some(), "the members' offset is inside the text");
+        members.unwrap_or("}")
     }
 
     /// The size of the result as a peer of a revision before 2026-07-28 gets it.
@@ -60,12 +70,10 @@ impl ToolAnswer {
             _ if !passable(text.get()) => None,
             // What rmcp drops for older peers (its parser takes no other value here anyway).
             Some(kind) if kind.is_complete() => match text.get().strip_prefix(COMPLETE_FIRST) {
-                Some(rest) if memchr::memmem::find(rest.as_bytes(), b"resultType").is_none() => {
-                    Some(ResultText {
-                        text,
-                        members: COMPLETE_FIRST.len(),
-                    })
-                }
+                Some(rest) if RESULT_TYPE.find(rest.as_bytes()).is_none() => Some(ResultText {
+                    text,
+                    members: COMPLETE_FIRST.len(),
+                }),
                 _ => without_result_type(text.get()).and_then(ResultText::object),
             },
             Some(_) => None,
@@ -120,14 +128,14 @@ impl ToolAnswer {
 /// field rmcp does not read would pass unchecked, and clients that decode every string refuse
 /// the whole answer). Either only sends the answer from the typed copy, as rmcp would.
 fn passable(text: &str) -> bool {
-    memchr::memmem::find(text.as_bytes(), b"null").is_none() && !has_surrogate_escape(text)
+    NULL.find(text.as_bytes()).is_none() && !has_surrogate_escape(text)
 }
 
 /// A `\uD800`–`\uDFFF` escape anywhere (or text that looks like one after an escaped
 /// backslash: the check errs towards the typed copy).
 fn has_surrogate_escape(text: &str) -> bool {
     let bytes = text.as_bytes();
-    memchr::memmem::find_iter(bytes, b"\\u").any(|at| {
+    ESCAPE.find_iter(bytes).any(|at| {
         let hex = &bytes[at + 2..];
         hex.len() >= 2
             && hex[0].eq_ignore_ascii_case(&b'd')

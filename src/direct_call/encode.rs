@@ -13,7 +13,6 @@ use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CallToolResponse, ClientCapabilities, ErrorCode, RequestId, ServerJsonRpcMessage, ServerResult,
 };
-
 use tokio_util::sync::DropGuard;
 
 use crate::answer::{ResultText, ToolAnswer};

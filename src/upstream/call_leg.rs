@@ -20,13 +20,14 @@
 //! its session expired (rmcp re-initialises and posts it again; the upstream never ran it).
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use memchr::memmem;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, CancelledNotification, CancelledNotificationParam,
     ClientJsonRpcMessage, ClientNotification, ErrorData, JsonObject, ProtocolVersion, RequestId,
@@ -292,13 +293,20 @@ impl CallLeg {
     /// upstream ran nothing); that request is then sent again by reqwest, which follows it as
     /// rmcp's transport does, and so is every later one. Any other answer, another 3xx
     /// included (a 303 says the request was processed), is returned as it came.
+    ///
+    /// hyper-util's client gets the session's `Host` header made once (`host`), so it does not
+    /// format the same one for every request; reqwest writes its own on each hop, as a redirect
+    /// to another host needs.
     async fn send(
         &self,
+        host: Option<&HeaderValue>,
         build: impl Fn() -> Result<http::Request<Bytes>, String>,
     ) -> Result<LegResponse, String> {
         let client = self.client();
         let plain = client.has_plain() && !self.redirected.load(Ordering::Relaxed);
-        let response = client.send(build()?, plain).await?;
+        // Made and moved in one expression: a named request would be kept in the future too.
+        let host = host.filter(|_| plain);
+        let response = client.send(with_host(build()?, host), plain).await?;
         if !(plain && redirects_as_sent(&response)) {
             return Ok(response);
         }
@@ -322,7 +330,9 @@ impl CallLeg {
     ) -> Result<Answer, LegFailure> {
         let target = call.session.target();
         let response = self
-            .send(|| target.post(call.body.clone(), &call.headers))
+            .send(target.host, || {
+                target.post(call.body.clone(), &call.headers)
+            })
             .await
             .map_err(LegFailure::Lost)?;
         let status = response.status();
@@ -527,7 +537,7 @@ impl CallLeg {
         headers.remove(&METHOD_HEADER);
         headers.remove(&NAME_HEADER);
         let resumed = self
-            .send(|| target.resume(last, &headers))
+            .send(target.host, || target.resume(last, &headers))
             .await
             .map_err(LegFailure::Lost)?;
         if resumed.status() != StatusCode::OK
@@ -589,7 +599,7 @@ impl CallLeg {
             return;
         };
         let body = Bytes::from(body);
-        let sent = self.send(|| target.post(body.clone(), &HeaderMap::new()));
+        let sent = self.send(target.host, || target.post(body.clone(), &HeaderMap::new()));
         match tokio::time::timeout(CONTROL_TIMEOUT, sent).await {
             Ok(Ok(response)) if response.status().is_success() => {}
             Ok(Ok(response)) => {
@@ -599,6 +609,20 @@ impl CallLeg {
             Err(_) => tracing::debug!("a control message timed out"),
         }
     }
+}
+
+/// `request` with `host` as its `Host` header, unless it names one already.
+fn with_host(
+    mut request: http::Request<Bytes>,
+    host: Option<&HeaderValue>,
+) -> http::Request<Bytes> {
+    if let Some(host) = host {
+        request
+            .headers_mut()
+            .entry(http::header::HOST)
+            .or_insert_with(|| host.clone());
+    }
+    request
 }
 
 /// A redirect that repeats the request as it was sent, to where `Location` says: 307 or 308.
@@ -700,8 +724,11 @@ fn classify(text: &str, id: &RequestId) -> Message {
 /// task, input required) take rmcp's way, so they come out as rmcp would read them.
 fn tool_result(result: &RawValue) -> Result<super::Reply, serde_json::Error> {
     let text = result.get();
-    // memmem's SIMD search: `str::contains` is a byte-by-byte scan of a result of any size.
-    if memchr::memmem::find(text.as_bytes(), b"\"task\"").is_none()
+    // memmem's search: `str::contains` filters on the needle's first and last bytes, both `"`,
+    // which JSON is full of, so it crawled through a large result.
+    static TASK: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"task\""));
+    if TASK.find(text.as_bytes()).is_none()
         && let Ok(parsed) = serde_json::from_str::<CallToolResult>(text)
     {
         return Ok((

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, RETRY_AFTER};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 
 /// The session header of streamable HTTP.
@@ -22,8 +22,9 @@ const MAX_RETRY_AFTER_BYTES: usize = 128;
 pub(super) struct Target<'a> {
     /// The endpoint (parsed once, when the session was recorded), without credentials.
     pub url: &'a http::Uri,
-    /// Its `Host` header ([`host_header`], made once per session); `None` leaves it to the
-    /// HTTP client, which writes the same one on every request.
+    /// Its `Host` header ([`host_header`], made once per session), for the call leg's
+    /// hyper-util client to send instead of formatting the same one on every request (never
+    /// put on the request itself: reqwest would carry it to where a redirect leads).
     pub host: Option<&'a HeaderValue>,
     /// `Authorization: Basic` for the user and password the configured URL carried.
     pub basic: Option<&'a HeaderValue>,
@@ -92,12 +93,6 @@ impl Target<'_> {
             let session = HeaderValue::from_str(session)
                 .map_err(|_| "the session id cannot be sent in a header".to_string())?;
             headers.append(SESSION_HEADER, session);
-        }
-        // Where the client would add it: only when no configured or forwarded header names it.
-        if let Some(host) = self.host
-            && !headers.contains_key(HOST)
-        {
-            headers.insert(HOST, host.clone());
         }
         Ok(())
     }
@@ -349,24 +344,6 @@ mod tests {
         );
         assert_eq!(host("http://[::1]:9000/mcp").as_deref(), Some("[::1]:9000"));
         assert_eq!(host("/mcp"), None);
-        // A configured Host header is the only one sent.
-        let uri: http::Uri = "http://10.0.0.7:9000/mcp".parse().expect("uri");
-        let ours = host_header(&uri);
-        let configured: HashMap<HeaderName, HeaderValue> =
-            [(HOST, HeaderValue::from_static("crm.example.com"))].into();
-        let target = Target {
-            url: &uri,
-            host: ours.as_ref(),
-            basic: None,
-            session_id: None,
-            auth_header: None,
-            headers: &configured,
-        };
-        let post = target
-            .post(Bytes::from_static(b"{}"), &HeaderMap::new())
-            .expect("post");
-        let hosts: Vec<_> = post.headers().get_all(HOST).iter().collect();
-        assert_eq!(hosts, [HeaderValue::from_static("crm.example.com")]);
     }
 
     #[test]

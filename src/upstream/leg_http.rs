@@ -281,6 +281,10 @@ mod tests {
             let post = target
                 .post(Bytes::from_static(b"{\"id\":1}"), &extra)
                 .expect("post");
+            let mut post = post;
+            if plain && let Some(host) = &host {
+                post.headers_mut().insert(http::header::HOST, host.clone());
+            }
             let response = client.send(post, plain).await.expect("answer");
             assert_eq!(response.status(), StatusCode::OK);
             assert_eq!(

@@ -109,6 +109,13 @@ async fn http_calls_take_the_gateways_own_post_in_both_eras() {
             json!(["from-config"]),
             "{protocol}: {seen}"
         );
+        // One Host, the upstream's (the leg's client gets it made once per session).
+        let authority = upstream
+            .url()
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|uri| uri.authority().map(|a| a.to_string()));
+        assert_eq!(seen["host"], json!([authority]), "{protocol}: {seen}");
         if protocol == "2026-07-28" {
             assert_eq!(seen["mcp-param-region"], json!(["eu-west"]), "{seen}");
             assert_eq!(leg_calls(&upstream), before, "annotated: rmcp posts it");
@@ -732,7 +739,7 @@ async fn redirector(target: String) -> (String, Arc<AtomicUsize>, CancellationTo
 
 #[tokio::test]
 async fn an_upstream_whose_url_redirects_is_called_through_the_redirect() {
-    let upstream = HttpUpstream::start(TestUpstream::new("crm")).await;
+    let upstream = HttpUpstream::start(TestUpstream::with_headers_tool("crm")).await;
     let (url, redirected, stop) = redirector(upstream.url()).await;
     let gateway = gateway_on(&url, "2025-11-25").await;
     let client = gateway.client().await;
@@ -752,6 +759,21 @@ async fn an_upstream_whose_url_redirects_is_called_through_the_redirect() {
     assert!(
         redirected.load(Ordering::SeqCst) >= before + 3,
         "each call went to the configured URL first"
+    );
+    // Where the redirect leads, the request names that host, not the configured one.
+    let seen = headers_seen(&client, "eu-west").await;
+    let authority = upstream
+        .url()
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.authority().map(|a| a.to_string()));
+    assert_eq!(seen["host"], json!([authority]), "{seen}");
+    assert_ne!(
+        url.parse::<http::Uri>()
+            .ok()
+            .and_then(|uri| uri.authority().map(|a| a.to_string())),
+        authority,
+        "the redirect leads to another port"
     );
     gateway.stop().await;
     stop.cancel();

@@ -409,6 +409,7 @@ impl TestUpstream {
                     .get::<http::request::Parts>()
                     .map(|parts| {
                         [
+                            "host",
                             "authorization",
                             "x-tenant-id",
                             "cookie",
