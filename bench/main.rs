@@ -443,8 +443,10 @@ async fn lean_sequential_rows(
     let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
     // The session rows come first, then the sessionless ones, each in a table of its own.
     let sessions = targets.iter().take_while(|t| !t.modern).count();
-    if targets[sessions..].iter().any(|t| !t.modern) {
-        return Err("the lean rows: sessionless targets go last".into());
+    if sessions == 0 || targets[sessions..].iter().any(|t| !t.modern) {
+        return Err(
+            "the lean rows: session targets first (one at least), sessionless ones last".into(),
+        );
     }
     let options = options.clone();
     let (latency, cpu) = on_own_thread(move || async move {

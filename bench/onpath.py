@@ -20,9 +20,10 @@ eventfds, other connections) are not part of a call.
 
 After the answer: how long the thread that wrote it back stays busy (from its last write back
 until it goes to sleep), and in how many calls the client's next request was read before it
-did. Work a proxy does after answering (the gateway's log line, reading the end of the
-upstream's body) is off the call's path only if it ends before the next request comes; a
-request that arrives during it waits.
+did (and then how long after the answer it was read: the busy time was at least that). Work
+a proxy does after answering (the gateway's log line, reading the end of the upstream's body)
+is off the call's path only if it ends before the next request comes; a request that arrives
+during it waits.
 """
 
 import os
@@ -103,6 +104,7 @@ class Call:
         self.last_write_back = None
         self.back_thread = None  # the thread of the last write back
         self.asleep = None  # when that thread then went to sleep
+        self.next_read = None  # when the next call's request was read
         self.outbound = 0.0
 
     def complete(self):
@@ -157,6 +159,7 @@ def legs(client, upstreams):
                 continue
             if fd == client:
                 if call is not None and call.over():
+                    call.next_read = at
                     if call.complete():
                         done.append(call)
                     else:
@@ -194,14 +197,19 @@ def legs(client, upstreams):
     # The last call has no next request: it tells nothing about waiting.
     followed = done[:-1]
     after = sorted((c.asleep - c.last_write_back) * 1e6 for c in followed if c.asleep is not None)
-    busy = sum(1 for c in followed if c.asleep is None)
+    # A call whose thread was still busy when the next request came: busy at least until then.
+    first = sorted((c.next_read - c.last_write_back) * 1e6 for c in followed if c.asleep is None)
+    came_first = ("the next request came first in %d of %d calls (%.0f %%%s)"
+                  % (len(first), len(followed), 100.0 * len(first) / max(len(followed), 1),
+                     ", read %.0f µs after the answer, p50" % statistics.median(first)
+                     if first else ""))
     if after:
-        print("after the answer: busy %.0f µs until asleep (p50; p25 %.0f, p75 %.0f); the next request "
-              "came first in %d of %d calls (%.0f %%)"
+        print("after the answer: busy %.0f µs until asleep (p50 of the calls that slept first; "
+              "p25 %.0f, p75 %.0f); %s"
               % (statistics.median(after), after[len(after) // 4], after[3 * len(after) // 4],
-                 busy, len(followed), 100.0 * busy / len(followed)))
+                 came_first))
     elif followed:
-        print("after the answer: the next request came first in all %d calls" % len(followed))
+        print("after the answer: %s" % came_first)
 
 
 def main(args):
