@@ -281,10 +281,8 @@ mod tests {
             let post = target
                 .post(Bytes::from_static(b"{\"id\":1}"), &extra)
                 .expect("post");
-            let mut post = post;
-            if plain && let Some(host) = &host {
-                post.headers_mut().insert(http::header::HOST, host.clone());
-            }
+            // As the call leg sends it: the session's Host on hyper-util's requests only.
+            let post = super::super::call_leg::with_host(post, host.as_ref().filter(|_| plain));
             let response = client.send(post, plain).await.expect("answer");
             assert_eq!(response.status(), StatusCode::OK);
             assert_eq!(

@@ -109,7 +109,8 @@ async fn http_calls_take_the_gateways_own_post_in_both_eras() {
             json!(["from-config"]),
             "{protocol}: {seen}"
         );
-        // One Host, the upstream's (the leg's client gets it made once per session).
+        // One Host, the upstream's (on the leg's hyper-util requests it is made once per
+        // session; rmcp's own posts get reqwest's).
         let authority = upstream
             .url()
             .parse::<http::Uri>()
