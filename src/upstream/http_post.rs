@@ -318,31 +318,17 @@ mod tests {
             let uri: http::Uri = url.parse().expect("uri");
             host_header(&uri).map(|value| value.to_str().unwrap_or("?").to_string())
         };
-        assert_eq!(
-            host("http://127.0.0.1:8080/mcp").as_deref(),
-            Some("127.0.0.1:8080")
-        );
-        assert_eq!(
-            host("http://crm.internal/mcp").as_deref(),
-            Some("crm.internal")
-        );
-        assert_eq!(
-            host("http://crm.internal:80/mcp").as_deref(),
-            Some("crm.internal")
-        );
-        assert_eq!(
-            host("http://crm.internal:443/").as_deref(),
-            Some("crm.internal:443")
-        );
-        assert_eq!(
-            host("https://crm.internal:443/").as_deref(),
-            Some("crm.internal")
-        );
-        assert_eq!(
-            host("https://crm.internal:80/").as_deref(),
-            Some("crm.internal:80")
-        );
-        assert_eq!(host("http://[::1]:9000/mcp").as_deref(), Some("[::1]:9000"));
+        for (url, expected) in [
+            ("http://127.0.0.1:8080/mcp", "127.0.0.1:8080"),
+            ("http://crm.internal/mcp", "crm.internal"),
+            ("http://crm.internal:80/mcp", "crm.internal"),
+            ("http://crm.internal:443/", "crm.internal:443"),
+            ("https://crm.internal:443/", "crm.internal"),
+            ("https://crm.internal:80/", "crm.internal:80"),
+            ("http://[::1]:9000/mcp", "[::1]:9000"),
+        ] {
+            assert_eq!(host(url).as_deref(), Some(expected), "{url}");
+        }
         assert_eq!(host("/mcp"), None);
     }
 

@@ -49,6 +49,12 @@ fn calls(upstream: &HttpUpstream) -> usize {
     upstream.server.stats.calls.load(Ordering::SeqCst)
 }
 
+/// The `host[:port]` of `url`.
+fn authority_of(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    uri.authority().map(|authority| authority.to_string())
+}
+
 #[tokio::test]
 async fn http_calls_take_the_gateways_own_post_in_both_eras() {
     for protocol in ["2025-11-25", "2026-07-28"] {
@@ -111,11 +117,7 @@ async fn http_calls_take_the_gateways_own_post_in_both_eras() {
         );
         // One Host, the upstream's (on the leg's hyper-util requests it is made once per
         // session; rmcp's own posts get reqwest's).
-        let authority = upstream
-            .url()
-            .parse::<http::Uri>()
-            .ok()
-            .and_then(|uri| uri.authority().map(|a| a.to_string()));
+        let authority = authority_of(&upstream.url());
         assert_eq!(seen["host"], json!([authority]), "{protocol}: {seen}");
         if protocol == "2026-07-28" {
             assert_eq!(seen["mcp-param-region"], json!(["eu-west"]), "{seen}");
@@ -763,16 +765,10 @@ async fn an_upstream_whose_url_redirects_is_called_through_the_redirect() {
     );
     // Where the redirect leads, the request names that host, not the configured one.
     let seen = headers_seen(&client, "eu-west").await;
-    let authority = upstream
-        .url()
-        .parse::<http::Uri>()
-        .ok()
-        .and_then(|uri| uri.authority().map(|a| a.to_string()));
+    let authority = authority_of(&upstream.url());
     assert_eq!(seen["host"], json!([authority]), "{seen}");
     assert_ne!(
-        url.parse::<http::Uri>()
-            .ok()
-            .and_then(|uri| uri.authority().map(|a| a.to_string())),
+        authority_of(&url),
         authority,
         "the redirect leads to another port"
     );
