@@ -67,6 +67,20 @@ pub fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Runs `work` (CPU-bound work of a rebuild that allocates what the next snapshot keeps, or
+/// what is freed soon after) on a rebuild thread, waiting for it off the async workers. The
+/// allocator keeps an arena per thread and hands little of a freed arena back: keeping a
+/// rebuild's allocations on the rebuild threads leaves the workers' arenas small (2–3 MiB less
+/// resident at 10,000 tools). Here when there are no rebuild threads or this is one.
+pub fn on_rebuild_threads<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    match pool() {
+        Some(pool) if pool.current_thread_index().is_none() => {
+            off_the_workers(|| pool.install(work))
+        }
+        _ => work(),
+    }
+}
+
 /// `items` mapped by `each`, in order: on the rebuild threads in chunks of at least
 /// `min_chunk` items when there are two chunks' worth, else on this thread (a hand-off costs
 /// more than a short list takes). Items that are each much work already (slices of a list)
@@ -113,6 +127,35 @@ mod tests {
             let items: Vec<usize> = (0..len).collect();
             let doubled = map_in_order(items, min_chunk, |i| i * 2);
             assert_eq!(doubled, (0..len).map(|i| i * 2).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn rebuild_work_runs_on_a_rebuild_thread_from_any_runtime_and_nested() {
+        /// The rebuild thread this runs on, and the one nested rebuild work runs on.
+        fn on_pool() -> (Option<usize>, Option<usize>) {
+            // Nested: already on a rebuild thread, the work runs right here.
+            let nested = on_rebuild_threads(rayon::current_thread_index);
+            (rayon::current_thread_index(), nested)
+        }
+        init_pool(Some(2));
+        let outside = on_rebuild_threads(on_pool);
+        assert!(outside.0.is_some(), "ran on a rebuild thread");
+        assert_eq!(outside.0, outside.1, "nested work stays on the same thread");
+        for multi in [false, true] {
+            let mut builder = if multi {
+                tokio::runtime::Builder::new_multi_thread()
+            } else {
+                tokio::runtime::Builder::new_current_thread()
+            };
+            let runtime = builder.worker_threads(2).build().expect("runtime");
+            let inside = runtime
+                .block_on(async { tokio::spawn(async move { on_rebuild_threads(on_pool) }).await });
+            let inside = inside.expect("the task finished");
+            assert!(
+                inside.0.is_some(),
+                "ran on a rebuild thread (multi-thread: {multi})"
+            );
         }
     }
 

@@ -20,7 +20,7 @@ pub use diff::{DomainChange, Rename};
 pub use reload::{ConfigStatus, ReloadOutcome};
 
 use crate::config::Config;
-use crate::cpu_work::{drop_later, off_the_workers};
+use crate::cpu_work::{drop_later, on_rebuild_threads};
 use crate::metrics::{Metrics, UpstreamSample};
 use crate::registry::{self, BuildInput, Registry};
 use crate::semantic::Semantic;
@@ -176,7 +176,7 @@ impl Gateway {
             // from snapshots clients could have learned names from.
             previous: self.is_populated().then(|| current.clone()),
         };
-        let registry = Arc::new(off_the_workers(|| registry::build(input)));
+        let registry = Arc::new(on_rebuild_threads(|| registry::build(input)));
         self.registry.store(registry.clone());
         // Freeing the replaced snapshot takes milliseconds at 10,000 tools: not on this path.
         drop_later(current);

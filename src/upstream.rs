@@ -462,6 +462,36 @@ impl Upstream {
         self.annotated.load_full()
     }
 
+    /// The stored form of a fresh listing, in order: each definition unchanged since
+    /// `previous` kept as it was, the others converted (spread over the rebuild threads when
+    /// there are many). Definitions that are not valid are logged and skipped.
+    fn adopt(
+        &self,
+        previous: &[Arc<ListedTool>],
+        listed: Vec<listing::Listed>,
+    ) -> Vec<Arc<ListedTool>> {
+        let known = listing::Known::new(previous);
+        let cap = self.config.max_description_chars;
+        let adopted = cpu_work::map_in_order(listed, cpu_work::MIN_PARALLEL_CHUNK, |listed| {
+            known.adopt(listed, cap)
+        });
+        let mut tools: Vec<Arc<ListedTool>> = adopted
+            .into_iter()
+            .filter_map(|adopted| match adopted {
+                Ok(tool) => Some(tool),
+                Err(error) => {
+                    tracing::warn!(domain = %self.domain, %error,
+                        "upstream listed a tool that is not a valid definition: skipped");
+                    None
+                }
+            })
+            .collect();
+        // The collect may reuse a larger buffer: give the excess back rather than keep it for
+        // the listing's life.
+        tools.shrink_to_fit();
+        tools
+    }
+
     async fn list_and_record(&self) -> Result<(Arc<Vec<Arc<ListedTool>>>, bool), String> {
         let discovery_timeout = self.limits().discovery_timeout;
         let outcome = tokio::time::timeout(discovery_timeout, async {
@@ -487,29 +517,9 @@ impl Upstream {
             Ok(listed) => {
                 let old = self.tools.load_full();
                 let previous = old.as_deref().map_or(&[][..], Vec::as_slice);
-                let known = listing::Known::new(previous);
-                let cap = self.config.max_description_chars;
                 // Parsing and sanitising 10,000 changed definitions takes tens of milliseconds:
                 // spread over the rebuild threads, off this runtime worker.
-                let adopted = cpu_work::off_the_workers(|| {
-                    cpu_work::map_in_order(listed, cpu_work::MIN_PARALLEL_CHUNK, |listed| {
-                        known.adopt(listed, cap)
-                    })
-                });
-                let mut tools: Vec<Arc<ListedTool>> = adopted
-                    .into_iter()
-                    .filter_map(|adopted| match adopted {
-                        Ok(tool) => Some(tool),
-                        Err(error) => {
-                            tracing::warn!(domain = %self.domain, %error,
-                                "upstream listed a tool that is not a valid definition: skipped");
-                            None
-                        }
-                    })
-                    .collect();
-                // The collect may reuse a larger buffer: give the excess back rather than keep
-                // it for the listing's life.
-                tools.shrink_to_fit();
+                let tools = cpu_work::on_rebuild_threads(|| self.adopt(previous, listed));
                 let changed = old.is_none()
                     || previous.len() != tools.len()
                     || previous.iter().zip(&tools).any(|(a, b)| !Arc::ptr_eq(a, b));

@@ -91,10 +91,12 @@ pub(super) async fn fetch(
     tap: &ListingTap,
 ) -> Result<Option<ServerJsonRpcMessage>, StreamableHttpError<reqwest::Error>> {
     Ok(match fetch_text(client, &post).await? {
-        Some((text, id)) => split(&text, &id, &tap.to_rmcp).map(|(message, tools)| {
-            tap.fill(tools);
-            message
-        }),
+        // The split allocates a slot for each of thousands of tools: on a rebuild thread.
+        Some((text, id)) => crate::cpu_work::on_rebuild_threads(|| split(&text, &id, &tap.to_rmcp))
+            .map(|(message, tools)| {
+                tap.fill(tools);
+                message
+            }),
         None => None,
     })
 }
