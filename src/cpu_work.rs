@@ -68,13 +68,14 @@ pub fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
 }
 
 /// Runs `work` (CPU-bound work of a rebuild that allocates what the next snapshot keeps, or
-/// what is freed soon after) on a rebuild thread, waiting for it off the async workers. The
-/// allocator keeps an arena per thread and hands little of a freed arena back: keeping a
-/// rebuild's allocations on the rebuild threads leaves the workers' arenas small (2–3 MiB less
-/// resident at 10,000 tools). Here when there are no rebuild threads or this is one.
-pub fn on_rebuild_threads<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+/// what is freed soon after) on a rebuild thread when `large`, waiting for it off the async
+/// workers. glibc keeps an arena per thread and hands little of a freed arena back: keeping a
+/// large rebuild's allocations on the rebuild threads leaves the workers' arenas small (about
+/// 1.2 MiB less resident at 10,000 tools). Here when small (a hand-off costs more than it
+/// saves), when there are no rebuild threads, or when this is one.
+pub fn on_rebuild_threads<T: Send>(large: bool, work: impl FnOnce() -> T + Send) -> T {
     match pool() {
-        Some(pool) if pool.current_thread_index().is_none() => {
+        Some(pool) if large && pool.current_thread_index().is_none() => {
             off_the_workers(|| pool.install(work))
         }
         _ => work(),
@@ -135,11 +136,16 @@ mod tests {
         /// The rebuild thread this runs on, and the one nested rebuild work runs on.
         fn on_pool() -> (Option<usize>, Option<usize>) {
             // Nested: already on a rebuild thread, the work runs right here.
-            let nested = on_rebuild_threads(rayon::current_thread_index);
+            let nested = on_rebuild_threads(true, rayon::current_thread_index);
             (rayon::current_thread_index(), nested)
         }
         init_pool(Some(2));
-        let outside = on_rebuild_threads(on_pool);
+        let outside = on_rebuild_threads(true, on_pool);
+        assert_eq!(
+            on_rebuild_threads(false, on_pool).0,
+            None,
+            "small work stays here"
+        );
         assert!(outside.0.is_some(), "ran on a rebuild thread");
         assert_eq!(outside.0, outside.1, "nested work stays on the same thread");
         for multi in [false, true] {
@@ -149,8 +155,9 @@ mod tests {
                 tokio::runtime::Builder::new_current_thread()
             };
             let runtime = builder.worker_threads(2).build().expect("runtime");
-            let inside = runtime
-                .block_on(async { tokio::spawn(async move { on_rebuild_threads(on_pool) }).await });
+            let inside = runtime.block_on(async {
+                tokio::spawn(async move { on_rebuild_threads(true, on_pool) }).await
+            });
             let inside = inside.expect("the task finished");
             assert!(
                 inside.0.is_some(),

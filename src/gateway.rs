@@ -176,7 +176,15 @@ impl Gateway {
             // from snapshots clients could have learned names from.
             previous: self.is_populated().then(|| current.clone()),
         };
-        let registry = Arc::new(on_rebuild_threads(|| registry::build(input)));
+        // A large build runs where its allocations are freed and reused (`on_rebuild_threads`).
+        let listed: usize = input
+            .upstreams
+            .values()
+            .filter_map(|upstream| upstream.tools())
+            .map(|tools| tools.len())
+            .sum();
+        let large = listed >= 2 * crate::cpu_work::MIN_PARALLEL_CHUNK;
+        let registry = Arc::new(on_rebuild_threads(large, || registry::build(input)));
         self.registry.store(registry.clone());
         // Freeing the replaced snapshot takes milliseconds at 10,000 tools: not on this path.
         drop_later(current);

@@ -519,7 +519,8 @@ impl Upstream {
                 let previous = old.as_deref().map_or(&[][..], Vec::as_slice);
                 // Parsing and sanitising 10,000 changed definitions takes tens of milliseconds:
                 // spread over the rebuild threads, off this runtime worker.
-                let tools = cpu_work::on_rebuild_threads(|| self.adopt(previous, listed));
+                let large = listed.len() >= 2 * cpu_work::MIN_PARALLEL_CHUNK;
+                let tools = cpu_work::on_rebuild_threads(large, || self.adopt(previous, listed));
                 let changed = old.is_none()
                     || previous.len() != tools.len()
                     || previous.iter().zip(&tools).any(|(a, b)| !Arc::ptr_eq(a, b));

@@ -34,6 +34,10 @@ pub(super) const HEADER_ANNOTATION: &str = "x-mcp-header";
 /// The method of the notification that must not be swallowed, as JSON text.
 const LIST_CHANGED: &str = "\"notifications/tools/list_changed\"";
 
+/// Bytes of a `tools/list` answer from which splitting it is worth a hand-off to a rebuild
+/// thread (~500 tools of the bench's size).
+const LARGE_PAGE: usize = 64 * 1024;
+
 /// One page of a listing in order: a tool's JSON text, or `None` where the tool is in rmcp's
 /// answer instead.
 pub type PageSlots = Vec<Option<Box<RawValue>>>;
@@ -91,12 +95,15 @@ pub(super) async fn fetch(
     tap: &ListingTap,
 ) -> Result<Option<ServerJsonRpcMessage>, StreamableHttpError<reqwest::Error>> {
     Ok(match fetch_text(client, &post).await? {
-        // The split allocates a slot for each of thousands of tools: on a rebuild thread.
-        Some((text, id)) => crate::cpu_work::on_rebuild_threads(|| split(&text, &id, &tap.to_rmcp))
-            .map(|(message, tools)| {
-                tap.fill(tools);
-                message
-            }),
+        // A large page's split allocates a text for each of thousands of tools: on a rebuild
+        // thread (see `on_rebuild_threads`).
+        Some((text, id)) => crate::cpu_work::on_rebuild_threads(text.len() >= LARGE_PAGE, || {
+            split(&text, &id, &tap.to_rmcp)
+        })
+        .map(|(message, tools)| {
+            tap.fill(tools);
+            message
+        }),
         None => None,
     })
 }
