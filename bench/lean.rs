@@ -212,7 +212,7 @@ async fn messages(body: Bytes) -> Result<Vec<Value>, String> {
             .map(|message| vec![message])
             .map_err(|e| format!("bad JSON answer: {e}"));
     }
-    let mut events = sse_stream::SseStream::new(Full::new(body));
+    let mut events = sse_stream_03::SseStream::new(Full::new(body));
     let mut found = Vec::new();
     while let Some(event) = events.next().await {
         let event = event.map_err(|e| format!("bad SSE stream: {e}"))?;

@@ -467,7 +467,7 @@ impl CallLeg {
     /// to answer comes back as a boxed future).
     fn on_event<'a>(
         &'a self,
-        event: sse_stream::Sse,
+        event: sse_stream_03::Sse,
         stream: &mut StreamState,
         call: &Prepared,
         target: Target<'a>,
@@ -643,7 +643,8 @@ fn header_safe(name: &str) -> bool {
 }
 
 /// The SSE stream of a call's answer.
-type EventStream = dyn futures::Stream<Item = Result<sse_stream::Sse, sse_stream::Error>> + Send;
+type EventStream =
+    dyn futures::Stream<Item = Result<sse_stream_03::Sse, sse_stream_03::Error>> + Send;
 
 /// What reading a call's stream keeps between events.
 struct StreamState {

@@ -270,7 +270,7 @@ where
 }
 
 /// Whether an SSE event carries a JSON-RPC message: no event type, or `message`.
-pub(super) fn is_message(event: &sse_stream::Sse) -> bool {
+pub(super) fn is_message(event: &sse_stream_03::Sse) -> bool {
     event
         .event
         .as_deref()
@@ -300,12 +300,12 @@ pub(super) fn sse_events<S, E>(
     stream: S,
     limit: usize,
     counter: EventBytes,
-) -> impl Stream<Item = Result<sse_stream::Sse, sse_stream::Error>> + Send + 'static
+) -> impl Stream<Item = Result<sse_stream_03::Sse, sse_stream_03::Error>> + Send + 'static
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    sse_stream::SseStream::from_bytes_stream(counted(stream, limit, counter))
+    sse_stream_03::SseByteStream::new(counted(stream, limit, counter))
 }
 
 #[cfg(test)]
@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn only_untyped_and_message_events_carry_json_rpc() {
-        let event = |kind: Option<&str>| sse_stream::Sse {
+        let event = |kind: Option<&str>| sse_stream_03::Sse {
             event: kind.map(str::to_owned),
             data: Some("{}".into()),
             id: None,

@@ -625,6 +625,17 @@ async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
                     "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{\ndata:   \"content\":[{\"type\":\"text\",\"text\":\"multi\"}],\r\ndata:   \"x-v\":true}}\n\n",
                 ),
             ),
+            // An SSE answer with what the SSE standard says a reader skips or takes the last
+            // of: a byte order mark, a comment, a field it does not know, a line without a
+            // colon, a repeated `event`, CRLF line ends, and a metadata-only block first.
+            (
+                "add",
+                Meddle::Answer(
+                    200,
+                    "text/event-stream",
+                    "\u{feff}: hello\r\nid: 0\r\nretry: 3000\r\n\r\nx-trace: 42\r\nevent: ping\r\nevent: message\r\nnocolon\r\nid: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"3\"}]}}\r\n\r\n",
+                ),
+            ),
             (
                 "pid",
                 Meddle::Answer(
@@ -672,6 +683,22 @@ async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
         "{\"jsonrpc\":\"2.0\",\"id\":6,\"result\":{\n  \"content\":[{\"type\":\"text\",\"text\":\"multi\"}],\n  \"x-v\":true}}"
     );
 
+    let (status, kind, body) = session
+        .post(
+            &tool_call(
+                7,
+                "execute_tool",
+                json!({"tool_name": "add", "arguments": {"a": 1, "b": 2}}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!((status, kind.as_str()), (200, "application/json"), "{body}");
+    assert_eq!(
+        body,
+        r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"3"}]}}"#
+    );
+
     for (id, tool) in [(3, "tiny_image"), (4, "always_fails"), (5, "pid")] {
         let (_, kind, body) = session.post(&execute(id, tool), &[]).await;
         if tool == "pid" {
@@ -698,7 +725,7 @@ async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
             "{tool}: {direct}"
         );
     }
-    assert_eq!(proxy.meddled.load(Ordering::SeqCst), 9);
+    assert_eq!(proxy.meddled.load(Ordering::SeqCst), 10);
     gateway.stop().await;
 }
 
