@@ -473,12 +473,17 @@ impl CallLeg {
         target: Target<'a>,
         peer: &'a Peer<RoleClient>,
     ) -> Step<'a> {
-        if let Some(id) = &event.id {
-            if !stream.seen_events.contains(id) {
-                stream.seen_events.insert(id.clone());
-                stream.resumes = 0; // progress: the count of fruitless resumptions starts again
+        match &event.id {
+            // An empty id clears the last event id (the SSE standard): nothing to resume from.
+            Some(id) if id.is_empty() => stream.last_event = None,
+            Some(id) => {
+                if !stream.seen_events.contains(id) {
+                    stream.seen_events.insert(id.clone());
+                    stream.resumes = 0; // progress: the count of fruitless resumptions starts again
+                }
+                stream.last_event = Some(id.clone());
             }
-            stream.last_event = Some(id.clone());
+            None => {}
         }
         if let Some(retry) = event.retry {
             // Honoured as asked (at least a moment); the call's timeout bounds every wait.

@@ -420,6 +420,32 @@ async fn a_calls_stream_cut_short_is_resumed_from_its_last_event() {
 }
 
 #[tokio::test]
+async fn a_stream_whose_last_event_id_was_cleared_is_not_resumed() {
+    // An empty `id` clears the last event id (the SSE standard): a stream that then ends
+    // without the answer has nothing to resume from, and the call fails at once.
+    let upstream = HttpUpstream::start(server_with(vec![])).await;
+    let proxy = Proxy::start(
+        upstream.url(),
+        vec![(
+            "whoami",
+            Meddle::Answer(
+                200,
+                "text/event-stream",
+                "id: 5\nretry: 100\ndata: \n\nid\n\n",
+            ),
+        )],
+    )
+    .await;
+    let gateway = gateway_on(&proxy.url, "2025-11-25").await;
+    let client = gateway.client().await;
+    let lost = call(&client, "execute_tool", json!({"tool_name": "whoami"})).await;
+    assert_eq!(error_code(&lost), "upstream_unavailable", "{lost:?}");
+    assert_eq!(proxy.meddled.load(Ordering::SeqCst), 1);
+    assert_eq!(proxy.resumed.load(Ordering::SeqCst), 0, "no resuming GET");
+    gateway.stop().await;
+}
+
+#[tokio::test]
 async fn cancelling_a_call_on_the_leg_cancels_it_upstream_in_both_eras() {
     for protocol in ["2025-11-25", "2026-07-28"] {
         let upstream = HttpUpstream::start(server_with(vec![])).await;
@@ -626,14 +652,16 @@ async fn an_upstreams_result_reaches_the_client_as_the_upstream_wrote_it() {
                 ),
             ),
             // An SSE answer with what the SSE standard says a reader skips or takes the last
-            // of: a byte order mark, a comment, a field it does not know, a line without a
-            // colon, a repeated `event`, CRLF line ends, and a metadata-only block first.
+            // of: a byte order mark (kept, it would hide the first event's type and make that
+            // `ping` event the answer), a comment, a field it does not know, a line without a
+            // colon (a field with an empty value), a repeated `event`, CRLF line ends, and a
+            // metadata-only block.
             (
                 "add",
                 Meddle::Answer(
                     200,
                     "text/event-stream",
-                    "\u{feff}: hello\r\nid: 0\r\nretry: 3000\r\n\r\nx-trace: 42\r\nevent: ping\r\nevent: message\r\nnocolon\r\nid: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"3\"}]}}\r\n\r\n",
+                    "\u{feff}event: ping\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"BOM kept\"}]}}\r\n\r\n: hello\r\nid: 0\r\nretry: 3000\r\n\r\nx-trace: 42\r\nevent: ping\r\nevent: message\r\nnocolon\r\nid: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"3\"}]}}\r\n\r\n",
                 ),
             ),
             (
