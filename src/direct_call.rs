@@ -27,8 +27,7 @@ use http::{HeaderMap, Request, Response};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CallToolRequestParams, ClientJsonRpcMessage, ClientNotification, ClientRequest,
-    CustomNotification, GetMeta, InputResponses, JsonObject, ProtocolVersion, RequestId,
-    RequestMetaObject,
+    CustomNotification, GetMeta, InputResponses, ProtocolVersion, RequestId, RequestMetaObject,
 };
 use rmcp::transport::common::http_header::HEADER_SESSION_ID;
 use rmcp::transport::streamable_http_server::SessionManager;
@@ -39,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use self::encode::{Body, Era, Stream, accepted, encode, json_response, sse_response};
 use self::headers::Eligible;
 use crate::answer::ToolAnswer;
+use crate::argument_text::{ArgumentText, CallArguments};
 use crate::detach_on_drop::DetachOnDrop;
 use crate::fast_hash::FastHash;
 use crate::gateway::Gateway;
@@ -55,6 +55,8 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 const KEEP_ALIVE_METHOD: &str = "notifications/mcp-gateway/keepalive";
 
 type CallTask = DetachOnDrop<Result<ToolAnswer, McpError>>;
+/// A call's parameters, with the routed tool's arguments as the client wrote them.
+type Params = (CallToolRequestParams, Option<ArgumentText>);
 
 /// Direct calls in flight on one session, and when its rmcp worker was last poked.
 struct SessionCalls {
@@ -144,13 +146,21 @@ impl DirectCalls {
             return None;
         }
         match (eligible, read_message(request.body())?) {
-            (Eligible::Session(session_id), Direct::Call { id, params, meta }) => {
+            (
+                Eligible::Session(session_id),
+                Direct::Call {
+                    id,
+                    params,
+                    meta,
+                    text,
+                },
+            ) => {
                 if meta.protocol_version().is_some() {
                     return None;
                 }
                 let session = self.session(session_id).await?;
                 touch(&self.sessions, session_id, &session);
-                let task = self.spawn(session, id.clone(), params, meta, headers);
+                let task = self.spawn(session, id.clone(), (params, text), meta, headers);
                 Some(self.respond(task, id, session_id).await)
             }
             (Eligible::Session(session_id), Direct::Cancel(id)) => {
@@ -162,7 +172,15 @@ impl DirectCalls {
                 cancel.cancel();
                 Some(accepted())
             }
-            (Eligible::Modern(name), Direct::Call { id, params, meta }) => {
+            (
+                Eligible::Modern(name),
+                Direct::Call {
+                    id,
+                    params,
+                    meta,
+                    text,
+                },
+            ) => {
                 // The body must say what the headers say, with the request metadata the
                 // revision requires; rmcp answers anything else, with its refusal.
                 let modern = ProtocolVersion::V_2026_07_28;
@@ -173,16 +191,24 @@ impl DirectCalls {
                     return None;
                 }
                 Some(
-                    self.answer_alone(id, params, meta, headers, Era::Modern)
+                    self.answer_alone(id, (params, text), meta, headers, Era::Modern)
                         .await,
                 )
             }
-            (Eligible::Sessionless, Direct::Call { id, params, meta }) => {
+            (
+                Eligible::Sessionless,
+                Direct::Call {
+                    id,
+                    params,
+                    meta,
+                    text,
+                },
+            ) => {
                 if meta.protocol_version().is_some() {
                     return None;
                 }
                 Some(
-                    self.answer_alone(id, params, meta, headers, Era::Session)
+                    self.answer_alone(id, (params, text), meta, headers, Era::Session)
                         .await,
                 )
             }
@@ -196,7 +222,7 @@ impl DirectCalls {
     async fn answer_alone(
         &self,
         id: RequestId,
-        params: CallToolRequestParams,
+        params: Params,
         meta: RequestMetaObject,
         headers: &HeaderMap,
         era: Era,
@@ -280,7 +306,7 @@ impl DirectCalls {
         &self,
         session: Arc<SessionCalls>,
         id: RequestId,
-        params: CallToolRequestParams,
+        params: Params,
         meta: RequestMetaObject,
         headers: &HeaderMap,
     ) -> CallTask {
@@ -324,7 +350,7 @@ impl DirectCalls {
 /// is dropped, where `cancel` (fired by then) ends it.
 fn run(
     gateway: Arc<Gateway>,
-    params: CallToolRequestParams,
+    params: Params,
     meta: RequestMetaObject,
     headers: &HeaderMap,
     cancel: CancellationToken,
@@ -336,7 +362,7 @@ fn run(
 /// One meta-tool call with the request's cancellation, headers and `_meta`.
 async fn call(
     gateway: &Arc<Gateway>,
-    params: CallToolRequestParams,
+    (params, text): Params,
     meta: &RequestMetaObject,
     headers: &HeaderMap,
     cancel: &CancellationToken,
@@ -345,6 +371,7 @@ async fn call(
         cancel,
         headers: Some(headers),
         meta,
+        arguments_text: text.as_ref(),
     };
     handler::call_tool(gateway, params, context).await
 }
@@ -357,6 +384,8 @@ enum Direct {
         id: RequestId,
         params: CallToolRequestParams,
         meta: RequestMetaObject,
+        /// The routed tool's arguments as the client wrote them, when they may go on so.
+        text: Option<ArgumentText>,
     },
     /// `notifications/cancelled` for this request.
     Cancel(RequestId),
@@ -375,17 +404,20 @@ struct IncomingCall<'a> {
     id: IntegerOrString,
     #[serde(borrow)]
     method: Cow<'a, str>,
-    params: Object<IncomingParams>,
+    #[serde(borrow)]
+    params: Object<IncomingParams<'a>>,
 }
 
-/// `CallToolRequestParams`, with no key left unread.
+/// `CallToolRequestParams`, with no key left unread; the routed tool's arguments also kept as
+/// their text.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct IncomingParams {
+struct IncomingParams<'a> {
     #[serde(rename = "_meta")]
     meta: Option<RequestMetaObject>,
     name: String,
-    arguments: Option<JsonObject>,
+    #[serde(borrow)]
+    arguments: Option<CallArguments<'a>>,
     input_responses: Option<InputResponses>,
     request_state: Option<String>,
 }
@@ -449,20 +481,25 @@ impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
 }
 
 /// The message in `body`, if the direct path answers it.
-fn read_message(body: &[u8]) -> Option<Direct> {
+fn read_message(body: &Bytes) -> Option<Direct> {
     if let Ok(Object(call)) = serde_json::from_slice::<Object<IncomingCall>>(body)
         && call.jsonrpc == "2.0"
         && call.method == "tools/call"
     {
         let Object(incoming) = call.params;
         let mut params = CallToolRequestParams::new(incoming.name);
-        params.arguments = incoming.arguments;
+        let (arguments, text) = match incoming.arguments {
+            Some(read) => (Some(read.object), read.inner_text),
+            None => (None, None),
+        };
+        params.arguments = arguments;
         params.input_responses = incoming.input_responses;
         params.request_state = incoming.request_state;
         return Some(Direct::Call {
             id: call.id.0,
             params,
             meta: incoming.meta.unwrap_or_default(),
+            text: text.map(|raw| ArgumentText::within(body, raw)),
         });
     }
     // What rmcp's parser reads but the gateway's ingress check refuses is refused there.
@@ -478,6 +515,7 @@ fn read_message(body: &[u8]) -> Option<Direct> {
                 id: call.id,
                 params: tool_call.params,
                 meta,
+                text: None,
             })
         }
         ClientJsonRpcMessage::Notification(notification) => {
@@ -522,6 +560,11 @@ fn touch(sessions: &Arc<LocalSessionManager>, id: &str, session: &SessionCalls) 
 mod tests {
     use super::*;
 
+    /// What the direct path makes of `body`.
+    fn read(body: &[u8]) -> Option<Direct> {
+        read_message(&Bytes::copy_from_slice(body))
+    }
+
     /// What rmcp's parser makes of `text`, in the direct path's terms.
     fn as_rmcp(text: &str) -> Option<(RequestId, CallToolRequestParams, RequestMetaObject)> {
         match serde_json::from_str::<ClientJsonRpcMessage>(text).ok()? {
@@ -546,7 +589,10 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":-5,"method":"tools/call","params":{"name":"x"}}"#,
             r#"{"jsonrpc":"2.0","id":"a\"b\u00e9","method":"tools/call","params":{"name":"x"}}"#,
         ] {
-            let Some(Direct::Call { id, params, meta }) = read_message(text.as_bytes()) else {
+            let Some(Direct::Call {
+                id, params, meta, ..
+            }) = read(text.as_bytes())
+            else {
                 panic!("not read as a call: {text}");
             };
             let (rmcp_id, rmcp_params, rmcp_meta) = as_rmcp(text).expect("rmcp reads it");
@@ -558,11 +604,92 @@ mod tests {
     }
 
     #[test]
+    fn the_routed_arguments_keep_their_text_when_it_may_go_on_as_written() {
+        let call = |outer: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"execute_tool","arguments":{outer}}}}}"#
+            )
+        };
+        let inner =
+            r#"{ "n": 12345678901234567890123, "x": 0.1000000000000000000001, "s": "café" }"#;
+        for (outer, kept) in [
+            (
+                format!(r#"{{"tool_name":"t","arguments":{inner}}}"#),
+                Some(inner),
+            ),
+            (
+                format!(r#"{{"arguments":{inner},"tool_name":"t"}}"#),
+                Some(inner),
+            ),
+            (r#"{"tool_name":"t","arguments":{}}"#.into(), Some("{}")),
+            // A repeated key: the upstream might read another value than the one checked.
+            (
+                r#"{"tool_name":"t","arguments":{"a":1,"a":2}}"#.into(),
+                None,
+            ),
+            (
+                r#"{"tool_name":"t","arguments":{"o":[{"a":1,"a":2}]}}"#.into(),
+                None,
+            ),
+            (
+                r#"{"tool_name":"t","arguments":{"a":1},"arguments":{"a":2}}"#.into(),
+                None,
+            ),
+            // Not an object: checked (and refused or read) by `execute_tool` itself.
+            (r#"{"tool_name":"t","arguments":"{\"a\":1}"}"#.into(), None),
+            (r#"{"tool_name":"t","arguments":[1]}"#.into(), None),
+            (r#"{"tool_name":"t","arguments":null}"#.into(), None),
+            (r#"{"tool_name":"t"}"#.into(), None),
+        ] {
+            let text = call(&outer);
+            let Some(Direct::Call {
+                params,
+                text: arguments_text,
+                ..
+            }) = read(text.as_bytes())
+            else {
+                panic!("not read as a call: {text}");
+            };
+            assert_eq!(
+                arguments_text.as_ref().map(ArgumentText::as_bytes),
+                kept.map(str::as_bytes),
+                "{text}"
+            );
+            // The parsed arguments are still what rmcp's parser makes of them.
+            assert_eq!(Some(params), as_rmcp(&text).map(|(_, p, _)| p), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_routed_arguments_nest_as_deep_as_rmcps_parser_allows() {
+        let nested = |depth: usize| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"execute_tool","arguments":{{"tool_name":"t","arguments":{{"d":{}{}}}}}}}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        let deepest = (100..130)
+            .filter(|&depth| as_rmcp(&nested(depth)).is_some())
+            .max();
+        assert!(deepest.is_some_and(|depth| depth < 129), "rmcp has a limit");
+        // The one-pass read (the only one that keeps the text) takes what rmcp's parser takes.
+        for depth in 100..130 {
+            let text = nested(depth);
+            let kept = matches!(
+                read(text.as_bytes()),
+                Some(Direct::Call { text: Some(_), .. })
+            );
+            assert_eq!(kept, as_rmcp(&text).is_some(), "at depth {depth}");
+        }
+    }
+
+    #[test]
     fn anything_else_is_left_to_rmcps_parser() {
         let cancel =
             r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4}}"#;
         assert!(matches!(
-            read_message(cancel.as_bytes()),
+            read(cancel.as_bytes()),
             Some(Direct::Cancel(RequestId::Number(4)))
         ));
         for text in [
@@ -590,7 +717,7 @@ mod tests {
             "not json",
         ] {
             assert!(
-                read_message(text.as_bytes()).is_none(),
+                read(text.as_bytes()).is_none(),
                 "taken by the direct path: {text}"
             );
         }
@@ -598,18 +725,18 @@ mod tests {
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"s":""#
                 .to_vec();
         invalid_utf8.extend_from_slice(b"\xff\"}");
-        assert!(read_message(&invalid_utf8).is_none());
+        assert!(read(&invalid_utf8).is_none());
         let deep = format!(
             r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x"}},"d":{}{}}}"#,
             "[".repeat(200),
             "]".repeat(200)
         );
-        assert!(read_message(deep.as_bytes()).is_none());
+        assert!(read(deep.as_bytes()).is_none());
         let shallow = deep
             .replace(&"[".repeat(200), &"[".repeat(100))
             .replace(&"]".repeat(200), &"]".repeat(100));
         assert!(as_rmcp(&shallow).is_some(), "rmcp takes 100 levels");
-        assert!(read_message(shallow.as_bytes()).is_some());
+        assert!(read(shallow.as_bytes()).is_some());
         // The same depths inside the arguments, which the one-pass read checks itself.
         let nested = |depth: usize| {
             format!(
@@ -618,15 +745,15 @@ mod tests {
                 "]".repeat(depth)
             )
         };
-        assert!(read_message(nested(200).as_bytes()).is_none());
+        assert!(read(nested(200).as_bytes()).is_none());
         assert!(as_rmcp(&nested(123)).is_some());
         assert!(matches!(
-            read_message(nested(123).as_bytes()),
+            read(nested(123).as_bytes()),
             Some(Direct::Call { params, .. }) if Some(&params) == as_rmcp(&nested(123)).map(|(_, p, _)| p).as_ref()
         ));
         // rmcp's parser takes 124 levels there (its buffering's depth limit), and so do we.
-        assert!(as_rmcp(&nested(124)).is_some() && read_message(nested(124).as_bytes()).is_some());
+        assert!(as_rmcp(&nested(124)).is_some() && read(nested(124).as_bytes()).is_some());
         assert!(as_rmcp(&nested(125)).is_none(), "rmcp's depth limit");
-        assert!(read_message(nested(125).as_bytes()).is_none());
+        assert!(read(nested(125).as_bytes()).is_none());
     }
 }

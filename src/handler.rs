@@ -68,6 +68,7 @@ impl ServerHandler for GatewayHandler {
             cancel: &context.ct,
             headers,
             meta: &context.meta,
+            arguments_text: None,
         };
         // A 2026-07-28 peer gets `resultType` on every result; rmcp drops it for older ones.
         call_tool(&self.gateway, request, call)
@@ -127,6 +128,7 @@ mod tests {
             cancel: &cancel,
             headers: None,
             meta: &meta,
+            arguments_text: None,
         };
         let call = call_tool(
             &gateway,

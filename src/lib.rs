@@ -13,6 +13,7 @@
 
 pub mod answer;
 pub mod app;
+pub mod argument_text;
 pub mod background;
 pub mod cli;
 pub mod config;

@@ -16,6 +16,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::ToolAnswer;
+use crate::argument_text::ArgumentText;
 use crate::gateway::Gateway;
 use crate::telemetry::{spans, trace_context};
 use tracing::Instrument;
@@ -134,6 +135,9 @@ pub struct CallContext<'a> {
     pub headers: Option<&'a http::HeaderMap>,
     /// The request's `_meta`.
     pub meta: &'a JsonObject,
+    /// `execute_tool`'s routed arguments as the client wrote them, when they may be forwarded
+    /// as that text (read by the direct path; `None` elsewhere).
+    pub arguments_text: Option<&'a ArgumentText>,
 }
 
 /// Runs the meta-tool named in `request`, or returns `None` when there is no such meta-tool.

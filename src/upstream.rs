@@ -38,6 +38,7 @@ pub use client::{EventSender, ToolChanges};
 pub(crate) use size::result_bytes;
 
 use crate::answer::ToolAnswer;
+use crate::argument_text::ArgumentText;
 use crate::config::{Limits, Secret, UpstreamConfig};
 use crate::cpu_work;
 use crate::telemetry::spans;
@@ -550,9 +551,12 @@ impl Upstream {
     /// Calls a tool under its upstream (original) name, forwarding cancellation, within this
     /// upstream's limits (a call slot, `call_timeout`, `max_result_bytes`). The upstream's
     /// response is returned unchanged, with its JSON text when the call leg read it.
+    /// `arguments_text`, the text `params`' arguments were parsed from, is posted in their place
+    /// when the gateway's own leg posts the call (rmcp, posting the rest, writes the parsed copy).
     pub async fn call_tool(
         &self,
         params: CallToolRequestParams,
+        arguments_text: Option<&ArgumentText>,
         cancel: &CancellationToken,
         incoming: Option<&http::HeaderMap>,
         trace: Option<&TraceHeaders>,
@@ -588,7 +592,8 @@ impl Upstream {
         let started = Instant::now();
         let prepared = conn.leg.as_ref().and_then(|leg| {
             let annotated = self.annotated.load();
-            let prepared = leg.prepare(&conn.peer, &mut params, forwarded.clone(), &annotated)?;
+            let call = (&mut params, arguments_text);
+            let prepared = leg.prepare(&conn.peer, call, forwarded.clone(), &annotated)?;
             Some((leg, prepared))
         });
         let call = Call {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::parse;
 use super::{CallContext, EXECUTE_TOOL};
 use crate::answer::ToolAnswer;
+use crate::argument_text::ArgumentText;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::registry::{Lookup, ToolEntry};
@@ -43,6 +44,7 @@ pub(super) async fn run(
         cancel: context.cancel,
         headers: context.headers,
         trace,
+        arguments_text: context.arguments_text,
     };
     match execute(gateway, request, route).await {
         Ok(answer) => answer,
@@ -57,6 +59,9 @@ struct Route<'a> {
     headers: Option<&'a http::HeaderMap>,
     /// The caller's trace context, passed on when the gateway records no spans of its own.
     trace: Option<&'a TraceHeaders>,
+    /// The routed arguments as the client wrote them, forwarded in place of the parsed copy
+    /// when that copy is the object the call sends.
+    arguments_text: Option<&'a ArgumentText>,
 }
 
 async fn execute(
@@ -106,6 +111,12 @@ async fn call_entry(
     request: CallToolRequestParams,
     route: Route<'_>,
 ) -> (Result<ToolAnswer, GatewayError>, bool) {
+    // The client's text is the object checked only when the arguments came as an object.
+    let as_written = matches!(arguments, Some(Value::Object(_)));
+    let route = Route {
+        arguments_text: route.arguments_text.filter(|_| as_written),
+        ..route
+    };
     match checked_params(entry, arguments, request) {
         Ok(params) => (call_upstream(entry, params, route).await, true),
         Err(error) => (Err(error), false),
@@ -164,7 +175,13 @@ async fn call_upstream(
     let trace = TraceHeaders::of_span(&span).or_else(|| route.trace.cloned());
     let outcome = entry
         .upstream
-        .call_tool(params, route.cancel, route.headers, trace.as_ref())
+        .call_tool(
+            params,
+            route.arguments_text,
+            route.cancel,
+            route.headers,
+            trace.as_ref(),
+        )
         .instrument(span.clone())
         .await
         .map_err(|failure| failure_error(entry, failure));

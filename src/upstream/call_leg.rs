@@ -41,6 +41,7 @@ use super::client::UpstreamClient;
 use super::http_post::{self, Envelope, EventBytes, ReadError, Target};
 use super::leg_http::{LegHttp, LegResponse};
 use super::session::{SessionCell, SessionHeaders};
+use crate::argument_text::ArgumentText;
 
 /// Resumptions in a row (GET with `Last-Event-ID`) that bring no new event before the call
 /// counts as lost. A resumption that brings one starts the count again: a server may close a
@@ -117,6 +118,10 @@ pub(super) struct Prepared {
     cancel_by_message: bool,
 }
 
+/// A call's parameters, and the text of their arguments as the client wrote them, when that
+/// text is to be posted in place of the parsed arguments.
+pub(super) type CallParams<'a> = (&'a mut CallToolRequestParams, Option<&'a ArgumentText>);
+
 /// `_meta` entries serialised once: their keys, and their text as the inside of a JSON object
 /// (`"k":v,"k":v`, empty when there are none).
 struct Stamp {
@@ -146,19 +151,27 @@ impl Stamp {
 /// The JSON-RPC text of a `tools/call` with id `id`: `params` with, in its `_meta`, `stamp`'s
 /// entries (which win over the same keys in `params`) and the id as progress token, as rmcp's
 /// peer stamps them. The stamp goes in as text, so its values are neither copied nor
-/// serialised again on every call.
+/// serialised again on every call; so does `arguments_text`, when given, in place of
+/// `params`' arguments.
 fn request_body(
     id: &RequestId,
-    params: &mut CallToolRequestParams,
+    (params, arguments_text): CallParams<'_>,
     stamp: &Stamp,
 ) -> Option<Vec<u8>> {
     const PROGRESS: &str = "progressToken";
     let meta = params.meta.take();
+    let arguments = arguments_text.and_then(|_| params.arguments.take());
     let rest = serde_json::to_vec(&*params);
     params.meta = meta;
+    if arguments.is_some() {
+        params.arguments = arguments;
+    }
     let rest = rest.ok()?;
+    let arguments_text = arguments_text.map_or(&[][..], ArgumentText::as_bytes);
     let id = serde_json::to_string(id).ok()?;
-    let mut body = Vec::with_capacity(rest.len() + stamp.text.len() + 2 * id.len() + 96);
+    let mut body = Vec::with_capacity(
+        rest.len() + arguments_text.len() + stamp.text.len() + 2 * id.len() + 96,
+    );
     body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     body.extend_from_slice(id.as_bytes());
     body.extend_from_slice(br#","method":"tools/call","params":{"_meta":{"#);
@@ -187,6 +200,10 @@ fn request_body(
     if !inner.is_empty() {
         body.push(b',');
         body.extend_from_slice(inner);
+    }
+    if !arguments_text.is_empty() {
+        body.extend_from_slice(br#","arguments":"#);
+        body.extend_from_slice(arguments_text);
     }
     body.extend_from_slice(b"}}");
     Some(body)
@@ -230,7 +247,7 @@ impl CallLeg {
     pub(super) fn prepare(
         &self,
         peer: &Peer<RoleClient>,
-        params: &mut CallToolRequestParams,
+        call: CallParams<'_>,
         forwarded: HeaderMap,
         annotated: &HashSet<Box<str>>,
     ) -> Option<Prepared> {
@@ -239,10 +256,10 @@ impl CallLeg {
         let modern = !version.has_initialize();
         let mut headers = forwarded;
         if modern {
-            let name = HeaderValue::from_str(&params.name)
+            let name = HeaderValue::from_str(&call.0.name)
                 .ok()
-                .filter(|_| header_safe(&params.name))?;
-            if annotated.contains(params.name.as_ref()) {
+                .filter(|_| header_safe(&call.0.name))?;
+            if annotated.contains(call.0.name.as_ref()) {
                 return None;
             }
             headers.insert(METHOD_HEADER, HeaderValue::from_static("tools/call"));
@@ -258,12 +275,12 @@ impl CallLeg {
                 (version.clone(), stamp.unwrap_or_else(Stamp::empty))
             });
             if *stamped == version && !stamp.keys.is_empty() {
-                request_body(&id, params, stamp)?
+                request_body(&id, call, stamp)?
             } else {
-                request_body(&id, params, &Stamp::new(&self.stamp_for(version))?)?
+                request_body(&id, call, &Stamp::new(&self.stamp_for(version))?)?
             }
         } else {
-            request_body(&id, params, &Stamp::empty())?
+            request_body(&id, call, &Stamp::empty())?
         };
         let body = Bytes::from(body);
         // rmcp cancels by dropping the stream on sessionless 2026-07-28 sessions only.
@@ -863,7 +880,7 @@ mod tests {
             for params in [&mut bare, &mut full, &mut traced] {
                 let id = RequestId::String("gw-9".into());
                 let before = params.clone();
-                let body = request_body(&id, params, stamp);
+                let body = request_body(&id, (params, None), stamp);
                 assert_eq!(*params, before, "the parameters are left as they were");
                 // The typed way: the stamp's entries over the request's own, then the token.
                 let mut expected = before.clone();
@@ -893,6 +910,39 @@ mod tests {
                 assert_eq!(body, Some(expected));
             }
         }
+    }
+
+    #[test]
+    fn the_clients_argument_text_goes_in_place_of_the_parsed_arguments() {
+        use serde_json::Value;
+        let text = r#"{ "id": 12345678901234567890123, "pi": 3.14159265358979323846264 }"#;
+        let parsed: Option<JsonObject> = serde_json::from_str(text).ok();
+        let mut params = CallToolRequestParams::new("lookup");
+        params.arguments = parsed;
+        params.request_state = Some("s".into());
+        let before = params.clone();
+        let Ok(raw) = serde_json::from_str::<&RawValue>(text) else {
+            panic!("the text parses");
+        };
+        let arguments_text = ArgumentText::within(&Bytes::from_static(text.as_bytes()), raw);
+        let id = RequestId::Number(3);
+        let with_text = request_body(&id, (&mut params, Some(&arguments_text)), &Stamp::empty());
+        assert_eq!(params, before, "the parameters are left as they were");
+        let without = request_body(&id, (&mut params, None), &Stamp::empty());
+        let body = with_text.unwrap_or_default();
+        // The text is in the body byte for byte, once.
+        let written = String::from_utf8_lossy(&body);
+        assert_eq!(written.matches(text).count(), 1, "{written}");
+        assert_eq!(written.matches(r#""arguments""#).count(), 1, "{written}");
+        // And the rest is what the parsed arguments would have made.
+        let read = |body: &[u8]| serde_json::from_slice::<Value>(body).ok();
+        assert_eq!(read(&body), without.as_deref().and_then(read));
+        assert!(
+            !without
+                .unwrap_or_default()
+                .windows(text.len())
+                .any(|w| w == text.as_bytes())
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::raw_session::{RawSession, message_of, tool_call};
+use crate::support::raw_session::{ModernClient, RawSession, content_type, message_of, tool_call};
 use crate::support::upstream::{TestUpstream, headers_tool};
 use crate::support::*;
 
@@ -208,6 +208,8 @@ enum Meddle {
     LateEnd(std::time::Duration),
     /// Answers 429 with a chunked body that ends this long after its text.
     SlowRateLimit(std::time::Duration),
+    /// Passes the call on whole, keeping the request body as it arrived.
+    Record(Arc<std::sync::Mutex<Vec<Bytes>>>),
 }
 
 /// A reverse proxy to an upstream that meddles with the `tools/call` of the tools it is given;
@@ -324,6 +326,12 @@ async fn forward(
             .header("retry-after", "7")
             .body(full(text))
             .unwrap_or_else(|_| hyper::Response::new(full(Bytes::new())));
+    }
+    if let Some(Meddle::Record(bodies)) = &rule {
+        state.meddled.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut bodies) = bodies.lock() {
+            bodies.push(body.clone());
+        }
     }
     if let Some(Meddle::SlowRateLimit(hold)) = rule {
         state.meddled.fetch_add(1, Ordering::SeqCst);
@@ -929,4 +937,102 @@ async fn a_rate_limited_call_keeps_its_connection() {
         "{opened} connections opened for {CALLS} rate-limited calls"
     );
     gateway.stop().await;
+}
+
+/// The `params.arguments` text of a recorded `tools/call` body, as it was written.
+fn arguments_text(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Message<'a> {
+        #[serde(borrow)]
+        params: Params<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow)]
+        arguments: &'a serde_json::value::RawValue,
+    }
+    let message: Message = serde_json::from_slice(body).ok()?;
+    Some(message.params.arguments.get().to_string())
+}
+
+#[tokio::test]
+async fn the_clients_arguments_reach_the_upstream_as_it_wrote_them() {
+    // Numbers no f64 holds, spacing, escapes and key order: the upstream reads this text.
+    const ARGUMENTS: &str = "{ \"b\": 0.1000000000000000000000000001,\n  \"a\": 12345678901234567890123, \"note\": \"caf\\u00e9\" }";
+    let recorded = Arc::new(std::sync::Mutex::new(Vec::new()));
+    for protocol in ["2025-11-25", "2026-07-28"] {
+        let upstream = HttpUpstream::start(server_with(vec![])).await;
+        let proxy = Proxy::start(
+            upstream.url(),
+            vec![("add", Meddle::Record(recorded.clone()))],
+        )
+        .await;
+        let gateway = gateway_on(&proxy.url, protocol).await;
+        let session = RawSession::open(&gateway.url()).await;
+        let modern = ModernClient::new(&gateway.url());
+        let call = |id: u64, arguments: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"execute_tool","arguments":{{"tool_name":"add","arguments":{arguments}}}}}}}"#
+            )
+        };
+        let raw = |text: String| serde_json::value::RawValue::from_string(text).ok();
+        let modern_call = |id: u64, arguments: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{{"name":"raw","version":"1"}},"io.modelcontextprotocol/clientCapabilities":{{}}}},"name":"execute_tool","arguments":{{"tool_name":"add","arguments":{arguments}}}}}}}"#
+            )
+        };
+        let answers = [
+            session.post(&raw(call(1, ARGUMENTS)), &[]).await,
+            {
+                let (status, headers, body) =
+                    modern.post(&raw(modern_call(2, ARGUMENTS)), &[]).await;
+                (status, content_type(&headers).to_string(), body)
+            },
+            // A repeated key: the upstream gets the copy the gateway checked (the last value).
+            session
+                .post(&raw(call(3, r#"{"a":1,"b":2,"a":40}"#)), &[])
+                .await,
+        ];
+        let sums: Vec<_> = answers
+            .iter()
+            .map(|(status, kind, body)| {
+                assert_eq!(*status, 200, "{protocol}: {body}");
+                message_of(kind, body)["result"]["content"][0]["text"].clone()
+            })
+            .collect();
+        // The upstream read the numbers as f64 itself; the repeated key's last value won.
+        let big_sum = ("12345678901234567890123".parse::<f64>().unwrap_or_default()
+            + "0.1000000000000000000000000001"
+                .parse::<f64>()
+                .unwrap_or_default())
+        .to_string();
+        assert_eq!(
+            sums,
+            [json!(big_sum), json!(big_sum), json!("42")],
+            "{protocol}"
+        );
+        let bodies = recorded.lock().map(|b| b.clone()).unwrap_or_default();
+        let texts: Vec<_> = bodies.iter().map(|body| arguments_text(body)).collect();
+        assert_eq!(
+            texts,
+            [
+                Some(ARGUMENTS.into()),
+                Some(ARGUMENTS.into()),
+                Some(r#"{"a":40,"b":2}"#.into())
+            ],
+            "{protocol}"
+        );
+        // A bad argument is still refused by the gateway, before any upstream call.
+        let (_, kind, body) = session.post(&raw(call(4, r#"{"a":"x","b":2}"#)), &[]).await;
+        let refused = serde_json::from_value(message_of(&kind, &body)["result"].clone());
+        assert_eq!(
+            refused.ok().map(|result| error_code(&result)).as_deref(),
+            Some("invalid_arguments"),
+            "{body}"
+        );
+        assert_eq!(recorded.lock().map(|b| b.len()).unwrap_or_default(), 3);
+        assert!(leg_calls(&upstream) >= 3, "{protocol}: the leg posted them");
+        recorded.lock().map(|mut b| b.clear()).unwrap_or_default();
+        gateway.stop().await;
+    }
 }

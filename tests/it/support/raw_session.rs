@@ -1,6 +1,7 @@
 //! A raw MCP client session over HTTP (reqwest, no MCP library), for tests that must see the
 //! gateway's answers as bytes on the wire.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// A raw MCP client session: one pooled HTTP client and the session id from `initialize`.
@@ -58,7 +59,11 @@ impl RawSession {
 
     /// POSTs `body` on the session with the standard headers (`extra` overrides them):
     /// (status, content type, body text).
-    pub async fn post(&self, body: &Value, extra: &[(&str, &str)]) -> (u16, String, String) {
+    pub async fn post(
+        &self,
+        body: &(impl Serialize + ?Sized),
+        extra: &[(&str, &str)],
+    ) -> (u16, String, String) {
         let (status, headers, text) = self.post_full(body, extra).await;
         let kind = headers
             .get("content-type")
@@ -71,7 +76,7 @@ impl RawSession {
     /// [`RawSession::post`] with the response headers.
     pub async fn post_full(
         &self,
-        body: &Value,
+        body: &(impl Serialize + ?Sized),
         extra: &[(&str, &str)],
     ) -> (u16, reqwest::header::HeaderMap, String) {
         let defaults = [
@@ -209,11 +214,12 @@ impl ModernClient {
     /// a value of `""` leaves the header out): (status, response headers, body text).
     pub async fn post(
         &self,
-        body: &Value,
+        body: &(impl Serialize + ?Sized),
         extra: &[(&str, &str)],
     ) -> (u16, reqwest::header::HeaderMap, String) {
-        let method = body["method"].as_str().unwrap_or_default();
-        let name = body["params"]["name"].as_str().unwrap_or_default();
+        let message = serde_json::to_value(body).unwrap_or_default();
+        let method = message["method"].as_str().unwrap_or_default();
+        let name = message["params"]["name"].as_str().unwrap_or_default();
         let defaults = [
             ("content-type", "application/json"),
             ("accept", "application/json, text/event-stream"),
@@ -230,7 +236,7 @@ impl ModernClient {
 pub async fn post_with_defaults(
     http: &reqwest::Client,
     url: &str,
-    body: &Value,
+    body: &(impl Serialize + ?Sized),
     defaults: &[(&str, &str)],
     extra: &[(&str, &str)],
 ) -> (u16, reqwest::header::HeaderMap, String) {
