@@ -1,7 +1,7 @@
 //! The client's `execute_tool` arguments kept as the text it wrote, so the upstream reads that
 //! text rather than the gateway's re-serialised copy: serde_json holds numbers as `u64`/`i64`/
 //! `f64`, and writing the parsed copy back would turn `12345678901234567890123` into
-//! `1.2345678901234568e22` and round a decimal of more than 17 digits.
+//! `1.2345678901234568e+22`, `0.10000000000000001` into `0.1` and `1e2` into `100.0`.
 //!
 //! The text is kept only when it is an object in which no key repeats, so the upstream reads
 //! exactly what the gateway validated (a repeated key's last value is the one checked; the
@@ -21,6 +21,10 @@ use serde_json::{Map, Number, Value};
 /// The key of `execute_tool`'s arguments that holds the routed tool's own arguments.
 const INNER_KEY: &str = "arguments";
 
+/// The key by which serde_json (with `raw_value`) reads an object as the JSON text in its value.
+/// `serde_json::Value` does so; [`Checked`] refuses it, so such a body goes to rmcp's parser.
+const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
+
 /// Levels of nesting allowed inside the routed tool's arguments: a message reaches them at the
 /// fourth level (message, `params`, `execute_tool`'s arguments, then theirs), and serde_json,
 /// which parses the whole message the same way when the direct path declines it, stops at its
@@ -38,8 +42,8 @@ impl ArgumentText {
         &self.0
     }
 
-    /// The text of `raw`, a part of `body`, shared with it rather than copied.
-    pub fn within(body: &Bytes, raw: &RawValue) -> ArgumentText {
+    /// The text of `raw`, shared with `body` when it is a part of it (else copied).
+    pub(crate) fn within(body: &Bytes, raw: &RawValue) -> ArgumentText {
         let part = raw.get().as_bytes();
         let start = (part.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
         match start.checked_add(part.len()) {
@@ -53,7 +57,7 @@ impl ArgumentText {
 /// A `tools/call`'s `arguments` object read in one pass: every member parsed, and the text of
 /// its `arguments` member (the routed tool's arguments) kept when it is an object in which no
 /// key repeats and it appears once.
-pub struct CallArguments<'de> {
+pub(crate) struct CallArguments<'de> {
     /// The object, parsed.
     pub object: JsonObject,
     /// The `arguments` member's text, when it may be forwarded as it is.
@@ -192,6 +196,9 @@ impl<'de> Visitor<'de> for Checked<'_> {
         let seed = self.nested()?;
         let mut object = Map::new();
         while let Some(key) = members.next_key::<String>()? {
+            if key == RAW_VALUE_KEY {
+                return Err(de::Error::custom("a raw-value object"));
+            }
             let value = members.next_value_seed(seed)?;
             if object.insert(key, value).is_some() {
                 self.repeated.set(true);
@@ -226,7 +233,14 @@ mod tests {
             assert_eq!(read(text).map(|(value, _)| value), expected, "{text}");
             assert_eq!(read(text).map(|(_, repeated)| repeated), Some(false));
         }
-        for text in [r#"{"a":"\udc00"}"#, r#"{"n":1e400}"#, "{", r#"{"a":1}x"#] {
+        // What a `Value` reads otherwise (an object read as the text in its value) is refused.
+        for text in [
+            r#"{"a":"\udc00"}"#,
+            r#"{"n":1e400}"#,
+            "{",
+            r#"{"a":1}x"#,
+            r#"{"x":{"$serde_json::private::RawValue":"\"s\""}}"#,
+        ] {
             assert!(read(text).is_none(), "{text}");
         }
     }

@@ -635,6 +635,12 @@ mod tests {
                 r#"{"tool_name":"t","arguments":{"a":1},"arguments":{"a":2}}"#.into(),
                 None,
             ),
+            // serde_json's raw-value key: left to rmcp's parser, which reads it as it reads it.
+            (
+                r#"{"tool_name":"t","arguments":{"x":{"$serde_json::private::RawValue":"\"s\""}}}"#
+                    .into(),
+                None,
+            ),
             // Not an object: checked (and refused or read) by `execute_tool` itself.
             (r#"{"tool_name":"t","arguments":"{\"a\":1}"}"#.into(), None),
             (r#"{"tool_name":"t","arguments":[1]}"#.into(), None),

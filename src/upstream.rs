@@ -551,8 +551,9 @@ impl Upstream {
     /// Calls a tool under its upstream (original) name, forwarding cancellation, within this
     /// upstream's limits (a call slot, `call_timeout`, `max_result_bytes`). The upstream's
     /// response is returned unchanged, with its JSON text when the call leg read it.
-    /// `arguments_text`, the text `params`' arguments were parsed from, is posted in their place
-    /// when the gateway's own leg posts the call (rmcp, posting the rest, writes the parsed copy).
+    /// `arguments_text` must be the text `params`' arguments were parsed from: it is posted in
+    /// their place when the gateway's own leg posts the call (where rmcp posts it, rmcp writes
+    /// the parsed copy).
     pub async fn call_tool(
         &self,
         params: CallToolRequestParams,

@@ -113,10 +113,8 @@ async fn call_entry(
 ) -> (Result<ToolAnswer, GatewayError>, bool) {
     // The client's text is the object checked only when the arguments came as an object.
     let as_written = matches!(arguments, Some(Value::Object(_)));
-    let route = Route {
-        arguments_text: route.arguments_text.filter(|_| as_written),
-        ..route
-    };
+    let mut route = route;
+    route.arguments_text = route.arguments_text.filter(|_| as_written);
     match checked_params(entry, arguments, request) {
         Ok(params) => (call_upstream(entry, params, route).await, true),
         Err(error) => (Err(error), false),
