@@ -146,21 +146,13 @@ impl DirectCalls {
             return None;
         }
         match (eligible, read_message(request.body())?) {
-            (
-                Eligible::Session(session_id),
-                Direct::Call {
-                    id,
-                    params,
-                    meta,
-                    text,
-                },
-            ) => {
+            (Eligible::Session(session_id), Direct::Call { id, params, meta }) => {
                 if meta.protocol_version().is_some() {
                     return None;
                 }
                 let session = self.session(session_id).await?;
                 touch(&self.sessions, session_id, &session);
-                let task = self.spawn(session, id.clone(), (params, text), meta, headers);
+                let task = self.spawn(session, id.clone(), params, meta, headers);
                 Some(self.respond(task, id, session_id).await)
             }
             (Eligible::Session(session_id), Direct::Cancel(id)) => {
@@ -172,43 +164,27 @@ impl DirectCalls {
                 cancel.cancel();
                 Some(accepted())
             }
-            (
-                Eligible::Modern(name),
-                Direct::Call {
-                    id,
-                    params,
-                    meta,
-                    text,
-                },
-            ) => {
+            (Eligible::Modern(name), Direct::Call { id, params, meta }) => {
                 // The body must say what the headers say, with the request metadata the
                 // revision requires; rmcp answers anything else, with its refusal.
                 let modern = ProtocolVersion::V_2026_07_28;
-                if params.name != name
+                if params.0.name != name
                     || meta.protocol_version().as_ref() != Some(&modern)
                     || !meta.missing_required_keys(&modern).is_empty()
                 {
                     return None;
                 }
                 Some(
-                    self.answer_alone(id, (params, text), meta, headers, Era::Modern)
+                    self.answer_alone(id, params, meta, headers, Era::Modern)
                         .await,
                 )
             }
-            (
-                Eligible::Sessionless,
-                Direct::Call {
-                    id,
-                    params,
-                    meta,
-                    text,
-                },
-            ) => {
+            (Eligible::Sessionless, Direct::Call { id, params, meta }) => {
                 if meta.protocol_version().is_some() {
                     return None;
                 }
                 Some(
-                    self.answer_alone(id, (params, text), meta, headers, Era::Session)
+                    self.answer_alone(id, params, meta, headers, Era::Session)
                         .await,
                 )
             }
@@ -382,10 +358,9 @@ enum Direct {
     /// A `tools/call`, its `_meta` taken out of its parameters (as rmcp's parser does).
     Call {
         id: RequestId,
-        params: CallToolRequestParams,
+        /// With the routed tool's arguments as the client wrote them, when they may go on so.
+        params: Params,
         meta: RequestMetaObject,
-        /// The routed tool's arguments as the client wrote them, when they may go on so.
-        text: Option<ArgumentText>,
     },
     /// `notifications/cancelled` for this request.
     Cancel(RequestId),
@@ -497,9 +472,8 @@ fn read_message(body: &Bytes) -> Option<Direct> {
         params.request_state = incoming.request_state;
         return Some(Direct::Call {
             id: call.id.0,
-            params,
+            params: (params, text.map(|raw| ArgumentText::within(body, raw))),
             meta: incoming.meta.unwrap_or_default(),
-            text: text.map(|raw| ArgumentText::within(body, raw)),
         });
     }
     // What rmcp's parser reads but the gateway's ingress check refuses is refused there.
@@ -513,9 +487,8 @@ fn read_message(body: &Bytes) -> Option<Direct> {
             };
             Some(Direct::Call {
                 id: call.id,
-                params: tool_call.params,
+                params: (tool_call.params, None),
                 meta,
-                text: None,
             })
         }
         ClientJsonRpcMessage::Notification(notification) => {
@@ -590,7 +563,9 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":"a\"b\u00e9","method":"tools/call","params":{"name":"x"}}"#,
         ] {
             let Some(Direct::Call {
-                id, params, meta, ..
+                id,
+                params: (params, _),
+                meta,
             }) = read(text.as_bytes())
             else {
                 panic!("not read as a call: {text}");
@@ -649,8 +624,7 @@ mod tests {
         ] {
             let text = call(&outer);
             let Some(Direct::Call {
-                params,
-                text: arguments_text,
+                params: (params, arguments_text),
                 ..
             }) = read(text.as_bytes())
             else {
@@ -684,7 +658,10 @@ mod tests {
             let text = nested(depth);
             let kept = matches!(
                 read(text.as_bytes()),
-                Some(Direct::Call { text: Some(_), .. })
+                Some(Direct::Call {
+                    params: (_, Some(_)),
+                    ..
+                })
             );
             assert_eq!(kept, as_rmcp(&text).is_some(), "at depth {depth}");
         }
@@ -755,7 +732,7 @@ mod tests {
         assert!(as_rmcp(&nested(123)).is_some());
         assert!(matches!(
             read(nested(123).as_bytes()),
-            Some(Direct::Call { params, .. }) if Some(&params) == as_rmcp(&nested(123)).map(|(_, p, _)| p).as_ref()
+            Some(Direct::Call { params: (params, _), .. }) if Some(&params) == as_rmcp(&nested(123)).map(|(_, p, _)| p).as_ref()
         ));
         // rmcp's parser takes 124 levels there (its buffering's depth limit), and so do we.
         assert!(as_rmcp(&nested(124)).is_some() && read(nested(124).as_bytes()).is_some());
