@@ -70,14 +70,20 @@ pub fn cap(text: &str, max_chars: usize) -> Cow<'_, str> {
     }
 }
 
+/// A tool's `description` cleaned and capped at `max_chars` (borrowed when unchanged).
+pub fn description(description: &str, max_chars: usize) -> Cow<'_, str> {
+    match clean(description) {
+        Cow::Borrowed(cleaned) => cap(cleaned, max_chars),
+        Cow::Owned(cleaned) => Cow::Owned(cap(&cleaned, max_chars).into_owned()),
+    }
+}
+
 /// `tool` with its texts cleaned and its description capped at `max_description_chars`.
 pub fn tool(mut tool: Tool, max_description_chars: usize) -> Tool {
-    if let Some(description) = &tool.description {
-        let cleaned = clean(description);
-        let capped = cap(&cleaned, max_description_chars);
-        if capped != description.as_ref() {
-            tool.description = Some(capped.into_owned().into());
-        }
+    if let Some(text) = &tool.description
+        && let Cow::Owned(sanitized) = description(text, max_description_chars)
+    {
+        tool.description = Some(sanitized.into());
     }
     if let Some(title) = &tool.title
         && let Cow::Owned(cleaned) = clean(title)

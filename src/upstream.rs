@@ -18,6 +18,7 @@ mod session;
 mod size;
 mod slots;
 mod stderr;
+mod text_definition;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -465,21 +466,33 @@ impl Upstream {
 
     /// The stored form of a fresh listing, in order: each definition unchanged since
     /// `previous` kept as it was, the others converted (spread over the rebuild threads when
-    /// there are many). Definitions that are not valid are logged and skipped.
+    /// there are many), with the names of those whose input schema carries `x-mcp-header`
+    /// annotations. Definitions that are not valid are logged and skipped.
     fn adopt(
         &self,
         previous: &[Arc<ListedTool>],
         listed: Vec<listing::Listed>,
-    ) -> Vec<Arc<ListedTool>> {
+    ) -> (Vec<Arc<ListedTool>>, HashSet<Box<str>>) {
         let known = listing::Known::new(previous);
         let cap = self.config.max_description_chars;
         let adopted = cpu_work::map_in_order(listed, cpu_work::MIN_PARALLEL_CHUNK, |listed| {
-            known.adopt(listed, cap)
+            known.adopt(listed, cap).map(|tool| {
+                let annotated = tool
+                    .input_schema_json()
+                    .contains(listing::HEADER_ANNOTATION);
+                (tool, annotated)
+            })
         });
+        let mut annotated = HashSet::new();
         let mut tools: Vec<Arc<ListedTool>> = adopted
             .into_iter()
             .filter_map(|adopted| match adopted {
-                Ok(tool) => Some(tool),
+                Ok((tool, marked)) => {
+                    if marked {
+                        annotated.insert(Box::from(tool.name()));
+                    }
+                    Some(tool)
+                }
                 Err(error) => {
                     tracing::warn!(domain = %self.domain, %error,
                         "upstream listed a tool that is not a valid definition: skipped");
@@ -490,7 +503,7 @@ impl Upstream {
         // The collect may reuse a larger buffer: give the excess back rather than keep it for
         // the listing's life.
         tools.shrink_to_fit();
-        tools
+        (tools, annotated)
     }
 
     async fn list_and_record(&self) -> Result<(Arc<Vec<Arc<ListedTool>>>, bool), String> {
@@ -521,17 +534,13 @@ impl Upstream {
                 // Parsing and sanitising 10,000 changed definitions takes tens of milliseconds:
                 // spread over the rebuild threads, off this runtime worker.
                 let large = listed.len() >= 2 * cpu_work::MIN_PARALLEL_CHUNK;
-                let tools = cpu_work::on_rebuild_threads(large, || self.adopt(previous, listed));
+                let (tools, annotated) =
+                    cpu_work::on_rebuild_threads(large, || self.adopt(previous, listed));
                 let changed = old.is_none()
                     || previous.len() != tools.len()
                     || previous.iter().zip(&tools).any(|(a, b)| !Arc::ptr_eq(a, b));
                 let tools = Arc::new(tools);
                 if changed {
-                    let annotated = tools
-                        .iter()
-                        .filter(|t| t.input_schema_json().contains(listing::HEADER_ANNOTATION))
-                        .map(|t| Box::from(t.name()))
-                        .collect();
                     self.annotated.store(Arc::new(annotated));
                     self.tools.store(Some(tools.clone()));
                 }

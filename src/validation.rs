@@ -11,6 +11,7 @@
 //! anyway.
 
 use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 
@@ -59,6 +60,18 @@ static EMPTY_SCHEMA: LazyLock<Arc<JsonObject>> = LazyLock::new(|| Arc::new(JsonO
 /// description and input schema.
 static BARE: LazyLock<Tool> = LazyLock::new(Tool::default);
 
+/// A definition's texts as [`ListedTool`] stores them.
+pub(crate) struct StoredTexts {
+    /// The description, then the input schema as compact JSON, then the parameter text.
+    pub texts: String,
+    /// Where the schema is in `texts`.
+    pub schema: Range<usize>,
+    /// Whether the tool has a description (possibly empty).
+    pub has_description: bool,
+    /// Why the schema is not an object schema, if it is not.
+    pub schema_problem: Option<Box<str>>,
+}
+
 /// `tool` without its name, description and input schema: what [`ListedTool`] keeps as `rest`.
 fn strip(mut tool: Tool) -> Tool {
     tool.name = Cow::Borrowed("");
@@ -75,18 +88,23 @@ fn push_parameter_text(text: &mut Vec<u8>, schema: &JsonObject) {
     };
     let start = text.len();
     for (name, property) in properties {
-        for part in std::iter::once(name.as_str()).chain(
-            property
-                .get("description")
-                .and_then(Value::as_str)
-                .filter(|d| !d.is_empty()),
-        ) {
-            if text.len() > start {
-                text.push(b' ');
-            }
-            text.extend_from_slice(part.as_bytes());
+        push_parameter_part(text, start, name);
+        if let Some(description) = property.get("description").and_then(Value::as_str) {
+            push_parameter_part(text, start, description);
         }
     }
+}
+
+/// Appends one part of the parameter text (a parameter's name, or its description when not
+/// empty) to `text`, whose parameter text begins at `start`.
+pub(crate) fn push_parameter_part(text: &mut Vec<u8>, start: usize, part: &str) {
+    if part.is_empty() {
+        return;
+    }
+    if text.len() > start {
+        text.push(b' ');
+    }
+    text.extend_from_slice(part.as_bytes());
 }
 
 /// An input schema must describe an object (MCP requires `"type": "object"`); a missing `type`
@@ -108,7 +126,6 @@ impl ListedTool {
     /// Wraps a tool listed as a JSON text whose hash is `source` (when known), so a later
     /// listing of the very same text can keep this one without parsing it.
     pub fn from_listing(mut tool: Tool, source: Option<u64>) -> Arc<ListedTool> {
-        let name = Arc::from(std::mem::take(&mut tool.name).as_ref());
         let description = tool.description.take();
         let schema = std::mem::replace(&mut tool.input_schema, EMPTY_SCHEMA.clone());
         let mut texts = description.as_deref().unwrap_or("").as_bytes().to_vec();
@@ -121,15 +138,33 @@ impl ListedTool {
         push_parameter_text(&mut texts, &schema);
         // Only whole UTF-8 strings went in.
         let texts = String::from_utf8(texts).unwrap_or_default();
-        let rest = strip(tool);
+        let stored = StoredTexts {
+            texts,
+            schema: schema_start..schema_end,
+            has_description: description.is_some(),
+            schema_problem: schema_problem(&schema),
+        };
+        ListedTool::from_parts(tool, stored, source)
+    }
+
+    /// Wraps a definition whose stored texts were written without parsing the listed JSON
+    /// (see `upstream::text_definition`): `rest` holds its other fields (its name is taken,
+    /// its description and input schema are ignored).
+    pub(crate) fn from_parts(
+        mut rest: Tool,
+        stored: StoredTexts,
+        source: Option<u64>,
+    ) -> Arc<ListedTool> {
+        let name = Arc::from(std::mem::take(&mut rest.name).as_ref());
+        let rest = strip(rest);
         Arc::new(ListedTool {
             name,
-            texts: texts.into_boxed_str(),
-            schema_start,
-            schema_end,
-            has_description: description.is_some(),
+            texts: stored.texts.into_boxed_str(),
+            schema_start: stored.schema.start,
+            schema_end: stored.schema.end,
+            has_description: stored.has_description,
             rest: (rest != *BARE).then(|| Box::new(rest)),
-            schema_problem: schema_problem(&schema),
+            schema_problem: stored.schema_problem,
             validator: OnceLock::new(),
             #[cfg(feature = "semantic")]
             embedding: OnceLock::new(),
@@ -190,13 +225,15 @@ impl ListedTool {
         self.rest.as_ref()?.output_schema.as_ref()
     }
 
-    /// Whether `tool` (as an upstream lists it) is this very definition.
-    pub fn same_as(&self, tool: &Tool) -> bool {
-        *tool.name == *self.name
-            && tool.description.as_deref() == self.description()
-            && serde_json::to_string(tool.input_schema.as_ref())
-                .is_ok_and(|text| text == self.input_schema_json())
-            && strip(tool.clone()) == *self.rest.as_deref().unwrap_or(&BARE)
+    /// Whether `other` is this very definition (its derived parts aside).
+    pub fn same_definition(&self, other: &ListedTool) -> bool {
+        self.name == other.name
+            && self.texts == other.texts
+            && self.schema_start == other.schema_start
+            && self.schema_end == other.schema_end
+            && self.has_description == other.has_description
+            && self.rest == other.rest
+            && self.schema_problem == other.schema_problem
     }
 
     /// The tool's search embedding, once the semantic ranker has computed it (never without
@@ -314,7 +351,7 @@ mod tests {
             assert_eq!(stored.tool(), tool);
             assert_eq!(stored.name(), "search");
             assert_eq!(stored.description(), Some("Find records"));
-            assert!(stored.same_as(&tool));
+            assert!(stored.same_definition(&ListedTool::new(tool.clone())));
         }
         for bare in [
             json!({"name": "bare", "inputSchema": {"type": "object"}}),
@@ -353,10 +390,19 @@ mod tests {
         let mut reschemed = rich();
         reschemed.input_schema = Arc::new(JsonObject::new());
         for changed in [retitled, reannotated, redescribed, reschemed] {
-            assert!(!stored.same_as(&changed), "{changed:?}");
+            assert!(
+                !stored.same_definition(&ListedTool::new(changed.clone())),
+                "{changed:?}"
+            );
         }
-        assert!(!ListedTool::new(plain()).same_as(&rich()), "extras appear");
-        assert!(!stored.same_as(&plain()), "extras vanish");
+        assert!(
+            !ListedTool::new(plain()).same_definition(&ListedTool::new(rich())),
+            "extras appear"
+        );
+        assert!(
+            !stored.same_definition(&ListedTool::new(plain())),
+            "extras vanish"
+        );
     }
 
     #[test]

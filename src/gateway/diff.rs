@@ -51,9 +51,36 @@ fn domain_names<'a>(registry: &'a Registry, domain: &str) -> HashMap<&'a str, &'
     names
 }
 
+/// How many tools `domain` exposes when it exposes the very same names (exposed and original)
+/// in both snapshots, as most refreshes leave it: one pass over both in name order, nothing
+/// hashed.
+fn unchanged_names(old: &Registry, new: &Registry, domain: &str) -> Option<usize> {
+    let (before, after) = (old.domains().get(domain)?, new.domains().get(domain)?);
+    if before.tools.len() != after.tools.len() {
+        return None;
+    }
+    let pairs = before.tools.iter().zip(&after.tools);
+    let same = pairs
+        .into_iter()
+        .all(|(&i, &j)| match (old.tools().get(i), new.tools().get(j)) {
+            (Some(a), Some(b)) => a.name == b.name && a.original_name() == b.original_name(),
+            _ => false,
+        });
+    same.then_some(after.tools.len())
+}
+
 /// The change of `domain` from `old` to `new`: one pass over each side's tools of the domain,
 /// nothing copied but the names that changed (a refresh of 10,000 unchanged tools copies none).
 pub(crate) fn domain_change(old: &Registry, new: &Registry, domain: &str) -> DomainChange {
+    if let Some(tool_count) = unchanged_names(old, new, domain) {
+        return DomainChange {
+            domain: domain.to_string(),
+            added: Vec::new(),
+            removed: Vec::new(),
+            renamed: Vec::new(),
+            tool_count,
+        };
+    }
     let before = domain_names(old, domain);
     let after = domain_names(new, domain);
     let mut change = DomainChange {

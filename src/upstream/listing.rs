@@ -9,7 +9,7 @@
 //! the stream, a body over the limits — makes the caller fall back to rmcp's own POST, which
 //! handles it exactly as without the tap (listing twice is harmless: `tools/list` is read-only).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::http_post::{self, Envelope, EventBytes, Target, read_bounded};
+use super::text_definition;
 use crate::fast_hash::FastHash;
 use crate::sanitize;
 use crate::validation::ListedTool;
@@ -178,6 +179,11 @@ where
         let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
             continue; // a priming or keep-alive event
         };
+        if data.len() >= LARGE_PAGE {
+            // Telling the answer from another message means reading all of it: [`split`]
+            // reads it once, on a rebuild thread, and gives up on anything but the answer.
+            return Some(data);
+        }
         let envelope: Envelope = serde_json::from_str(&data).ok()?;
         match (&envelope.id, envelope.method, envelope.result) {
             // rmcp's handler must see this one (the upstream's tools changed again).
@@ -195,7 +201,42 @@ where
 struct RawAnswer<'a> {
     id: RequestId,
     #[serde(borrow)]
-    result: BTreeMap<String, &'a RawValue>,
+    result: RawResult<'a>,
+}
+
+/// A `tools/list` result read in one pass: each tool's text, and every other field's.
+struct RawResult<'a> {
+    tools: Vec<&'a RawValue>,
+    others: Vec<(String, &'a RawValue)>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawResult<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ResultVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for ResultVisitor<'a> {
+            type Value = RawResult<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a tools/list result")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawResult<'a>, A::Error> {
+                let mut tools = None;
+                let mut others = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "tools" {
+                        others.push((key, map.next_value()?));
+                    } else if tools.replace(map.next_value()?).is_some() {
+                        return Err(serde::de::Error::duplicate_field("tools"));
+                    }
+                }
+                let tools = tools.ok_or_else(|| serde::de::Error::missing_field("tools"))?;
+                Ok(RawResult { tools, others })
+            }
+        }
+        deserializer.deserialize_map(ResultVisitor(std::marker::PhantomData))
+    }
 }
 
 /// Whether rmcp must parse this tool: it carries `x-mcp-header` annotations (rmcp validates and
@@ -214,14 +255,13 @@ fn split(
     id: &RequestId,
     to_rmcp: &HashSet<Box<str>>,
 ) -> Option<(ServerJsonRpcMessage, PageSlots)> {
-    let mut answer: RawAnswer = serde_json::from_str(text).ok()?;
+    let answer: RawAnswer = serde_json::from_str(text).ok()?;
     if answer.id != *id {
         return None;
     }
-    let tools: Vec<&RawValue> = serde_json::from_str(answer.result.remove("tools")?.get()).ok()?;
     let mut annotated = Vec::new();
-    let mut kept = Vec::with_capacity(tools.len());
-    for tool in tools {
+    let mut kept = Vec::with_capacity(answer.result.tools.len());
+    for tool in answer.result.tools {
         if for_rmcp(tool, to_rmcp) {
             annotated.push(tool);
             kept.push(None);
@@ -229,13 +269,19 @@ fn split(
             kept.push(Some(tool.to_owned()));
         }
     }
-    let annotated = RawValue::from_string(serde_json::to_string(&annotated).ok()?).ok()?;
-    answer.result.insert("tools".into(), &annotated);
-    let message = format!(
-        r#"{{"jsonrpc":"2.0","id":{},"result":{}}}"#,
-        serde_json::to_string(&answer.id).ok()?,
-        serde_json::to_string(&answer.result).ok()?,
+    let mut message = format!(
+        r#"{{"jsonrpc":"2.0","id":{},"result":{{"#,
+        serde_json::to_string(&answer.id).ok()?
     );
+    for (key, value) in &answer.result.others {
+        message.push_str(&serde_json::to_string(key).ok()?);
+        message.push(':');
+        message.push_str(value.get());
+        message.push(',');
+    }
+    message.push_str(r#""tools":"#);
+    message.push_str(&serde_json::to_string(&annotated).ok()?);
+    message.push_str("}}");
     let message: ServerJsonRpcMessage = serde_json::from_str(&message).ok()?;
     Some((message, kept))
 }
@@ -294,26 +340,35 @@ impl<'a> Known<'a> {
     /// The stored form of `listed`: the previous one when unchanged — for a tool listed as the
     /// very same text, without parsing it at all —, else a new one, sanitised with `cap`.
     pub(super) fn adopt(&self, listed: Listed, cap: usize) -> Result<Arc<ListedTool>, String> {
-        let (tool, source) = match listed {
-            Listed::Parsed(tool) => (tool, None),
+        let (fresh, source) = match listed {
+            Listed::Parsed(tool) => (
+                ListedTool::from_listing(sanitize::tool(tool, cap), None),
+                None,
+            ),
             Listed::Text(text) => {
                 let source = source_hash(text.get());
                 if let Some(kept) = self.by_source.get(&source) {
                     return Ok(Arc::clone(kept));
                 }
-                (parse_text(text.get())?, Some(source))
+                let fresh = match text_definition::read(text.get(), cap, source) {
+                    Some(stored) => stored,
+                    None => ListedTool::from_listing(
+                        sanitize::tool(parse_text(text.get())?, cap),
+                        Some(source),
+                    ),
+                };
+                (fresh, Some(source))
             }
         };
-        let tool = sanitize::tool(tool, cap);
-        Ok(match self.by_name.get(tool.name.as_ref()) {
-            Some(kept) if kept.same_as(&tool) => {
+        Ok(match self.by_name.get(fresh.name()) {
+            Some(kept) if kept.same_definition(&fresh) => {
                 // Same definition in new formatting: the next listing reuses it by hash.
                 if let Some(source) = source {
                     kept.set_source(source);
                 }
                 Arc::clone(kept)
             }
-            _ => ListedTool::from_listing(tool, source),
+            _ => fresh,
         })
     }
 }
@@ -368,6 +423,28 @@ mod tests {
         assert!(split(&text, &RequestId::String("7".into()), &none).is_none());
         let error = r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32603,"message":"boom"}}"#;
         assert!(split(error, &RequestId::Number(7), &none).is_none());
+        let twice =
+            format!(r#"{{"jsonrpc":"2.0","id":7,"result":{{"tools":[],"tools":[{PLAIN}]}}}}"#);
+        assert!(split(&twice, &RequestId::Number(7), &none).is_none());
+        let none_listed = r#"{"jsonrpc":"2.0","id":7,"result":{"nextCursor":"x"}}"#;
+        assert!(split(none_listed, &RequestId::Number(7), &none).is_none());
+    }
+
+    #[test]
+    fn every_other_result_field_reaches_rmcp() {
+        let text = listing(PLAIN, r#","_meta":{"k":[1, 2]},"nextCursor":"c\u00e9""#);
+        let (message, kept) = split(&text, &RequestId::Number(7), &HashSet::new()).expect("split");
+        assert_eq!(kept.len(), 1);
+        let ServerJsonRpcMessage::Response(response) = message else {
+            panic!("not a response");
+        };
+        let ServerResult::ListToolsResult(list) = response.result else {
+            panic!("not a listing");
+        };
+        assert!(list.tools.is_empty());
+        assert_eq!(list.next_cursor.as_deref(), Some("cé"));
+        let meta = serde_json::to_value(&list.meta).expect("meta");
+        assert_eq!(meta, serde_json::json!({"k": [1, 2]}));
     }
 
     fn events(body: &str) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
@@ -411,6 +488,27 @@ mod tests {
                 .is_none()
         );
         assert!(answer_event(events(&answer), 1 << 20, &id).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_large_event_is_left_to_split_which_takes_only_the_answer() {
+        let id = RequestId::Number(7);
+        let none = HashSet::new();
+        let padding = "x".repeat(LARGE_PAGE);
+        let progress = format!(
+            r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"data":"{padding}"}}}}"#
+        );
+        let body = format!("data: {progress}\n\ndata: {}\n\n", listing(PLAIN, ""));
+        let found = answer_event(events(&body), 1 << 20, &id).await;
+        assert_eq!(found.as_deref(), Some(progress.as_str()));
+        assert!(split(&progress, &id, &none).is_none(), "not the answer");
+        let large = listing(&vec![PLAIN; LARGE_PAGE / PLAIN.len() + 1].join(","), "");
+        let body = format!("data: {large}\n\n");
+        let found = answer_event(events(&body), 1 << 22, &id)
+            .await
+            .expect("found");
+        let (_, kept) = split(&found, &id, &none).expect("the answer");
+        assert_eq!(kept.len(), LARGE_PAGE / PLAIN.len() + 1);
     }
 
     #[test]
