@@ -95,8 +95,8 @@ fn push_parameter_text(text: &mut Vec<u8>, schema: &JsonObject) {
     }
 }
 
-/// Appends one part of the parameter text (a parameter's name, or its description when not
-/// empty) to `text`, whose parameter text begins at `start`.
+/// Appends one part of the parameter text (a parameter's name or description) to `text`, whose
+/// parameter text begins at `start`; an empty part adds nothing.
 pub(crate) fn push_parameter_part(text: &mut Vec<u8>, start: usize, part: &str) {
     if part.is_empty() {
         return;

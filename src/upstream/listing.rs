@@ -35,8 +35,8 @@ pub(super) const HEADER_ANNOTATION: &str = "x-mcp-header";
 /// The method of the notification that must not be swallowed, as JSON text.
 const LIST_CHANGED: &str = "\"notifications/tools/list_changed\"";
 
-/// Bytes of a `tools/list` answer from which splitting it is worth a hand-off to a rebuild
-/// thread (~500 tools of the bench's size).
+/// Bytes of a `tools/list` answer (or of an SSE event) from which reading it is worth a
+/// hand-off to a rebuild thread (~500 tools of the bench's size).
 const LARGE_PAGE: usize = 64 * 1024;
 
 /// One page of a listing in order: a tool's JSON text, or `None` where the tool is in rmcp's
@@ -179,12 +179,11 @@ where
         let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
             continue; // a priming or keep-alive event
         };
-        if data.len() >= LARGE_PAGE {
-            // Telling the answer from another message means reading all of it: [`split`]
-            // reads it once, on a rebuild thread, and gives up on anything but the answer.
-            return Some(data);
-        }
-        let envelope: Envelope = serde_json::from_str(&data).ok()?;
+        // Telling the answer from another message means reading all of it: a large one is
+        // read on a rebuild thread, off the async workers.
+        let large = data.len() >= LARGE_PAGE;
+        let envelope: Envelope =
+            crate::cpu_work::on_rebuild_threads(large, || serde_json::from_str(&data)).ok()?;
         match (&envelope.id, envelope.method, envelope.result) {
             // rmcp's handler must see this one (the upstream's tools changed again).
             (None, Some(method), _) if method.get() == LIST_CHANGED => return None,
@@ -224,11 +223,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawResult<'a> {
             ) -> Result<RawResult<'a>, A::Error> {
                 let mut tools = None;
                 let mut others = Vec::new();
+                // A repeated field keeps its last value, as a map of the fields would.
                 while let Some(key) = map.next_key::<String>()? {
-                    if key != "tools" {
+                    if key == "tools" {
+                        tools = Some(map.next_value()?);
+                    } else if let Some(known) = others.iter_mut().find(|(k, _)| *k == key) {
+                        known.1 = map.next_value()?;
+                    } else {
                         others.push((key, map.next_value()?));
-                    } else if tools.replace(map.next_value()?).is_some() {
-                        return Err(serde::de::Error::duplicate_field("tools"));
                     }
                 }
                 let tools = tools.ok_or_else(|| serde::de::Error::missing_field("tools"))?;
@@ -423,9 +425,6 @@ mod tests {
         assert!(split(&text, &RequestId::String("7".into()), &none).is_none());
         let error = r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32603,"message":"boom"}}"#;
         assert!(split(error, &RequestId::Number(7), &none).is_none());
-        let twice =
-            format!(r#"{{"jsonrpc":"2.0","id":7,"result":{{"tools":[],"tools":[{PLAIN}]}}}}"#);
-        assert!(split(&twice, &RequestId::Number(7), &none).is_none());
         let none_listed = r#"{"jsonrpc":"2.0","id":7,"result":{"nextCursor":"x"}}"#;
         assert!(split(none_listed, &RequestId::Number(7), &none).is_none());
     }
@@ -445,6 +444,11 @@ mod tests {
         assert_eq!(list.next_cursor.as_deref(), Some("cé"));
         let meta = serde_json::to_value(&list.meta).expect("meta");
         assert_eq!(meta, serde_json::json!({"k": [1, 2]}));
+        // A repeated field keeps its last value, the tools' too.
+        let text = listing(PLAIN, r#","nextCursor":"a","nextCursor":"b","tools":[]"#);
+        let (message, kept) = split(&text, &RequestId::Number(7), &HashSet::new()).expect("split");
+        assert!(kept.is_empty(), "the last tools field");
+        assert_eq!(listed(&message).1.as_deref(), Some("b"));
     }
 
     fn events(body: &str) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
@@ -491,17 +495,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_large_event_is_left_to_split_which_takes_only_the_answer() {
+    async fn a_large_notification_is_skipped_and_a_large_answer_found() {
         let id = RequestId::Number(7);
         let none = HashSet::new();
         let padding = "x".repeat(LARGE_PAGE);
         let progress = format!(
             r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"data":"{padding}"}}}}"#
         );
-        let body = format!("data: {progress}\n\ndata: {}\n\n", listing(PLAIN, ""));
+        let answer = listing(PLAIN, "");
+        let body = format!("data: {progress}\n\ndata: {answer}\n\n");
         let found = answer_event(events(&body), 1 << 20, &id).await;
-        assert_eq!(found.as_deref(), Some(progress.as_str()));
-        assert!(split(&progress, &id, &none).is_none(), "not the answer");
+        assert_eq!(found.as_deref(), Some(answer.as_str()));
         let large = listing(&vec![PLAIN; LARGE_PAGE / PLAIN.len() + 1].join(","), "");
         let body = format!("data: {large}\n\n");
         let found = answer_event(events(&body), 1 << 22, &id)

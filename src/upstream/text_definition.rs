@@ -2,8 +2,9 @@
 //! rmcp's `Tool` and writing its input schema out again. Where the schema's text is byte for
 //! byte what serde_json writes for the parsed schema — compact, each key once, integers only,
 //! every string in its shortest escaping — that text is the stored schema as it is, and one
-//! allocation-free walk over it finds what is derived from it (its parameter text, whether its
-//! type is `object`, whether a title or description hides characters). Anything else (other
+//! walk over it (allocating only for keys written with escapes) finds what is derived from it
+//! (its parameter text, whether its type is `object`, whether a title or description hides
+//! characters). Anything else (other
 //! formatting, a float, a repeated key, a hidden character inside the schema, a field that is
 //! not a string where one is expected) is left to the full parse, which stores the very same
 //! definition the slower way: this module only ever answers `None` or that definition.
@@ -452,6 +453,10 @@ mod tests {
             r#"{"type":"object","type":"object"}"#,
             r#"{"type":"object","properties":{"a":{},"a":{"type":"string"}}}"#,
             r#"{"type":"object","properties":{"a":{"description":"hid\u200bden"}}}"#,
+            "{\"type\":\"object\",\"properties\":{\"a\":{\"description\":\"hid\u{200b}den\"}}}",
+            r#"{"type":"object","properties":{"a":{"enum":["a\u001Fb"]}}}"#,
+            r#"{"type":"object","properties":{"a\u001Fb":{}}}"#,
+            r#"{"type":"object","properties":{"a":{"enum":["a\u001fb"]}}}"#,
             "{\"type\":\"object\",\"title\":\"hid\u{202e}den\"}",
             r#"{"type":"object","properties":{"a":{"$serde_json::private::RawValue":"{}"}}}"#,
             r#"{"type":"string"}"#,
