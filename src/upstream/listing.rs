@@ -24,7 +24,7 @@ use rmcp::transport::streamable_http_client::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::http_post::{self, Envelope, EventBytes, Target, read_bounded};
+use super::http_post::{self, EventBytes, Target, read_bounded};
 use super::text_definition;
 use crate::fast_hash::FastHash;
 use crate::sanitize;
@@ -95,25 +95,37 @@ pub(super) async fn fetch(
     post: Post<'_>,
     tap: &ListingTap,
 ) -> Result<Option<ServerJsonRpcMessage>, StreamableHttpError<reqwest::Error>> {
-    Ok(match fetch_text(client, &post).await? {
-        // A large page's split allocates a text for each of thousands of tools: on a rebuild
-        // thread (see `on_rebuild_threads`).
-        Some((text, id)) => crate::cpu_work::on_rebuild_threads(text.len() >= LARGE_PAGE, || {
-            split(&text, &id, &tap.to_rmcp)
+    // Reading a large message means reading all of it, and a large page's split allocates a
+    // text for each of thousands of tools: on a rebuild thread (see `on_rebuild_threads`).
+    let read = |text: &str, id: &RequestId| {
+        crate::cpu_work::on_rebuild_threads(text.len() >= LARGE_PAGE, || {
+            read_message(text, id, &tap.to_rmcp)
         })
+    };
+    Ok(fetch_answer(client, &post, read)
+        .await?
         .map(|(message, tools)| {
             tap.fill(tools);
             message
-        }),
-        None => None,
-    })
+        }))
 }
 
-/// The answer's JSON text and the request id it answers, or `None` to fall back.
-async fn fetch_text(
+/// What one message on a listing's answer stream is to the tap.
+enum Reading<T> {
+    /// The answer, read.
+    Answer(T),
+    /// A notification the listing does not need: read on.
+    Skip,
+    /// Anything else: rmcp posts the page.
+    GiveUp,
+}
+
+/// The answer to the posted request as `read` reads it, or `None` to fall back.
+async fn fetch_answer<T>(
     client: &reqwest::Client,
     post: &Post<'_>,
-) -> Result<Option<(String, RequestId)>, StreamableHttpError<reqwest::Error>> {
+    read: impl Fn(&str, &RequestId) -> Reading<T>,
+) -> Result<Option<T>, StreamableHttpError<reqwest::Error>> {
     let ClientJsonRpcMessage::Request(request) = post.message else {
         return Ok(None);
     };
@@ -142,28 +154,33 @@ async fn fetch_text(
     if status != StatusCode::OK {
         return Ok(None);
     }
-    let text = if json {
+    Ok(if json {
         let limit = post.limits.max_json_response_size;
-        read_bounded(response.bytes_stream(), limit)
+        let text = read_bounded(response.bytes_stream(), limit)
             .await
             .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        match text.map(|text| read(&text, &request.id)) {
+            Some(Reading::Answer(answer)) => Some(answer),
+            _ => None,
+        }
     } else if media == "text/event-stream" {
-        answer_event(
-            response.bytes_stream(),
-            post.limits.max_sse_event_size,
-            &request.id,
-        )
-        .await
+        let limit = post.limits.max_sse_event_size;
+        answer_event(response.bytes_stream(), limit, &request.id, read).await
     } else {
         None
-    };
-    Ok(text.map(|text| (text, request.id.clone())))
+    })
 }
 
-/// The data of the SSE event answering `id`; notifications before it are skipped. `None` on a
-/// server request (it needs rmcp's handler), an error, another id, or more than `limit` bytes.
-async fn answer_event<S, E>(stream: S, limit: usize, id: &RequestId) -> Option<String>
+/// The SSE event answering `id`, as `read` reads it; the notifications it skips are skipped.
+/// `None` when `read` gives up (a server request, which needs rmcp's handler, an error, another
+/// id) or on an event of more than `limit` bytes.
+async fn answer_event<S, E, T>(
+    stream: S,
+    limit: usize,
+    id: &RequestId,
+    read: impl Fn(&str, &RequestId) -> Reading<T>,
+) -> Option<T>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
@@ -179,28 +196,25 @@ where
         let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
             continue; // a priming or keep-alive event
         };
-        // Telling the answer from another message means reading all of it: a large one is
-        // read on a rebuild thread, off the async workers.
-        let large = data.len() >= LARGE_PAGE;
-        let envelope: Envelope =
-            crate::cpu_work::on_rebuild_threads(large, || serde_json::from_str(&data)).ok()?;
-        match (&envelope.id, envelope.method, envelope.result) {
-            // rmcp's handler must see this one (the upstream's tools changed again).
-            (None, Some(method), _) if method.get() == LIST_CHANGED => return None,
-            (None, Some(_), _) => continue, // logging, progress: nothing the listing needs
-            (Some(answered), None, Some(_)) if answered == id => return Some(data),
-            _ => return None,
+        match read(&data, id) {
+            Reading::Answer(answer) => return Some(answer),
+            Reading::Skip => continue,
+            Reading::GiveUp => return None,
         }
     }
     None
 }
 
-/// A `tools/list` answer with each result field still as text.
+/// A message on a listing's answer stream, its result's fields as text: read in one pass,
+/// which both tells the answer from a notification and splits it.
 #[derive(Deserialize)]
-struct RawAnswer<'a> {
-    id: RequestId,
-    #[serde(borrow)]
-    result: RawResult<'a>,
+struct RawMessage<'a> {
+    #[serde(default)]
+    id: Option<RequestId>,
+    #[serde(default, borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    result: Option<RawResult<'a>>,
 }
 
 /// A `tools/list` result read in one pass: each tool's text, and every other field's.
@@ -250,20 +264,37 @@ fn for_rmcp(tool: &RawValue, to_rmcp: &HashSet<Box<str>>) -> bool {
                 .is_ok_and(|named| to_rmcp.contains(named.name.as_str())))
 }
 
-/// Splits the answer to `id`: the page in order, each tool as text or `None` where it is in the
-/// message for rmcp — the same answer holding only the tools [`for_rmcp`] picks.
-fn split(
+/// Reads one message of the answer stream to the request `id`: the answer is split into the
+/// page in order, each tool as text or `None` where it is in the message for rmcp — the same
+/// answer holding only the tools [`for_rmcp`] picks. A notification is skipped, except
+/// `tools/list_changed` (rmcp's handler must see it: the upstream's tools changed again).
+fn read_message(
     text: &str,
     id: &RequestId,
     to_rmcp: &HashSet<Box<str>>,
-) -> Option<(ServerJsonRpcMessage, PageSlots)> {
-    let answer: RawAnswer = serde_json::from_str(text).ok()?;
-    if answer.id != *id {
-        return None;
+) -> Reading<(ServerJsonRpcMessage, PageSlots)> {
+    let Ok(message) = serde_json::from_str::<RawMessage>(text) else {
+        return Reading::GiveUp;
+    };
+    match (&message.id, message.method, message.result) {
+        (None, Some(method), _) if method.get() == LIST_CHANGED => Reading::GiveUp,
+        (None, Some(_), _) => Reading::Skip, // logging, progress: nothing the listing needs
+        (Some(answered), None, Some(result)) if answered == id => {
+            split(answered, result, to_rmcp).map_or(Reading::GiveUp, Reading::Answer)
+        }
+        _ => Reading::GiveUp,
     }
+}
+
+/// Splits the answer `result` to `id` (see [`read_message`]).
+fn split(
+    id: &RequestId,
+    result: RawResult<'_>,
+    to_rmcp: &HashSet<Box<str>>,
+) -> Option<(ServerJsonRpcMessage, PageSlots)> {
     let mut annotated = Vec::new();
-    let mut kept = Vec::with_capacity(answer.result.tools.len());
-    for tool in answer.result.tools {
+    let mut kept = Vec::with_capacity(result.tools.len());
+    for tool in result.tools {
         if for_rmcp(tool, to_rmcp) {
             annotated.push(tool);
             kept.push(None);
@@ -273,9 +304,9 @@ fn split(
     }
     let mut message = format!(
         r#"{{"jsonrpc":"2.0","id":{},"result":{{"#,
-        serde_json::to_string(&answer.id).ok()?
+        serde_json::to_string(id).ok()?
     );
-    for (key, value) in &answer.result.others {
+    for (key, value) in &result.others {
         message.push_str(&serde_json::to_string(key).ok()?);
         message.push(':');
         message.push_str(value.get());
@@ -384,6 +415,27 @@ mod tests {
         format!(r#"{{"jsonrpc":"2.0","id":7,"result":{{"tools":[{tools}]{extra}}}}}"#)
     }
 
+    fn split_text(
+        text: &str,
+        id: &RequestId,
+        to_rmcp: &HashSet<Box<str>>,
+    ) -> Option<(ServerJsonRpcMessage, PageSlots)> {
+        match read_message(text, id, to_rmcp) {
+            Reading::Answer(answer) => Some(answer),
+            Reading::Skip | Reading::GiveUp => None,
+        }
+    }
+
+    /// The page `answer_event` finds in an SSE `body` (events of at most `limit` bytes).
+    async fn found(body: &str, limit: usize, id: &RequestId) -> Option<PageSlots> {
+        let none = HashSet::new();
+        answer_event(events(body), limit, id, |text, id| {
+            read_message(text, id, &none)
+        })
+        .await
+        .map(|(_, kept)| kept)
+    }
+
     const PLAIN: &str =
         r#"{"name":"a","inputSchema":{"type":"object","properties":{"q":{"type":"string"}}}}"#;
     const ANNOTATED: &str = r#"{"name":"b","inputSchema":{"type":"object","properties":{"r":{"type":"string","x-mcp-header":"Region"}}}}"#;
@@ -402,7 +454,7 @@ mod tests {
     fn plain_tools_stay_text_and_annotated_ones_reach_rmcp_with_the_cursor() {
         let text = listing(&format!("{PLAIN},{ANNOTATED}"), r#","nextCursor":"page2""#);
         let none = HashSet::new();
-        let (message, kept) = split(&text, &RequestId::Number(7), &none).expect("split");
+        let (message, kept) = split_text(&text, &RequestId::Number(7), &none).expect("split");
         assert_eq!(kept.len(), 2, "one slot per tool, in order");
         assert_eq!(kept[0].as_ref().map(|t| t.get()), Some(PLAIN));
         assert!(kept[1].is_none(), "the annotated tool is rmcp's");
@@ -412,7 +464,7 @@ mod tests {
         assert_eq!(cursor.as_deref(), Some("page2"));
         // A tool annotated before goes to rmcp too, so its cached schema is replaced.
         let before: HashSet<Box<str>> = [Box::from("a")].into_iter().collect();
-        let (message, kept) = split(&text, &RequestId::Number(7), &before).expect("split");
+        let (message, kept) = split_text(&text, &RequestId::Number(7), &before).expect("split");
         assert!(kept.iter().all(Option::is_none));
         assert_eq!(listed(&message).0.len(), 2);
     }
@@ -421,18 +473,19 @@ mod tests {
     fn an_answer_to_another_request_or_an_error_is_not_split() {
         let text = listing(PLAIN, "");
         let none = HashSet::new();
-        assert!(split(&text, &RequestId::Number(8), &none).is_none());
-        assert!(split(&text, &RequestId::String("7".into()), &none).is_none());
+        assert!(split_text(&text, &RequestId::Number(8), &none).is_none());
+        assert!(split_text(&text, &RequestId::String("7".into()), &none).is_none());
         let error = r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32603,"message":"boom"}}"#;
-        assert!(split(error, &RequestId::Number(7), &none).is_none());
+        assert!(split_text(error, &RequestId::Number(7), &none).is_none());
         let none_listed = r#"{"jsonrpc":"2.0","id":7,"result":{"nextCursor":"x"}}"#;
-        assert!(split(none_listed, &RequestId::Number(7), &none).is_none());
+        assert!(split_text(none_listed, &RequestId::Number(7), &none).is_none());
     }
 
     #[test]
     fn every_other_result_field_reaches_rmcp() {
         let text = listing(PLAIN, r#","_meta":{"k":[1, 2]},"nextCursor":"c\u00e9""#);
-        let (message, kept) = split(&text, &RequestId::Number(7), &HashSet::new()).expect("split");
+        let (message, kept) =
+            split_text(&text, &RequestId::Number(7), &HashSet::new()).expect("split");
         assert_eq!(kept.len(), 1);
         let ServerJsonRpcMessage::Response(response) = message else {
             panic!("not a response");
@@ -446,7 +499,8 @@ mod tests {
         assert_eq!(meta, serde_json::json!({"k": [1, 2]}));
         // A repeated field keeps its last value, the tools' too.
         let text = listing(PLAIN, r#","nextCursor":"a","nextCursor":"b","tools":[]"#);
-        let (message, kept) = split(&text, &RequestId::Number(7), &HashSet::new()).expect("split");
+        let (message, kept) =
+            split_text(&text, &RequestId::Number(7), &HashSet::new()).expect("split");
         assert!(kept.is_empty(), "the last tools field");
         assert_eq!(listed(&message).1.as_deref(), Some("b"));
     }
@@ -466,8 +520,11 @@ mod tests {
         let body = format!(
             "id: 0\ndata:\n\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{{}}}}\n\ndata: {answer}\n\n"
         );
-        let found = answer_event(events(&body), 1 << 20, &RequestId::Number(7)).await;
-        assert_eq!(found.as_deref(), Some(answer.as_str()));
+        let kept = found(&body, 1 << 20, &RequestId::Number(7))
+            .await
+            .expect("found");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].as_ref().map(|t| t.get()), Some(PLAIN));
     }
 
     #[tokio::test]
@@ -475,44 +532,35 @@ mod tests {
         let id = RequestId::Number(7);
         let request = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n\n";
         let answer = format!("data: {}\n\n", listing(PLAIN, ""));
-        let with_request = format!("{request}{answer}");
         assert!(
-            answer_event(events(&with_request), 1 << 20, &id)
+            found(&format!("{request}{answer}"), 1 << 20, &id)
                 .await
                 .is_none()
         );
-        assert!(answer_event(events(&answer), 16, &id).await.is_none());
+        assert!(found(&answer, 16, &id).await.is_none());
         let changed = r#"data: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
         let with_change = format!("{changed}\n\n{answer}");
-        let found = answer_event(events(&with_change), 1 << 20, &id).await;
-        assert!(found.is_none(), "list_changed must reach rmcp's handler");
-        assert!(
-            answer_event(events("id: 0\ndata:\n\n"), 1 << 20, &id)
-                .await
-                .is_none()
-        );
-        assert!(answer_event(events(&answer), 1 << 20, &id).await.is_some());
+        let gave_up = found(&with_change, 1 << 20, &id).await.is_none();
+        assert!(gave_up, "list_changed must reach rmcp's handler");
+        assert!(found("id: 0\ndata:\n\n", 1 << 20, &id).await.is_none());
+        assert!(found(&answer, 1 << 20, &id).await.is_some());
     }
 
     #[tokio::test]
     async fn a_large_notification_is_skipped_and_a_large_answer_found() {
         let id = RequestId::Number(7);
-        let none = HashSet::new();
         let padding = "x".repeat(LARGE_PAGE);
         let progress = format!(
             r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"data":"{padding}"}}}}"#
         );
         let answer = listing(PLAIN, "");
         let body = format!("data: {progress}\n\ndata: {answer}\n\n");
-        let found = answer_event(events(&body), 1 << 20, &id).await;
-        assert_eq!(found.as_deref(), Some(answer.as_str()));
-        let large = listing(&vec![PLAIN; LARGE_PAGE / PLAIN.len() + 1].join(","), "");
-        let body = format!("data: {large}\n\n");
-        let found = answer_event(events(&body), 1 << 22, &id)
-            .await
-            .expect("found");
-        let (_, kept) = split(&found, &id, &none).expect("the answer");
-        assert_eq!(kept.len(), LARGE_PAGE / PLAIN.len() + 1);
+        let kept = found(&body, 1 << 20, &id).await.expect("found past it");
+        assert_eq!(kept.len(), 1);
+        let tools = LARGE_PAGE / PLAIN.len() + 1;
+        let large = listing(&vec![PLAIN; tools].join(","), "");
+        let kept = found(&format!("data: {large}\n\n"), 1 << 22, &id).await;
+        assert_eq!(kept.map(|kept| kept.len()), Some(tools));
     }
 
     #[test]
