@@ -199,11 +199,13 @@ pub fn build(input: BuildInput) -> Registry {
     for (index, entry) in tools.iter().enumerate() {
         if let Some(domain) = domains.get_mut(&*entry.domain) {
             domain.tools.push(index);
-            domain
-                .groups
-                .entry(entry.group.to_string())
-                .or_default()
-                .push(index);
+            // The group's name is copied once, not once per tool.
+            match domain.groups.get_mut(&*entry.group) {
+                Some(group) => group.push(index),
+                None => {
+                    domain.groups.insert(entry.group.to_string(), vec![index]);
+                }
+            }
         }
     }
     Registry {
