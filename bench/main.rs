@@ -179,7 +179,7 @@ async fn run(options: Options) -> Result<(), String> {
     }
     let pinned = pinned_gateway(&upstream.url).await?;
     targets.push((
-        "gateway, upstream on 2025-11-25",
+        report::PINNED,
         drive::connect(&pinned.url).await?,
         &executed,
     ));
@@ -236,7 +236,7 @@ async fn run(options: Options) -> Result<(), String> {
         ));
     }
     lean_targets.push(LeanTarget::new(
-        "gateway, upstream on 2025-11-25",
+        report::PINNED,
         &pinned.url,
         &executed,
         Some(pinned.pid()),
@@ -260,8 +260,6 @@ async fn run(options: Options) -> Result<(), String> {
     )
     .await?;
 
-    drop(pinned);
-
     stdio_latency(&options, &mut report).await?;
 
     // Throughput at each concurrency, targets interleaved.
@@ -270,6 +268,7 @@ async fn run(options: Options) -> Result<(), String> {
         gateway: &gateway,
         fastmcp: fastmcp.as_ref(),
         nginx: nginx.as_ref(),
+        pinned: &pinned,
     };
     let (rows, rss_under_load) =
         throughput_rows::<drive::Client>(&options, &load, &direct, &executed).await?;
@@ -305,6 +304,7 @@ async fn run(options: Options) -> Result<(), String> {
         );
     }
     drop(nginx);
+    drop(pinned);
     drop(fastmcp);
     drop(gateway);
     drop(upstream);
@@ -623,6 +623,8 @@ struct LoadTargets<'a> {
     gateway: &'a procs::Served,
     fastmcp: Option<&'a procs::Served>,
     nginx: Option<&'a procs::Served>,
+    /// The gateway with its upstream pinned to the direct client's revision: the hop alone.
+    pinned: &'a procs::Served,
 }
 
 /// Calls per second at each concurrency level, targets interleaved repetition by repetition
@@ -649,6 +651,7 @@ async fn throughput_rows<C: drive::Caller>(
         if let Some(proxy) = load.nginx {
             urls.push(("nginx", proxy.url.clone(), direct));
         }
+        urls.push((report::PINNED, load.pinned.url.clone(), executed));
         let mut clients = Vec::new();
         for (name, url, call) in &urls {
             clients.push((*name, drive::sessions::<C>(url, concurrency).await?, *call));
@@ -724,6 +727,7 @@ async fn isolated_rows(
         gateway: &gateway,
         fastmcp: None,
         nginx: nginx.as_ref(),
+        pinned: &pinned,
     };
     let cores = isolation.cores;
     let mut lean_targets = vec![
@@ -739,7 +743,7 @@ async fn isolated_rows(
         ));
     }
     lean_targets.push(LeanTarget::new(
-        "gateway, upstream on 2025-11-25",
+        report::PINNED,
         &pinned.url,
         executed,
         Some(pinned.pid()),
@@ -765,7 +769,6 @@ async fn isolated_rows(
         ],
     )
     .await?;
-    drop(pinned);
     let (rows, _) = throughput_rows::<drive::Client>(options, &load, direct, executed).await?;
     report.throughput(
         &format!(

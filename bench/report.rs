@@ -5,6 +5,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+/// The gateway whose upstream is pinned to the direct client's revision (a 2025-11-25
+/// session): the hop alone, without the newer revision's extra work at the upstream.
+pub const PINNED: &str = "gateway, upstream on 2025-11-25";
+
 /// Percentiles of one sample set (milliseconds).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
@@ -154,24 +158,32 @@ impl Report {
         self.sections.push(json!({"title": title, "latency": rows}));
     }
 
-    /// Throughput at each concurrency, gateway against direct (and fastmcp-gateway, nginx),
-    /// under `title`; `key` names the section in the JSON.
+    /// Throughput at each concurrency, gateway against direct (and fastmcp-gateway, nginx, the
+    /// gateway with its upstream pinned to 2025-11-25), under `title`; `key` names the section
+    /// in the JSON.
     pub fn throughput(&mut self, title: &str, key: &str, rows: &[(usize, Vec<(String, f64)>)]) {
         println!("\n## {title}\n");
-        let with_nginx = rows
+        // The optional targets measured in these rows, each with its ratio to direct.
+        let extras: Vec<(&str, &str, &str)> = [
+            ("nginx", "nginx (bare proxy)", "nginx ÷ direct"),
+            (PINNED, PINNED, "÷ direct"),
+        ]
+        .into_iter()
+        .filter(|(name, _, _)| {
+            rows.iter()
+                .any(|(_, rates)| rates.iter().any(|(n, _)| n == name))
+        })
+        .collect();
+        let extra_headers: String = extras
             .iter()
-            .any(|(_, rates)| rates.iter().any(|(n, _)| n == "nginx"));
-        let nginx_headers = if with_nginx {
-            " nginx (bare proxy) | nginx ÷ direct |"
-        } else {
-            ""
-        };
+            .map(|(_, label, ratio)| format!(" {label} | {ratio} |"))
+            .collect();
         println!(
-            "| concurrency | direct | gateway | gateway ÷ direct | fastmcp-gateway | gateway ÷ fastmcp-gateway |{nginx_headers}"
+            "| concurrency | direct | gateway | gateway ÷ direct | fastmcp-gateway | gateway ÷ fastmcp-gateway |{extra_headers}"
         );
         println!(
             "|---|---|---|---|---|---|{}",
-            if with_nginx { "---|---|" } else { "" }
+            "---|---|".repeat(extras.len())
         );
         let mut out = Vec::new();
         for (concurrency, rates) in rows {
@@ -179,14 +191,15 @@ impl Report {
             let direct = rate("direct").unwrap_or(0.0);
             let gateway = rate("gateway").unwrap_or(0.0);
             let fastmcp = rate("fastmcp-gateway");
-            let nginx = rate("nginx");
-            let nginx_cells = match nginx.filter(|_| with_nginx) {
-                Some(r) => format!(" {r:.0} | {:.2} |", r / direct.max(1e-9)),
-                None if with_nginx => " — | — |".into(),
-                None => String::new(),
-            };
+            let extra_cells: String = extras
+                .iter()
+                .map(|(name, _, _)| match rate(name) {
+                    Some(r) => format!(" {r:.0} | {:.2} |", r / direct.max(1e-9)),
+                    None => " — | — |".into(),
+                })
+                .collect();
             println!(
-                "| {concurrency} | {direct:.0} | {gateway:.0} | {:.2} | {} | {} |{nginx_cells}",
+                "| {concurrency} | {direct:.0} | {gateway:.0} | {:.2} | {} | {} |{extra_cells}",
                 gateway / direct.max(1e-9),
                 fastmcp.map_or("—".into(), |r| format!("{r:.1}")),
                 fastmcp
@@ -196,7 +209,7 @@ impl Report {
             out.push(json!({
                 "concurrency": concurrency, "direct": direct, "gateway": gateway,
                 "fastmcp_gateway": fastmcp, "gateway_over_direct": gateway / direct.max(1e-9),
-                "nginx": nginx,
+                "nginx": rate("nginx"), "gateway_upstream_2025_11_25": rate(PINNED),
             }));
         }
         self.sections.push(json!({"title": key, "throughput": out}));
