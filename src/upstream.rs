@@ -15,6 +15,7 @@ mod listing;
 mod restart;
 mod scrub;
 mod session;
+mod session_thread;
 mod size;
 mod slots;
 mod stderr;
@@ -224,9 +225,9 @@ pub struct Upstream {
     slots: CallSlots,
     /// Incoming headers each call forwards (`forward_headers`).
     forward: Vec<http::HeaderName>,
-    /// The runtime it was configured on (the main one), where its sessions run, whichever
-    /// connection worker's call opens them.
-    home: Option<tokio::runtime::Handle>,
+    /// Where its sessions run, whichever connection worker's call opens them: a thread of its
+    /// own for a stdio upstream, else the runtime it was configured on (the main one).
+    home: Option<session_thread::SessionHome>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -251,9 +252,9 @@ impl Upstream {
             .iter()
             .filter_map(|name| http::HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
+        let stdio = matches!(config.transport, crate::config::Transport::Stdio { .. });
         Upstream {
             scrubber: Scrubber::new(&config, registry_token.as_ref()),
-            domain,
             config,
             registry_token,
             events,
@@ -267,7 +268,8 @@ impl Upstream {
             limits: ArcSwap::from_pointee(limits),
             slots: CallSlots::new(limits.max_concurrency),
             forward,
-            home: tokio::runtime::Handle::try_current().ok(),
+            home: session_thread::SessionHome::for_upstream(&domain, stdio),
+            domain,
         }
     }
 
@@ -391,13 +393,13 @@ impl Upstream {
         let (domain, config) = (self.domain.clone(), self.config.clone());
         let (token, events) = (self.registry_token.clone(), self.events.clone());
         // On a task of its own: rmcp's session task adopts the current span, which would then
-        // stay open as long as the session. A session belongs to no request's trace. On the
-        // home runtime: a session outlives the connection worker whose call opened it.
+        // stay open as long as the session. A session belongs to no request's trace. On its
+        // home: a session outlives the connection worker whose call opened it.
         let open = async move {
             connect::open(&domain, &config, connect_timeout, token.as_ref(), events).await
         };
         let opening = AbortOnDropHandle::new(match &self.home {
-            Some(home) => home.spawn(open),
+            Some(home) => home.handle().spawn(open),
             None => tokio::spawn(open),
         });
         let connecting = tokio::time::timeout(connect_timeout, async {
