@@ -227,7 +227,7 @@ pub struct Upstream {
     forward: Vec<http::HeaderName>,
     /// Where its sessions run, whichever connection worker's call opens them: a thread of its
     /// own for a stdio upstream, else the runtime it was configured on (the main one).
-    home: Option<session_thread::SessionHome>,
+    home: session_thread::SessionHome,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -255,6 +255,7 @@ impl Upstream {
         let stdio = matches!(config.transport, crate::config::Transport::Stdio { .. });
         Upstream {
             scrubber: Scrubber::new(&config, registry_token.as_ref()),
+            domain,
             config,
             registry_token,
             events,
@@ -268,8 +269,7 @@ impl Upstream {
             limits: ArcSwap::from_pointee(limits),
             slots: CallSlots::new(limits.max_concurrency),
             forward,
-            home: session_thread::SessionHome::for_upstream(&domain, stdio),
-            domain,
+            home: session_thread::SessionHome::for_upstream(stdio),
         }
     }
 
@@ -398,8 +398,8 @@ impl Upstream {
         let open = async move {
             connect::open(&domain, &config, connect_timeout, token.as_ref(), events).await
         };
-        let opening = AbortOnDropHandle::new(match &self.home {
-            Some(home) => home.handle().spawn(open),
+        let opening = AbortOnDropHandle::new(match self.home.handle(&self.domain) {
+            Some(home) => home.spawn(open),
             None => tokio::spawn(open),
         });
         let connecting = tokio::time::timeout(connect_timeout, async {
@@ -412,7 +412,7 @@ impl Upstream {
                 .unwrap_or_else(|_| Err(format!("no session within {}", humantime::format_duration(connect_timeout)))),
             () = self.closing.cancelled() => Err("the upstream was removed or the gateway is shutting down".into()),
         };
-        let opened = match opened {
+        let mut opened = match opened {
             Ok(opened) => opened,
             Err(error) => {
                 let error = self.scrubber.scrub(&error);
@@ -424,7 +424,7 @@ impl Upstream {
         let conn = Arc::new(Connection {
             peer: opened.service.peer().clone(),
             service: Mutex::new(Some(opened.service)),
-            process_group: opened.process_group,
+            process_group: opened.group.disarm(),
             leg: opened.leg.map(Arc::new),
         });
         if self.closed.load(Ordering::Acquire) {

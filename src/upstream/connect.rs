@@ -27,14 +27,22 @@ const PRIVATE_VAR_PREFIXES: &[&str] = &["GATEWAY_", "NOTIFY_SOCKET"];
 pub(super) struct Opened {
     /// The running client.
     pub service: ClientService,
-    /// The stdio child's process group, to end it and its descendants.
-    pub process_group: Option<i32>,
+    /// The stdio child's process group: ended with its descendants if this is dropped before
+    /// the connection takes it (a session that opened as its upstream was closed, or too late).
+    pub group: GroupGuard,
     /// The gateway's own `tools/call` leg (HTTP upstreams).
     pub leg: Option<CallLeg>,
 }
 
 /// Kills a stdio child's process group when dropped, unless disarmed.
-struct GroupGuard(Option<i32>);
+pub(super) struct GroupGuard(Option<i32>);
+
+impl GroupGuard {
+    /// The group, no longer killed by this guard.
+    pub(super) fn disarm(&mut self) -> Option<i32> {
+        self.0.take()
+    }
+}
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
@@ -147,7 +155,7 @@ pub(super) async fn open(
             handler.subscribe_if_modern(service.peer());
             Ok(Opened {
                 service,
-                process_group: None,
+                group: GroupGuard(None),
                 leg: Some(leg),
             })
         }
@@ -185,9 +193,11 @@ pub(super) async fn open(
                 let scrubber = super::scrub::Scrubber::new(config, registry_token);
                 tokio::spawn(stderr::forward(domain.to_string(), stderr, scrubber));
             }
-            // Until the session exists, the group is ours to end: on a failed handshake, and also
-            // when this future is dropped mid-way (timeout, shutdown).
-            let mut guard = GroupGuard(process_group);
+            // Until the connection takes it, the group is ours to end: on a failed handshake,
+            // when this future is dropped mid-way (timeout, shutdown), and when the session it
+            // opened is dropped unused. rmcp's own clean-up of the child is a task on the
+            // session's runtime, which may stop before that task runs.
+            let group = GroupGuard(process_group);
             let service = handler
                 .clone()
                 .serve_with_lifecycle(transport, mode)
@@ -195,11 +205,10 @@ pub(super) async fn open(
                 .map_err(|error| {
                     format!("{command} did not complete the MCP handshake: {error}")
                 })?;
-            guard.0 = None;
             handler.subscribe_if_modern(service.peer());
             Ok(Opened {
                 service,
-                process_group,
+                group,
                 leg: None,
             })
         }
